@@ -1,0 +1,3 @@
+from v3tools.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The `v3` command: a thin click layer over the library API.
+
+Each command lives in its own module in this package and calls one library function. The shared
+`App` object owns the consoles and turns a `V3Error` into one red line and a non-zero exit status.
+"""
+import importlib
+import sys
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from v3tools import __version__
+from v3tools.errors import V3Error
+
+# command name -> module in this package that defines `command`
+COMMANDS = {
+    "build-vm": "build_vm",
+    "inspect": "inspect",
+    "isoimage": "isoimage",
+    "mkguest": "mkguest",
+    "init": "init",
+    "run": "run",
+}
+
+
+class App:
+    """What every command shares: an stdout console, an stderr console, and abort()."""
+
+    def __init__(self):
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    def info(self, text):
+        self.err.print(text)
+
+    def abort(self, text, code=1):
+        self.err.print(f"[bold red]v3: error:[/] {escape(str(text))}", soft_wrap=True)
+        sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="v3")
+@click.pass_context
+def cli(ctx):
+    """v3: build, package and boot Palacios guests (build-vm, isoimage, run, ...)."""
+    ctx.obj = App()
+
+
+for _name, _module in COMMANDS.items():
+    try:
+        _mod = importlib.import_module(f"v3tools.cli.{_module}")
+    except ModuleNotFoundError as exc:  # a command not written yet
+        if exc.name != f"v3tools.cli.{_module}":
+            raise
+        continue
+    cli.add_command(_mod.command, _name)
+
+
+def main(argv=None):
+    app_err = Console(stderr=True, highlight=False)
+    try:
+        cli.main(args=argv, prog_name="v3", standalone_mode=False)
+    except V3Error as exc:
+        app_err.print(f"[bold red]v3: error:[/] {escape(str(exc))}", soft_wrap=True)
+        if getattr(exc, "diagnostic", None):
+            app_err.print(exc.diagnostic, markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_status)
+    except click.exceptions.Abort:
+        app_err.print("v3: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,102 @@
+"""The I/O-port and MMIO buses.
+
+Devices see offsets, not addresses: `attach(base, length, read, write, owner)` registers
+`read(offset, size) -> int` and `write(offset, size, value)`. The bus owns the access-width
+policy: a device declares the widths it implements (`widths`), and wider accesses are split into
+little-endian pieces of the widest declared width that fits. Overlaps are rejected naming both
+owners. Lookups are a bisect over the sorted bases.
+"""
+import bisect
+
+from v3tools.errors import V3Error, UnhandledIO
+
+
+class BusError(V3Error):
+    pass
+
+
+class _Range:
+    __slots__ = ("base", "end", "read", "write", "owner", "widths")
+
+    def __init__(self, base, length, read, write, owner, widths):
+        self.base, self.end = base, base + length
+        self.read, self.write, self.owner, self.widths = read, write, owner, widths
+
+
+class Bus:
+    """One address space (ports or MMIO). `fallback(kind, addr, size, value, write)` handles
+    accesses no device claims; by default they raise UnhandledIO (fail-stop)."""
+
+    def __init__(self, kind, limit):
+        self.kind = kind          # "port" or "mmio"
+        self.limit = limit
+        self._bases = []
+        self._ranges = []
+        self.fallback = None
+        self.counts = {}          # (addr) -> accesses, for telemetry; filled by the machine
+
+    def attach(self, base, length, read, write, owner, widths=(1, 2, 4)):
+        if length <= 0:
+            raise BusError(f"{owner}: zero-length {self.kind} range at {base:#x}")
+        if base < 0 or base + length > self.limit:
+            raise BusError(f"{owner}: {self.kind} range {base:#x}+{length:#x} outside the bus")
+        new = _Range(base, length, read, write, owner, tuple(sorted(widths)))
+        i = bisect.bisect_left(self._bases, base)
+        for j in (i - 1, i):
+            if 0 <= j < len(self._ranges):
+                r = self._ranges[j]
+                if r.base < new.end and new.base < r.end:
+                    raise BusError(
+                        f"{self.kind} range {base:#x}-{new.end - 1:#x} of {owner} overlaps "
+                        f"{r.base:#x}-{r.end - 1:#x} of {r.owner}")
+        self._bases.insert(i, base)
+        self._ranges.insert(i, new)
+        return new
+
+    def find(self, addr):
+        i = bisect.bisect_right(self._bases, addr) - 1
+        if i >= 0:
+            r = self._ranges[i]
+            if addr < r.end:
+                return r
+        return None
+
+    def owners(self):
+        return [(r.base, r.end - r.base, r.owner) for r in self._ranges]
+
+    # -- access ---------------------------------------------------------------------------------
+    def read(self, addr, size):
+        r = self.find(addr)
+        if r is None:
+            return self._unclaimed(addr, size, None, False)
+        if size in r.widths:
+            return r.read(addr - r.base, size) & ((1 << (8 * size)) - 1)
+        w = _piece(r.widths, size)
+        value = 0
+        for k in range(0, size, w):
+            value |= (self.read(addr + k, w) & ((1 << (8 * w)) - 1)) << (8 * k)
+        return value
+
+    def write(self, addr, size, value):
+        r = self.find(addr)
+        if r is None:
+            self._unclaimed(addr, size, value, True)
+            return
+        if size in r.widths:
+            r.write(addr - r.base, size, value & ((1 << (8 * size)) - 1))
+            return
+        w = _piece(r.widths, size)
+        for k in range(0, size, w):
+            self.write(addr + k, w, (value >> (8 * k)) & ((1 << (8 * w)) - 1))
+
+    def _unclaimed(self, addr, size, value, write):
+        if self.fallback is not None:
+            return self.fallback(self.kind, addr, size, value, write)
+        raise UnhandledIO(self.kind, addr, size, value, write)
+
+
+def _piece(widths, size):
+    for w in reversed(widths):
+        if w < size and size % w == 0:
+            return w
+    raise BusError(f"cannot split a {size}-byte access into widths {widths}")

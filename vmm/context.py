@@ -1,0 +1,142 @@
+"""The board context: what devices see of the machine.
+
+It holds the two buses, the interrupt lines, the clock and timer queue, guest memory, the
+device table (for references by id), the guest image's files, the console (COM1 sink and
+source) and the machine-level requests (reset, power off, A20). `vmm.machine.Machine` builds
+one around a CPU; device unit tests build one with `BytesMemory` and `ManualClock` and no CPU.
+"""
+from v3tools.errors import ConfigError
+from vmm.bus import Bus
+from vmm.clock import Clock, Timers
+from vmm.irq import IrqLine
+from vmm.log import VMMLog
+
+
+class BytesMemory:
+    """Guest-physical memory backed by a bytearray (tests, and the BIOS's own unit tests)."""
+
+    def __init__(self, size):
+        self.data = bytearray(size)
+
+    def read(self, addr, size):
+        return bytes(self.data[addr:addr + size])
+
+    def write(self, addr, data):
+        self.data[addr:addr + len(data)] = data
+
+
+class Console:
+    """Where the guest's COM1 goes (`write(bytes)`) and what it receives (`read_available()`)."""
+
+    def __init__(self, sink=None):
+        self.sink = sink            # a binary file object or None
+        self.captured = bytearray()  # everything written, for --until and tests
+        self.input = bytearray()
+        self.listeners = []         # callables(bytes) e.g. the --until watcher
+
+    def write(self, data):
+        self.captured += data
+        if self.sink is not None:
+            self.sink.write(data)
+            self.sink.flush()
+        for fn in self.listeners:
+            fn(data)
+
+    def feed(self, data):
+        self.input += data
+
+    def read_available(self):
+        data = bytes(self.input)
+        self.input.clear()
+        return data
+
+
+class BoardContext:
+    def __init__(self, memory=None, clock=None, log=None, console=None, files=None):
+        self.io = Bus("port", 0x10000)
+        self.mmio = Bus("mmio", 1 << 32)
+        self.clock = clock or Clock()
+        self.timers = Timers(self.clock)
+        self.mem = memory if memory is not None else BytesMemory(1 << 20)
+        self.vmmlog = log or VMMLog()
+        self.console = console or Console()
+        self.files = files or {}              # guest image file id -> bytes-like
+        self.devices = {}                     # id -> Device, in creation order
+        self.intc = None                      # the interrupt controller (8259A registers itself)
+        self._lines = {}
+        self.pending_irq_events = []          # (line, level) seen before an intc was attached
+        self.requests = []                    # "reset", "poweroff" — consumed by the run loop
+        self.a20 = True
+        self.a20_listeners = []
+        self.stop_requested = None            # callable set by the machine: interrupt the CPU now
+        self.serial_ports = {}                # "COM1" -> serial device, for the BIOS
+        self.drives = []                      # vmm.media.Drive: what is attached where (BIOS)
+        self.memory_size = len(getattr(self.mem, "data", b""))  # guest RAM bytes (set by machine)
+        self.boot_order = ["cdrom", "disk", "floppy"]
+        self.pci_bus = None                   # the PCI device registers itself here
+
+    # -- devices -------------------------------------------------------------------------------
+    def add_device(self, dev):
+        if dev.id in self.devices:
+            raise ConfigError(f"duplicate device id '{dev.id}'")
+        self.devices[dev.id] = dev
+        dev.log = self.vmmlog.component(_component_of(dev))
+        dev.attach(self)
+        return dev
+
+    def find_device(self, dev_id, wanted_by=None):
+        dev = self.devices.get(dev_id)
+        if dev is None:
+            who = f"device '{wanted_by}' refers to " if wanted_by else ""
+            raise ConfigError(f"{who}device '{dev_id}', which is not defined before it")
+        return dev
+
+    def devices_of(self, cls):
+        return [d for d in self.devices.values() if isinstance(d, cls)]
+
+    # -- interrupts ----------------------------------------------------------------------------
+    def irq(self, number):
+        """The IrqLine for controller input `number` (0-15 on the 8259A pair)."""
+        line = self._lines.get(number)
+        if line is None:
+            line = self._lines[number] = IrqLine(number, self._irq_sink)
+        return line
+
+    def _irq_sink(self, number, level):
+        if self.intc is None:
+            self.pending_irq_events.append((number, level))
+        else:
+            self.intc.set_irq(number, level)
+            if level and self.stop_requested is not None:
+                self.stop_requested()
+
+    def set_interrupt_controller(self, intc):
+        """intc: set_irq(n, level), has_interrupt() -> bool, acknowledge() -> vector."""
+        self.intc = intc
+        for number, level in self.pending_irq_events:
+            intc.set_irq(number, level)
+        self.pending_irq_events.clear()
+
+    # -- machine requests ----------------------------------------------------------------------
+    def request(self, what):
+        """'reset' (keyboard controller 0xFE, port 0xCF9, triple fault) or 'poweroff'."""
+        self.requests.append(what)
+        if self.stop_requested is not None:
+            self.stop_requested()
+
+    def set_a20(self, enabled):
+        enabled = bool(enabled)
+        if enabled != self.a20:
+            self.a20 = enabled
+            for fn in self.a20_listeners:
+                fn(enabled)
+
+
+def _component_of(dev):
+    name = dev.CLASS_NAME.upper()
+    return {
+        "8259A": "pic", "8254_PIT": "pit", "NVRAM": "nvram", "KEYBOARD": "keyboard",
+        "SERIAL": "serial", "BOCHS_DEBUG": "debugport", "OS_DEBUG": "debugport",
+        "GENERIC": "generic", "PCI": "pci", "I440FX": "pci", "PIIX3": "pci", "IDE": "ide",
+        "RAMDISK": "ide", "FILEDISK": "ide",
+    }.get(name, name.lower())

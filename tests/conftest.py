@@ -1,0 +1,144 @@
+"""Shared test fixtures: the `v3` CLI runner, real-artefact lookup and QEMU boots.
+
+Real artefacts (Debian kernels, busybox, isolinux, QEMU ...) come through `require_artefact`:
+when one cannot be had the test is skipped with the reason, except under CI (CI=true, set by
+.ci/run), where it fails, so CI never passes by skipping. Lookups are cached for the session.
+
+    def test_boot(require_artefact, qemu_boot, tmp_path):
+        kernel = require_artefact(artefacts.debian_kernel, "amd64")
+        log = qemu_boot(iso, "v3 guest: busybox initramfs up", timeout=120)
+"""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from v3tools.errors import ToolMissing
+
+IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+
+_ARTEFACTS = {}     # session cache: (function, args) -> ("ok", value) | ("missing", reason)
+
+
+def pytest_configure(config):
+    # Test modules of different packages share basenames (tests/guest_creator/test_mkguest.py and
+    # tests/v3tools/test_mkguest.py) and the test folders carry no __init__.py (tests/isoimage
+    # must not become a package shadowing the real `isoimage`), so import them by path.
+    config.option.importmode = "importlib"
+
+
+def _unavailable(reason):
+    if IN_CI:
+        pytest.fail(f"artefact unavailable under CI: {reason}", pytrace=False)
+    pytest.skip(f"artefact unavailable: {reason}")
+
+
+def _require_artefact(function, *args, **kwargs):
+    """Call an artefacts.* lookup; skip (fail under CI) with its reason if it raises ToolMissing."""
+    key = (function.__module__, function.__qualname__, args, tuple(sorted(kwargs.items())))
+    if key not in _ARTEFACTS:
+        try:
+            _ARTEFACTS[key] = ("ok", function(*args, **kwargs))
+        except ToolMissing as exc:
+            _ARTEFACTS[key] = ("missing", str(exc))
+    status, value = _ARTEFACTS[key]
+    if status == "missing":
+        _unavailable(value)
+    return value
+
+
+def _require_tool(program, package):
+    """Path of `program` on PATH; skip (fail under CI) naming the Debian package otherwise."""
+    path = shutil.which(program)
+    if path is None:
+        _unavailable(f"{program} not found (Debian package {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def require_artefact():
+    return _require_artefact
+
+
+@pytest.fixture(scope="session")
+def require_tool():
+    return _require_tool
+
+
+def _qemu_boot(image, marker, timeout=120, memory=256, drive="cdrom", extra=(), log_path=None):
+    """Boot `image` in QEMU until `marker` appears on COM1; return the serial log (str).
+
+    The guest is stopped as soon as the marker is seen; the test fails (with the log's tail) if
+    QEMU exits or `timeout` seconds pass first. -no-reboot makes a guest reset end QEMU.
+    """
+    qemu = _require_tool("qemu-system-x86_64", "qemu-system-x86")
+    log_path = os.fspath(log_path or f"{image}.serial.log")
+    if os.path.exists(log_path):
+        os.unlink(log_path)
+    accel = ["-accel", "kvm", "-accel", "tcg"] if os.access("/dev/kvm", os.W_OK) else ["-accel", "tcg"]
+    cmd = [qemu, *accel, f"-{drive}", os.fspath(image), "-serial", f"file:{log_path}",
+           "-display", "none", "-monitor", "none", "-m", str(memory), "-no-reboot", *extra]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    text = ""
+    try:
+        while True:
+            if os.path.exists(log_path):
+                with open(log_path, "rb") as f:
+                    text = f.read().decode("latin-1")
+                if marker in text:
+                    return text
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")
+                pytest.fail(f"QEMU exited ({proc.returncode}) before {marker!r}; stderr: {err[-500:]}"
+                            f"\n--- serial tail ---\n{text[-2000:]}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {marker!r} on serial within {timeout}s\n--- serial tail ---\n"
+                            f"{text[-2000:]}", pytrace=False)
+            time.sleep(0.25)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def qemu_boot():
+    return _qemu_boot
+
+
+class CliResult:
+    """Exit status and captured output of one `v3` run."""
+
+    def __init__(self, exit_code, stdout, stderr):
+        self.exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+    def __repr__(self):
+        return f"CliResult(exit_code={self.exit_code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+@pytest.fixture
+def v3():
+    """Run `v3` in-process through main() (so V3Error -> one line + status as for users).
+
+    v3("isoimage", "-o", "x.iso") -> CliResult(exit_code, stdout, stderr)
+    """
+    from v3tools.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None):
+        with runner.isolation(input=input, env=env) as streams:
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            stdout, stderr = streams[0].getvalue(), streams[1].getvalue()
+        return CliResult(code, stdout.decode(), stderr.decode())
+    return invoke

@@ -87,12 +87,13 @@ def _qemu_boot(image, marker, timeout=120, memory=256, drive="cdrom", extra=(), 
     text = ""
     try:
         while True:
+            exited = proc.poll() is not None    # checked before reading: no lost last words
             if os.path.exists(log_path):
                 with open(log_path, "rb") as f:
                     text = f.read().decode("latin-1")
                 if marker in text:
                     return text
-            if proc.poll() is not None:
+            if exited:
                 err = proc.stderr.read().decode(errors="replace")
                 pytest.fail(f"QEMU exited ({proc.returncode}) before {marker!r}; stderr: {err[-500:]}"
                             f"\n--- serial tail ---\n{text[-2000:]}", pytrace=False)

@@ -1,0 +1,182 @@
+"""build_image: the `v3 build-vm` library call (Palacios' utils/guest_creator/build_vm).
+
+Reads a Palacios XML configuration, takes the `<file>` entries of its first `<files>`
+section, writes the re-serialised XML (each taken `<file>` gets index="N") and the files'
+contents into one image. The output is written to a temporary file next to the target and
+renamed at the end; on any error nothing is left behind. File data is streamed in 1 MiB
+chunks; v1 hashes are computed on the way and patched into the table afterwards.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import tempfile
+from dataclasses import dataclass, field
+
+from guest_creator import hashing, serialize
+from guest_creator.image import CHUNK, ENTRY_SIZE, MAX_FILE_SIZE, SUPPORTED_VERSIONS, encode_header
+from guest_creator.xmlconfig import file_refs, parse_file
+from v3tools.errors import ConfigError, V3Error
+
+
+@dataclass
+class BuildEntry:
+    """A file going into the image. `path` is where it was read from."""
+
+    index: int
+    id: str
+    filename: str
+    path: str
+    size: int
+    offset: int = 0
+    hash: int | None = None
+
+
+@dataclass
+class BuildResult:
+    output: str
+    version: int
+    xml: bytes
+    entries: list = field(default_factory=list)
+    size: int = 0
+
+
+def default_output(config) -> str:
+    """CONFIG with its extension replaced by .dat (appended if it has none)."""
+    root, _ext = os.path.splitext(os.fsdecode(config))
+    return root + ".dat"
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def collect_entries(doc, config_dir: str) -> list[BuildEntry]:
+    """Validate the `<file>` entries and stat their files (ConfigError naming the entry)."""
+    entries = []
+    seen_ids = {}
+    for ref in file_refs(doc):
+        where = doc.location(ref.element)
+        if ref.id is None:
+            raise ConfigError(f"{where}: <file> entry {ref.index} has no id (attribute or <id> child)")
+        label = f"<file id=\"{_text(ref.id)}\">"
+        if ref.id in seen_ids:
+            raise ConfigError(f"{where}: {label} repeats the id of the <file> at {seen_ids[ref.id]}")
+        seen_ids[ref.id] = ref.element.where
+        if not ref.filename:
+            raise ConfigError(f"{where}: {label} has no filename (attribute or <filename> child)")
+        path = os.path.join(config_dir, os.fsdecode(ref.filename))
+        shown = _text(ref.filename)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise ConfigError(f"{where}: {label}: {shown}: {exc.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{where}: {label}: {shown}: is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{where}: {label}: {shown}: not a regular file")
+        if st.st_size > MAX_FILE_SIZE:
+            raise ConfigError(f"{where}: {label}: {shown} is {st.st_size} bytes; the image's 32-bit "
+                              f"size field holds at most {MAX_FILE_SIZE}")
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"{where}: {label}: {shown}: Permission denied")
+        entries.append(BuildEntry(ref.index, _text(ref.id), shown, path, st.st_size))
+        ref.element.set_attr(b"index", str(ref.index).encode())
+    return entries
+
+
+def build_image(config, output=None, version: int = 1, progress=None) -> BuildResult:
+    """Build the image for `config`; returns what was written.
+
+    progress(entry, done, size) is called with done=0 before each file and after each chunk.
+    """
+    if version not in SUPPORTED_VERSIONS:
+        raise ConfigError(f"image version {version}: only versions 0 and 1 are supported")
+    config = os.fsdecode(config)
+    doc = parse_file(config)
+    entries = collect_entries(doc, os.path.dirname(config))
+    xml = serialize.to_bytes(doc)
+    if len(xml) > 0xFFFFFFFF:
+        raise ConfigError(f"{config}: the serialised XML exceeds 4 GiB")
+    output = os.fsdecode(output) if output is not None else default_output(config)
+    if os.path.isdir(output):
+        raise V3Error(f"{output}: output is a directory")
+
+    header = encode_header(xml, [e.size for e in entries], [0] * len(entries), version)
+    offset = len(header)
+    for entry in entries:
+        entry.offset = offset
+        offset += entry.size
+    result = BuildResult(output, version, xml, entries, offset)
+
+    out_dir = os.path.dirname(os.path.abspath(output))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix="." + os.path.basename(output) + ".", suffix=".tmp")
+    except OSError as exc:
+        raise V3Error(f"{output}: cannot write the image: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            _write_all(out, header)
+            for entry in entries:
+                entry.hash = _copy(entry, out, version, progress)
+            if version == 1:
+                table = len(header) - 8 - len(entries) * ENTRY_SIZE[1]
+                for entry in entries:
+                    out.seek(table + entry.index * ENTRY_SIZE[1] + 16)
+                    out.write(struct.pack("<Q", entry.hash))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(out.fileno(), 0o666 & ~umask)
+        os.replace(tmp, output)
+    except OSError as exc:
+        _remove(tmp)
+        raise V3Error(f"{output}: cannot write the image: {exc.strerror}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+    return result
+
+
+def _write_all(out, data):
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view):]
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _copy(entry: BuildEntry, out, version: int, progress) -> int | None:
+    """Append the entry's data to `out`; returns its v1 hash (None for v0)."""
+    if progress:
+        progress(entry, 0, entry.size)
+    try:
+        src = open(entry.path, "rb", buffering=0)
+    except OSError as exc:
+        raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: {exc.strerror}") from None
+    state, done = 0, 0
+    buf = bytearray(min(CHUNK, max(entry.size, 1)))
+    view = memoryview(buf)
+    with src:
+        while done < entry.size:
+            try:
+                n = src.readinto(view[:min(len(buf), entry.size - done)])
+            except OSError as exc:
+                raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: "
+                                  f"read error: {exc.strerror}") from None
+            if not n:
+                raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename} shrank while "
+                                  f"being copied ({done} of {entry.size} bytes)")
+            chunk = view[:n]
+            if version == 1:
+                state = hashing.update(state, done, chunk)
+            _write_all(out, chunk)
+            done += n
+            if progress:
+                progress(entry, done, entry.size)
+    return state if version == 1 else None

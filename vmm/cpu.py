@@ -1,0 +1,214 @@
+"""The virtual CPU: one Unicorn x86 engine plus everything Unicorn does not do for a PC.
+
+* Created in UC_MODE_64 (the only mode whose resume address is not truncated) and loaded with
+  the real-mode reset state of a UC_MODE_16 engine; SSE starts disabled as on hardware.
+* Unicorn delivers no interrupt or exception through the guest's IVT/IDT: every `INT n`,
+  exception and #UD reaches our hooks, and `vmm.delivery` delivers it as the processor would.
+* SYSENTER is emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; IN/OUT go to the port bus.
+* Asynchronous stops (timer preemption) are honoured only at translation-block boundaries
+  (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
+"""
+import struct
+
+from unicorn import (Uc, UcError, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR,
+                     UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_PROT_ALL)
+from unicorn import x86_const as X
+
+from v3tools.errors import Unimplemented
+from vmm import ucinternals as U
+from vmm.cpuid import CpuidPolicy
+from vmm.delivery import Delivery
+from vmm.mmu import MMU, PageFault
+
+EFLAGS_IF = 1 << 9
+EFLAGS_VM = 1 << 17
+
+GPR_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
+
+
+class CPU:
+    def __init__(self, machine):
+        U.verify()
+        self.machine = machine
+        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._load_reset_state()
+        self.env = U.find_env(uc)
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
+        self.cpuid = CpuidPolicy()
+        self.mmu = MMU(self.phys_read, self.phys_write)
+        self.delivery = Delivery(self)
+        self.sysenter_count = 0
+        self.cpuid_count = 0
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _load_reset_state(self):
+        """Transplant a real-mode reset state from a UC_MODE_16 engine into our UC_MODE_64 one."""
+        rm = Uc(UC_ARCH_X86, UC_MODE_16)
+        src = rm.context_save()
+        dst = self.uc.context_save()
+        n = src.size - U.CONTEXT_HEADER
+        raw = bytes((ctypes_string(src._context.value + U.CONTEXT_HEADER, n)))
+        ctypes_memmove(dst._context.value + U.CONTEXT_HEADER, raw, n)
+        self.uc.context_restore(dst)
+        self.uc.reg_write(X.UC_X86_REG_MXCSR, 0x1F80)
+        self.uc.reg_write(X.UC_X86_REG_FPCW, 0x037F)
+
+    def install_hooks(self):
+        uc = self.uc
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+        uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        uc.hook_add(UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
+        uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        U.make_stops_block_granular(uc)
+
+    def reset(self, cs=0xF000, ip=0xFFF0):
+        """Power-on state: real mode at F000:FFF0 (CS base 0xF0000 so the BIOS ROM runs)."""
+        self._load_reset_state()
+        env = self.env
+        for i in range(6):
+            sel, base, limit, flags = env.seg(i)
+            env.set_seg(i, 0, 0, 0xFFFF, flags or 0x9300)
+        self.set_real_segment(U.SEG_CS, cs)
+        env.eip = ip
+        env.clear_exception_marker()
+        env.recompute_hflags()
+        self.uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
+
+    # -- memory --------------------------------------------------------------------------------
+    def phys_read(self, addr, n):
+        return bytes(self.uc.mem_read(addr, n))
+
+    def phys_write(self, addr, data):
+        self.uc.mem_write(addr, bytes(data))
+
+    def linear_to_phys(self, linear, write=False, user=None):
+        env = self.env
+        if user is None:
+            user = env.cpl == 3
+        return self.mmu.translate(linear, env.cr(0), env.cr(3), env.cr(4), write, user)
+
+    def read_linear(self, linear, n, user=None):
+        """Read guest-linear memory page by page (raises PageFault)."""
+        out = bytearray()
+        while n > 0:
+            chunk = min(n, 0x1000 - (linear & 0xFFF))
+            out += self.phys_read(self.linear_to_phys(linear, False, user), chunk)
+            linear += chunk
+            n -= chunk
+        return bytes(out)
+
+    def write_linear(self, linear, data, user=None):
+        data = bytes(data)
+        while data:
+            chunk = min(len(data), 0x1000 - (linear & 0xFFF))
+            self.phys_write(self.linear_to_phys(linear, True, user), data[:chunk])
+            linear += chunk
+            data = data[chunk:]
+
+    # -- registers -----------------------------------------------------------------------------
+    def reg(self, name):
+        env = self.env
+        if name in GPR_NAMES:
+            return env.reg(GPR_NAMES.index(name)) & 0xFFFFFFFF
+        if name in SEG_NAMES:
+            return env.seg(SEG_NAMES.index(name))[0] & 0xFFFF
+        if name == "eip":
+            return env.eip & 0xFFFFFFFF
+        if name == "eflags":
+            return self.uc.reg_read(X.UC_X86_REG_EFLAGS)
+        raise KeyError(name)
+
+    def set_gpr(self, name, value, width=4):
+        i = GPR_NAMES.index(name)
+        old = self.env.reg(i)
+        mask = (1 << (8 * width)) - 1
+        self.env.set_reg(i, (old & ~mask) | (value & mask))
+
+    def set_real_segment(self, index, selector):
+        """Load a segment register with real-mode semantics (base = selector * 16)."""
+        sel, base, limit, flags = self.env.seg(index)
+        self.env.set_seg(index, selector & 0xFFFF, (selector & 0xFFFF) << 4, limit or 0xFFFF,
+                         flags or 0x9300)
+
+    @property
+    def eflags(self):
+        return self.uc.reg_read(X.UC_X86_REG_EFLAGS)
+
+    def set_eflags_bits(self, set_bits=0, clear_bits=0):
+        """Change IF/TF/NT/RF/VM/AC (kept directly in the CPU state, unlike the lazy
+        arithmetic flags) without disturbing the rest."""
+        v = self.env.u64(U.ENV_EFLAGS)
+        self.env.set_u64(U.ENV_EFLAGS, (v & ~clear_bits) | set_bits)
+
+    @property
+    def interrupts_enabled(self):
+        return bool(self.env.u64(U.ENV_EFLAGS) & EFLAGS_IF)
+
+    @property
+    def in_interrupt_shadow(self):
+        return bool(self.env.hflags & U.HF_INHIBIT_IRQ)
+
+    def mode(self):
+        env = self.env
+        cr0 = env.cr(0)
+        if not cr0 & 1:
+            return "real"
+        if env.hflags & U.HF_LMA:
+            return "long" if env.hflags & U.HF_CS64 else "compatibility"
+        if env.u64(U.ENV_EFLAGS) & EFLAGS_VM:
+            return "virtual-8086"
+        bits = 32 if env.hflags & U.HF_CS32 else 16
+        return f"protected {bits}-bit" + (", paging" if cr0 & (1 << 31) else "")
+
+    def cs_ip(self):
+        cs = self.env.seg(U.SEG_CS)
+        return cs[0] & 0xFFFF, self.env.eip, cs[1]
+
+    def linear_pc(self):
+        sel, eip, base = self.cs_ip()
+        return (base + eip) & 0xFFFFFFFF
+
+    # -- run -----------------------------------------------------------------------------------
+    def run(self):
+        """Run the guest until something stops it (HLT, a stop request, an error)."""
+        self.uc.emu_start(self.env.eip, 0)
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _on_interrupt(self, uc, intno, user_data):
+        self.delivery.on_unicorn_event(intno)
+
+    def _on_invalid(self, uc, user_data):
+        self.delivery.on_invalid_opcode()
+        return True
+
+    def _on_cpuid(self, uc, user_data):
+        self.cpuid_count += 1
+        leaf = self.env.reg(0) & 0xFFFFFFFF
+        sub = self.env.reg(1) & 0xFFFFFFFF
+        a, b, c, d = self.cpuid.lookup(leaf, sub)
+        env = self.env
+        env.set_reg(0, a)
+        env.set_reg(3, b)
+        env.set_reg(1, c)
+        env.set_reg(2, d)
+        return 1
+
+    def _on_sysenter(self, uc, user_data):
+        self.sysenter_count += 1
+        self.delivery.sysenter()
+
+    def _on_syscall(self, uc, user_data):
+        raise Unimplemented("SYSCALL instruction (64-bit system calls are not implemented yet)")
+
+
+def ctypes_string(addr, n):
+    import ctypes
+    return ctypes.string_at(addr, n)
+
+
+def ctypes_memmove(addr, data, n):
+    import ctypes
+    ctypes.memmove(addr, data, n)

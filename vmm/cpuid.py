@@ -1,0 +1,76 @@
+"""The CPUID policy the VMM owns: advertise what it implements, hide what it does not.
+
+The base values are Unicorn's own (its default Haswell-like model), read once without a hook;
+the VMM then edits them:
+- APIC (leaf 1 EDX bit 9), x2APIC and TSC-deadline: hidden while there is no LAPIC device;
+- long mode (0x80000001 EDX bit 29): hidden while the VMM cannot deliver events in long mode;
+- XSAVE/OSXSAVE/AVX: hidden (no XCR0 management); guests use FXSAVE;
+- ERMS and FSRM: hidden so Linux does not copy with `rep movsb`, which Unicorn runs one byte per
+  step;
+- MCE/MCA: hidden (no machine-check MSRs);
+- HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm".
+"""
+import struct
+
+from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
+from unicorn import x86_const as X
+
+HYPERVISOR_SIGNATURE = b"v3toolsv3vmm"
+
+# leaf -> (register index 0..3 = EAX EBX ECX EDX, bits to clear)
+_HIDE = {
+    1: ((3, (1 << 9) | (1 << 7) | (1 << 14)),                # APIC, MCE, MCA
+        (2, (1 << 21) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 12) | (1 << 29))),
+    # x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, FMA, F16C
+    7: ((1, (1 << 9) | (1 << 5) | (1 << 16) | (1 << 3) | (1 << 8)), (3, 1 << 4)),
+    # ERMS, AVX2, AVX512F, BMI1, BMI2 ; FSRM
+    0x80000001: ((3, 1 << 29),),                              # long mode
+}
+
+
+def _native_table():
+    """Run CPUID for the interesting leaves in a scratch Uc (no hook)."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    uc.mem_map(0, 0x1000)
+    uc.mem_write(0, b"\x0f\xa2\xf4")          # cpuid; hlt
+    table = {}
+    leaves = [(leaf, 0) for leaf in range(0, 0xE)] + [(7, 1), (4, 1), (4, 2), (4, 3)]
+    leaves += [(0x80000000 + i, 0) for i in range(0, 9)]
+    for leaf, sub in leaves:
+        uc.reg_write(X.UC_X86_REG_EAX, leaf)
+        uc.reg_write(X.UC_X86_REG_ECX, sub)
+        uc.emu_start(0, 3)
+        table[(leaf, sub)] = [uc.reg_read(r) for r in (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX,
+                                                       X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)]
+    return table
+
+
+class CpuidPolicy:
+    def __init__(self):
+        self.table = _native_table()
+        self.max_basic = min(self.table[(0, 0)][0], 0xD)
+        self.table[(0, 0)][0] = self.max_basic
+        for leaf, edits in _HIDE.items():
+            for key in [k for k in self.table if k[0] == leaf]:
+                for reg, bits in edits:
+                    self.table[key][reg] &= ~bits
+        self.table[(1, 0)][2] |= 1 << 31                       # HYPERVISOR
+        # leaf 0xD describes XSAVE state: with XSAVE hidden it reads as zeros.
+        for key in [k for k in self.table if k[0] == 0xD]:
+            self.table[key] = [0, 0, 0, 0]
+        sig = struct.unpack("<3I", HYPERVISOR_SIGNATURE)
+        self.hv = [0x40000000, sig[0], sig[1], sig[2]]
+
+    def lookup(self, leaf, subleaf):
+        leaf &= 0xFFFFFFFF
+        if leaf == 0x40000000:
+            return self.hv
+        if 0x40000000 < leaf < 0x40000100:
+            return [0, 0, 0, 0]
+        if leaf < 0x80000000 and leaf > self.max_basic:
+            leaf, subleaf = self.max_basic, 0            # as hardware: the highest basic leaf
+        if leaf in (4, 7, 0xB, 0xD):
+            key = (leaf, subleaf)
+        else:
+            key = (leaf, 0)
+        return list(self.table.get(key, [0, 0, 0, 0]))

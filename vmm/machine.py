@@ -1,0 +1,480 @@
+"""The machine: a CPU, guest memory, the board context with its devices, the BIOS, and the run
+loop that ties them together.
+
+The run loop executes guest code with no per-instruction hook until the next event: a timer
+deadline (a helper thread requests a stop, honoured at a block boundary), an interrupt raised
+by a device from a port hook, HLT, or a BIOS service that must wait. Between runs it fires due
+timers, injects a pending interrupt when IF is set and no interrupt shadow is active, and
+fast-forwards virtual time when the guest halts with interrupts enabled.
+"""
+import collections
+import struct
+import threading
+import time
+
+from unicorn import UcError, UC_HOOK_INSN, UC_PROT_ALL
+from unicorn import x86_const as X
+
+from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
+from vmm import ucinternals as U
+from vmm.context import BoardContext, Console
+from vmm.clock import Clock
+from vmm.log import VMMLog
+from vmm.telemetry import Telemetry
+
+MB = 1 << 20
+GUEST_MEMORY_LIMIT = 0xE0000000          # RAM stays below the 32-bit PCI/MMIO window
+
+# exit statuses of `v3 run`
+EXIT_OK = 0
+EXIT_FAILSTOP = 3
+EXIT_TRIPLE_FAULT = 4
+EXIT_HALTED = 5
+EXIT_TIMEOUT = 6
+EXIT_RESET_BEFORE_UNTIL = 7
+
+NOT_YET_AVAILABLE = {"LAPIC", "IOAPIC", "MPTABLE", "APIC"}
+
+
+class GuestHalted(VMStop):
+    exit_status = EXIT_HALTED
+
+
+class RunTimeout(VMStop):
+    exit_status = EXIT_TIMEOUT
+
+
+class EndedBeforeUntil(VMStop):
+    exit_status = EXIT_RESET_BEFORE_UNTIL
+
+
+class RunResult:
+    def __init__(self, status, reason, serial=b""):
+        self.status = status
+        self.reason = reason
+        self.serial = serial
+
+    def __repr__(self):
+        return f"RunResult({self.status}, {self.reason!r})"
+
+
+class Preempter(threading.Thread):
+    """Sleeps until the earliest deadline (host time) and then stops the running guest."""
+
+    def __init__(self, machine):
+        super().__init__(name="v3-preempt", daemon=True)
+        self.machine = machine
+        self.cond = threading.Condition()
+        self.deadline = None          # host monotonic ns, or None
+        self.in_guest = False
+        self.quit = False
+
+    def arm(self, host_deadline_ns):
+        with self.cond:
+            self.deadline = host_deadline_ns
+            self.cond.notify()
+
+    def run(self):
+        with self.cond:
+            while not self.quit:
+                if self.deadline is None:
+                    self.cond.wait()
+                    continue
+                wait = (self.deadline - time.monotonic_ns()) / 1e9
+                if wait > 0:
+                    self.cond.wait(wait)
+                    continue
+                if self.in_guest:
+                    self.machine.kick()
+                    # A stop that reaches Unicorn just before emu_start begins is dropped:
+                    # keep repeating it until the run loop disarms us.
+                    self.deadline = time.monotonic_ns() + 2_000_000
+                else:
+                    self.deadline = None
+
+    def stop(self):
+        with self.cond:
+            self.quit = True
+            self.cond.notify()
+
+
+class Machine:
+    def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
+                 telemetry=False, bios_console_serial=False, clock=None):
+        from vmm.cpu import CPU
+        if memory_mb * MB > GUEST_MEMORY_LIMIT:
+            raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
+                              f"({GUEST_MEMORY_LIMIT // MB} MB below the 32-bit PCI window)")
+        self.memory_size = memory_mb * MB
+        self.vmmlog = log or VMMLog()
+        self.log = self.vmmlog.component("run")
+        self.iolog = self.vmmlog.component("io")
+        self.telemetry_enabled = telemetry
+        self.stats = Telemetry()
+        self.cpu = CPU(self)
+        self.uc = self.cpu.uc
+        self.ctx = BoardContext(memory=GuestMemory(self), clock=clock or Clock(), log=self.vmmlog,
+                                console=console or Console())
+        self.ctx.memory_size = self.memory_size
+        self.ctx.stop_requested = self.kick
+        self.ctx.a20_listeners.append(self._set_a20)
+        self.ctx.timers.on_change = self._deadline_moved
+        self.ctx.io.fallback = self._unclaimed_io
+        self.io_policy = io_policy
+        self._ignored_once = set()
+        self.bios = None
+        self.bios_console_serial = bios_console_serial
+        self._map_memory()
+        self.cpu.install_hooks()
+        self._install_io_hooks()
+        self.cpu.delivery.stats = self.stats
+        self.cpu.delivery.log = self.vmmlog.component("interrupts")
+        self.cpu.delivery.exlog = self.vmmlog.component("exceptions")
+        self.cpu.delivery.on_bios_wait = self._bios_wait
+        self._kicked = False
+        self._quick_stop = False
+        self._halted = False
+        self._halt_until = None
+        self._until = None
+        self._until_seen = False
+        self._tsc_hz = None
+        self.preempter = Preempter(self)
+
+    # -- memory map ------------------------------------------------------------------------------
+    def _map_memory(self):
+        uc = self.uc
+        ram = (self.memory_size + 0xFFFFF) & ~0xFFFFF
+        ram = max(ram, MB)
+        # One lazily-backed RAM block: conventional memory, the VGA window (text mode 3 lives
+        # at 0xB8000), the option-ROM area and the BIOS ROM (shadowed in RAM), extended memory.
+        uc.mem_map(0, ram, UC_PROT_ALL)
+        self.ram_size = ram
+        # Everything else up to 4 GiB answers as open bus: reads all ones, writes dropped.
+        self._open_bus_ranges = []
+        start = ram
+        end = 1 << 32
+        uc.mmio_map(start, end - start, self._open_bus_read, None, self._open_bus_write, None)
+        self._open_bus_ranges.append((start, end))
+        self._open_bus_noted = set()
+
+    def _open_bus_read(self, uc, offset, size, user_data):
+        addr = self._open_bus_ranges[0][0] + offset
+        self.stats.mmio[addr & ~0xFFF] += 1
+        self._note_open_bus(addr, "read")
+        return (1 << (8 * size)) - 1
+
+    def _open_bus_write(self, uc, offset, size, value, user_data):
+        addr = self._open_bus_ranges[0][0] + offset
+        self.stats.mmio[addr & ~0xFFF] += 1
+        self._note_open_bus(addr, "write")
+
+    def _note_open_bus(self, addr, what):
+        page = addr & ~0xFFF
+        if page not in self._open_bus_noted:
+            self._open_bus_noted.add(page)
+            self.vmmlog.component("memory").debug(
+                f"open-bus {what} at {addr:#x} (no RAM or device there)")
+
+    def _set_a20(self, enabled):
+        self.cpu.env.set_a20(enabled)
+        self.uc.ctl_flush_tlb() if hasattr(self.uc, "ctl_flush_tlb") else self.uc.ctl_flush_tb()
+
+    # -- port I/O --------------------------------------------------------------------------------
+    def _install_io_hooks(self):
+        uc = self.uc
+        io = self.ctx.io
+        reads, writes = self.stats.port_reads, self.stats.port_writes
+        recent = self.stats.recent
+        iolog = self.iolog
+
+        def on_in(uc_, port, size, user_data):
+            reads[port] += 1
+            value = io.read(port, size)
+            if iolog.on:
+                iolog.debug(f"in  {port:#06x} /{size} -> {value:#x}")
+            recent.append(f"in {port:#06x}/{size} -> {value:#x}")
+            return value
+
+        def on_out(uc_, port, size, value, user_data):
+            writes[port] += 1
+            if iolog.on:
+                iolog.debug(f"out {port:#06x} /{size} <- {value:#x}")
+            recent.append(f"out {port:#06x}/{size} <- {value:#x}")
+            io.write(port, size, value)
+
+        uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, X.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, X.UC_X86_INS_OUT)
+
+    def _unclaimed_io(self, kind, addr, size, value, write):
+        if self.io_policy == "ignore":
+            if addr not in self._ignored_once:
+                self._ignored_once.add(addr)
+                self.log.info(f"ignoring unclaimed port {addr:#06x} ({'write' if write else 'read'}"
+                              f", --io-policy ignore): reads return all ones; noted once per port")
+            return None if write else (1 << (8 * size)) - 1
+        raise UnhandledIO(kind, addr, size, value, write)
+
+    # -- devices -----------------------------------------------------------------------------------
+    def add_devices(self, specs, omit=()):
+        from vmm import devices
+        omit = {c.upper() for c in omit}
+        for spec in specs:
+            name = spec.class_name.upper()
+            if name in omit:
+                self.log.info(f"leaving out device {spec.id or '?'} of class {spec.class_name} (--omit)")
+                continue
+            cls = devices.lookup(spec.class_name)
+            if cls is None:
+                if name in NOT_YET_AVAILABLE:
+                    raise ConfigError(
+                        f"{spec.where()}: device class {spec.class_name} is not available yet "
+                        f"(the APIC work comes next); pass --omit {spec.class_name} to leave it out")
+                raise ConfigError(f"{spec.where()}: unknown device class '{spec.class_name}'; "
+                                  f"known classes: {', '.join(devices.known_classes())}")
+            dev = cls.from_spec(spec, self.ctx)
+            self.ctx.add_device(dev)
+            self.vmmlog.component("config").debug(f"device {dev.id} ({cls.CLASS_NAME}) attached")
+
+    def finish_board(self):
+        """After all devices: the ignored legacy ports, device reset, the BIOS."""
+        try:
+            from vmm.ignored_ports import attach_ignored_ports
+        except ImportError:
+            attach_ignored_ports = None
+        if attach_ignored_ports is not None:
+            attach_ignored_ports(self.ctx, self.iolog)
+        for dev in self.ctx.devices.values():
+            dev.reset()
+        from vmm.bios import Bios
+        self.bios = Bios(self.ctx, BiosOptions(self.bios_console_serial))
+        rom = self.bios.rom()
+        self.uc.mem_write(0x100000 - len(rom), rom)
+        self.cpu.delivery.bios = self.bios
+        self.cpu.reset()
+
+    # -- control from hooks and threads -----------------------------------------------------------
+    def kick(self):
+        """Stop the running guest soon (at the next block boundary) so the loop can act.
+        Outside a run there is nothing to stop: the loop looks at every source of work
+        before it starts the guest again."""
+        if self.preempter.in_guest:
+            self._kicked = True
+            self.uc.emu_stop()
+
+    def _deadline_moved(self, when_ns):
+        if self.preempter.in_guest:
+            self.preempter.arm(time.monotonic_ns() + self.ctx.clock.host_ns_until(when_ns))
+
+    def _bios_wait(self, until_ns):
+        self._halted = True
+        self._halt_until = until_ns
+        self._kicked = True
+        self.uc.emu_stop()
+
+    def _on_serial(self, data):
+        if self._until is not None and not self._until_seen:
+            tail = bytes(self.ctx.console.captured[-(len(self._until) + len(data) + 1):])
+            if self._until in tail or self._until in self.ctx.console.captured:
+                self._until_seen = True
+                self.kick()
+
+    # -- time ------------------------------------------------------------------------------------
+    def _skip_time(self, when_ns):
+        delta = self.ctx.clock.skip_to(when_ns)
+        if delta:
+            self.stats.skipped_ns += delta
+            env = self.cpu.env
+            env.tsc_offset = env.tsc_offset + int(delta * self.tsc_hz() / 1e9)
+
+    def tsc_hz(self):
+        if self._tsc_hz is None:
+            self._tsc_hz = measure_tsc_hz()
+        return self._tsc_hz
+
+    # -- the run loop ------------------------------------------------------------------------------
+    def run(self, timeout=None, until=None):
+        """Run until the guest ends. Returns a RunResult; raises VMStop subclasses with a
+        diagnostic attached for fail-stops, triple faults, halts with IF=0 and timeouts."""
+        ctx, cpu, env, stats = self.ctx, self.cpu, self.cpu.env, self.stats
+        self._until = until.encode() if isinstance(until, str) else until
+        if self._until is not None:
+            ctx.console.listeners.append(self._on_serial)
+        deadline_wall = time.monotonic() + timeout if timeout else None
+        self.preempter.start()
+        try:
+            while True:
+                if self._until_seen:
+                    return RunResult(EXIT_OK, f"found {self._until!r} on the serial port")
+                if ctx.requests:
+                    what = ctx.requests.pop(0)
+                    if self._until is not None:
+                        raise EndedBeforeUntil(f"the guest requested {what} before "
+                                               f"{self._until.decode(errors='replace')!r} appeared "
+                                               f"on the serial port")
+                    return RunResult(EXIT_OK, f"guest {what}")
+                if deadline_wall is not None and time.monotonic() > deadline_wall:
+                    raise RunTimeout(f"--timeout of {timeout} s reached")
+                ctx.timers.run_due()
+                intc = ctx.intc
+                want_irq = intc is not None and intc.has_interrupt()
+                if want_irq and cpu.interrupts_enabled:
+                    if cpu.in_interrupt_shadow and not self._halted:
+                        self._quick_stop = True      # run past the shadow, then inject
+                    else:
+                        vector = intc.acknowledge()
+                        self._halted = False
+                        self._halt_until = None
+                        if vector is not None:
+                            cpu.delivery.external(vector)
+                if self._halted:
+                    if self._halt_until is not None and ctx.clock.now_ns() >= self._halt_until:
+                        self._halted = False
+                        self._halt_until = None
+                        continue
+                    if not cpu.interrupts_enabled:
+                        raise GuestHalted("the guest halted with interrupts disabled (HLT with "
+                                          "IF=0): nothing can wake it")
+                    nxt = ctx.timers.next_deadline()
+                    if self._halt_until is not None:
+                        nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
+                    if nxt is None:
+                        if ctx.console.input:
+                            self._halted = False
+                            continue
+                        raise GuestHalted("the guest halted with interrupts enabled but no "
+                                          "timer is armed and no input can arrive")
+                    stats.halts += 1
+                    self._skip_time(nxt)
+                    continue
+                self._run_guest()
+        finally:
+            self.preempter.stop()
+            stats.wall_s = time.monotonic() - stats.wall_start
+
+    def _run_guest(self):
+        ctx, cpu, env, stats = self.ctx, self.cpu, self.cpu.env, self.stats
+        nxt = ctx.timers.next_deadline()
+        pre = self.preempter
+        if self._quick_stop:
+            # an interrupt is waiting behind an interrupt shadow: stop right after starting
+            host_deadline = time.monotonic_ns()
+            self._quick_stop = False
+        elif nxt is not None:
+            host_deadline = time.monotonic_ns() + ctx.clock.host_ns_until(nxt)
+        else:
+            host_deadline = None
+        self._kicked = False
+        pre.in_guest = True
+        pre.arm(host_deadline)
+        stats.runs += 1
+        t0 = time.perf_counter()
+        try:
+            cpu.run()
+        except UcError as exc:
+            raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
+        finally:
+            pre.in_guest = False
+            pre.arm(None)
+            stats.guest_s += time.perf_counter() - t0
+        if env.old_exception == 8:
+            from vmm.delivery import TripleFault
+            raise TripleFault("triple fault: a fault while delivering a double fault")
+        if self._kicked:
+            stats.preemptions += 1
+            return
+        # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
+        # that raced with our flag (then nothing is lost by another loop iteration).
+        try:
+            prev = cpu.read_linear((cpu.linear_pc() - 1) & 0xFFFFFFFF, 1, user=False)
+        except Exception:
+            prev = b""
+        if prev == b"\xf4":
+            self._halted = True
+            self._halt_until = None
+        else:
+            stats.preemptions += 1
+
+    # -- diagnostics -------------------------------------------------------------------------------
+    def diagnostic(self, exc=None):
+        cpu, env = self.cpu, self.cpu.env
+        lines = []
+        try:
+            sel, eip, base = cpu.cs_ip()
+            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {base + eip:#010x}), "
+                         f"mode {cpu.mode()}, CPL {env.cpl}")
+            g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
+            g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
+            lines.append("  " + " ".join(g))
+            lines.append("  " + " ".join(g2))
+            lines.append(f"  EFLAGS={cpu.eflags:08x} CR0={env.cr(0):08x} CR2={env.cr(2):08x} "
+                         f"CR3={env.cr(3):08x} CR4={env.cr(4):08x}")
+            segs = []
+            for i, name in enumerate(("ES", "CS", "SS", "DS", "FS", "GS")):
+                s, b, lim, fl = env.seg(i)
+                segs.append(f"{name}={s:04x}[{b:08x}]")
+            lines.append("  " + " ".join(segs))
+            try:
+                code = cpu.read_linear(base + eip, 16, user=False)
+                lines.append("  code at EIP: " + code.hex(" "))
+            except Exception as e:   # the code page itself may be unreadable
+                lines.append(f"  code at EIP: unreadable ({e})")
+        except Exception as e:       # never let the diagnostic hide the stop
+            lines.append(f"  (CPU state unavailable: {e})")
+        recent = list(self.stats.recent)[-16:]
+        if recent:
+            lines.append("  last exits: " + "; ".join(recent))
+        return "\n".join(lines)
+
+
+class BiosOptions:
+    def __init__(self, bios_console_serial=False):
+        self.bios_console_serial = bios_console_serial
+
+
+class GuestMemory:
+    """Guest-physical memory for devices and the BIOS; writes invalidate translated code."""
+
+    def __init__(self, machine):
+        self.m = machine
+
+    def read(self, addr, size):
+        return bytes(self.m.uc.mem_read(addr, size))
+
+    def write(self, addr, data):
+        self.m.uc.mem_write(addr, bytes(data))
+        if data:
+            self.m.uc.ctl_remove_cache(addr, addr + len(data))
+
+
+def _explain_ucerror(exc):
+    from unicorn import unicorn_const as C
+    return {
+        C.UC_ERR_READ_UNMAPPED: "a read of unmapped memory",
+        C.UC_ERR_WRITE_UNMAPPED: "a write of unmapped memory",
+        C.UC_ERR_FETCH_UNMAPPED: "an instruction fetch from unmapped memory",
+        C.UC_ERR_INSN_INVALID: "an invalid instruction",
+        C.UC_ERR_EXCEPTION: "an unhandled CPU exception",
+    }.get(exc.errno, "an emulator error")
+
+
+_tsc_hz_cache = None
+
+
+def measure_tsc_hz():
+    """The host TSC frequency (RDTSC in the guest is the host TSC plus an offset)."""
+    global _tsc_hz_cache
+    if _tsc_hz_cache is None:
+        from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, 0x1000)
+        uc.mem_write(0, b"\x0f\x31\xf4")
+
+        def tsc():
+            uc.emu_start(0, 3)
+            return uc.reg_read(X.UC_X86_REG_EAX) | (uc.reg_read(X.UC_X86_REG_EDX) << 32)
+
+        t0, c0 = time.perf_counter_ns(), tsc()
+        time.sleep(0.02)
+        t1, c1 = time.perf_counter_ns(), tsc()
+        _tsc_hz_cache = (c1 - c0) * 1e9 / (t1 - t0)
+    return _tsc_hz_cache

@@ -1,0 +1,84 @@
+"""Exit accounting: every exit counted by kind, rendered as a rich table or JSON at exit."""
+import collections
+import time
+
+
+class Telemetry:
+    RING = 32                       # how many recent exits the fail-stop diagnostic shows
+
+    def __init__(self):
+        self.port_reads = collections.Counter()
+        self.port_writes = collections.Counter()
+        self.mmio = collections.Counter()
+        self.events = collections.Counter()      # (kind, vector)
+        self.bios = collections.Counter()
+        self.halts = 0
+        self.preemptions = 0
+        self.runs = 0
+        self.skipped_ns = 0
+        self.guest_s = 0.0
+        self.wall_start = time.monotonic()
+        self.wall_s = 0.0
+        self.recent = collections.deque(maxlen=self.RING)
+
+    def count_event(self, kind, vector):
+        self.events[(kind, vector)] += 1
+        self.recent.append(f"{kind} {vector:#04x}")
+
+    def count_bios(self, what):
+        self.bios[what] += 1
+        self.recent.append(f"bios {what}")
+
+    def as_dict(self, virtual_ns=0, cpu=None):
+        wall = self.wall_s or (time.monotonic() - self.wall_start)
+        d = {
+            "exits": {
+                "port_io": {f"{p:#06x}": {"reads": self.port_reads.get(p, 0),
+                                         "writes": self.port_writes.get(p, 0)}
+                            for p in sorted(set(self.port_reads) | set(self.port_writes))},
+                "mmio": {f"{a:#x}": n for a, n in sorted(self.mmio.items())},
+                "interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
+                               if k == "irq"},
+                "software_interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
+                                        if k == "software-int"},
+                "exceptions": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
+                               if k == "exception"},
+                "bios": dict(sorted(self.bios.items())),
+                "halts": self.halts,
+                "preemptions": self.preemptions,
+            },
+            "guest_runs": self.runs,
+            "sysenter": getattr(cpu, "sysenter_count", 0),
+            "cpuid": getattr(cpu, "cpuid_count", 0),
+            "virtual_time_s": virtual_ns / 1e9,
+            "fast_forwarded_s": self.skipped_ns / 1e9,
+            "wall_time_s": wall,
+            "time_in_guest_and_hooks_s": self.guest_s,
+            "time_in_vmm_loop_s": max(0.0, wall - self.guest_s),
+        }
+        return d
+
+    def render(self, console, virtual_ns=0, cpu=None):
+        from rich.table import Table
+        d = self.as_dict(virtual_ns, cpu)
+        t = Table(title="v3 run telemetry", show_lines=False)
+        t.add_column("exit kind")
+        t.add_column("what")
+        t.add_column("count", justify="right")
+        for port, rw in d["exits"]["port_io"].items():
+            t.add_row("port I/O", port, f"{rw['reads']} in / {rw['writes']} out")
+        for key, label in (("mmio", "MMIO"), ("interrupts", "interrupt"),
+                           ("software_interrupts", "INT n"), ("exceptions", "exception"),
+                           ("bios", "BIOS service")):
+            for what, n in d["exits"][key].items():
+                t.add_row(label, what, str(n))
+        t.add_row("halt", "HLT", str(d["exits"]["halts"]))
+        t.add_row("preemption", "timer/device stop", str(d["exits"]["preemptions"]))
+        t.add_row("SYSENTER", "", str(d["sysenter"]))
+        t.add_row("CPUID", "", str(d["cpuid"]))
+        console.print(t)
+        console.print(
+            f"guest runs {d['guest_runs']}; virtual time {d['virtual_time_s']:.3f} s "
+            f"(of which fast-forwarded {d['fast_forwarded_s']:.3f} s); wall time "
+            f"{d['wall_time_s']:.3f} s: in guest code and device hooks {d['time_in_guest_and_hooks_s']:.3f} s, "
+            f"in the VMM loop {d['time_in_vmm_loop_s']:.3f} s")

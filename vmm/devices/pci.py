@@ -1,0 +1,295 @@
+"""PCI: bus 0 behind configuration mechanism 1 (PCI Local Bus Specification 2.1, 3.7.4.1).
+
+PORT 0CF8 (32-bit) CONFIG_ADDRESS: bit 31 enable, 23:16 bus, 15:11 device, 10:8 function,
+7:2 register. PORT 0CFC-0CFF CONFIG_DATA: the addressed dword, accessed by byte, word or dword
+at its offset. Only dword accesses to 0CF8 are configuration cycles; the other widths at
+0CF8/0CFA-0CFB are not decoded (reads float to all ones, writes go nowhere), which is what
+Linux's type-1 probe expects. PORT 0CF9 is the PIIX3 reset control register; this device
+claims it unless another device already has.
+
+Other devices register functions with `register_function()`, handing over a `PciConfig`: 256
+bytes with per-bit write masks, so read-only fields (IDs, class code) ignore writes and BAR
+sizing by writing all ones reads back the size mask. The built-in BIOS uses `read_config`,
+`write_config`, `find_device` and `find_class` for its INT 1Ah PCI BIOS functions.
+"""
+from v3tools.errors import ConfigError, Unimplemented, V3Error
+from vmm.devices import register
+from vmm.devices.base import Device
+
+CONFIG_ADDRESS = 0xCF8
+RESET_CONTROL = 0xCF9
+CONFIG_DATA = 0xCFC
+ADDRESS_ENABLE = 0x80000000
+ADDRESS_MASK = 0x80FFFFFC   # reserved bits 30:24 and 1:0 read as 0
+
+# Type-0 header offsets.
+VENDOR_ID = 0x00
+DEVICE_ID = 0x02
+COMMAND = 0x04
+STATUS = 0x06
+REVISION = 0x08
+CLASS_CODE = 0x09           # prog-if, subclass, class (3 bytes)
+CACHE_LINE = 0x0C
+LATENCY = 0x0D
+HEADER_TYPE = 0x0E
+BAR0 = 0x10
+SUBSYS_VENDOR = 0x2C
+SUBSYS_ID = 0x2E
+INTERRUPT_LINE = 0x3C
+INTERRUPT_PIN = 0x3D
+DEVICE_SPECIFIC = 0x40      # from here on, registers must be declared by the device
+
+HEADER_MULTIFUNCTION = 0x80
+COMMAND_WRITABLE = 0x0547   # I/O, memory, bus master, parity, SERR#, INTx disable
+STATUS_W1C = 0xF900         # error bits: write 1 to clear
+BAR_IO = 0x01
+BAR_MEM_PREFETCH = 0x08
+
+RCR_SYS_RESET = 0x02        # with RCR_RESET_CPU: hard reset instead of soft
+RCR_RESET_CPU = 0x04        # writing 1 starts the reset (reads back 0)
+RCR_FULL_RESET = 0x08       # (later ICHs; stored)
+
+
+class PciConfig:
+    """Configuration space of one function (type-0 header)."""
+
+    def __init__(self, vendor, device, class_code, revision=0, header_type=0, name="",
+                 command=0, status=0, interrupt_pin=0, subsystem_vendor=0, subsystem=0):
+        self.name = name or f"{vendor:04x}:{device:04x}"
+        self.data = bytearray(256)
+        self.defaults = bytearray(256)  # power-on image, restored by reset()
+        self.wmask = bytearray(256)     # bits the guest may write
+        self.w1c = bytearray(256)       # bits cleared by writing 1
+        self.declared = bytearray(256)  # device-specific bytes the device implements
+        self.bar_sizes = [0] * 6
+        self.on_bar_change = None       # callable(index, base) after a BAR changes
+        self.write_hooks = []           # callables(offset, size, value) after any write
+        self.address = None             # (bus, device, function) once registered
+        self.init(VENDOR_ID, 2, vendor)
+        self.init(DEVICE_ID, 2, device)
+        self.init(COMMAND, 2, command, mask=COMMAND_WRITABLE)
+        self.init(STATUS, 2, status, w1c=STATUS_W1C)
+        self.init(REVISION, 1, revision)
+        self.init(CLASS_CODE, 3, class_code)
+        self.init(CACHE_LINE, 1, 0, mask=0xFF)
+        self.init(LATENCY, 1, 0, mask=0xFF)
+        self.init(HEADER_TYPE, 1, header_type)
+        self.init(SUBSYS_VENDOR, 2, subsystem_vendor)
+        self.init(SUBSYS_ID, 2, subsystem)
+        self.init(INTERRUPT_LINE, 1, 0, mask=0xFF)
+        self.init(INTERRUPT_PIN, 1, interrupt_pin)
+
+    # -- building ------------------------------------------------------------------------------
+    def init(self, offset, size, value, mask=0, w1c=0):
+        """Set a field's power-on value and which of its bits the guest may write/clear."""
+        for i in range(size):
+            b = (value >> (8 * i)) & 0xFF
+            self.data[offset + i] = self.defaults[offset + i] = b
+            self.wmask[offset + i] = (mask >> (8 * i)) & 0xFF
+            self.w1c[offset + i] = (w1c >> (8 * i)) & 0xFF
+            if offset + i >= DEVICE_SPECIFIC:
+                self.declared[offset + i] = 1
+
+    def declare(self, offset, size=1, value=0, mask=None, w1c=0):
+        """A device-specific register: stored, with `mask` writable bits (default all)."""
+        if mask is None:
+            mask = (1 << (8 * size)) - 1
+        self.init(offset, size, value, mask, w1c)
+
+    def set_bar(self, index, size, io=False, prefetchable=False):
+        """A BAR decoding `size` bytes (a power of two): sizing reads back ~(size - 1)."""
+        if size & (size - 1) or size < (4 if io else 16):
+            raise V3Error(f"{self.name}: BAR{index} size {size:#x} is not a valid power of two")
+        kind = BAR_IO if io else (BAR_MEM_PREFETCH if prefetchable else 0)
+        low_bits = 0x3 if io else 0xF
+        self.bar_sizes[index] = size
+        self.init(BAR0 + 4 * index, 4, kind, mask=~(size - 1) & 0xFFFFFFFF & ~low_bits)
+
+    def bar(self, index):
+        """The base address currently programmed in BAR `index` (type bits removed)."""
+        value = self.read(BAR0 + 4 * index, 4)
+        return value & (~0x3 if value & BAR_IO else ~0xF) & 0xFFFFFFFF
+
+    @property
+    def vendor(self):
+        return self.read(VENDOR_ID, 2)
+
+    @property
+    def device(self):
+        return self.read(DEVICE_ID, 2)
+
+    @property
+    def class_code(self):
+        return self.read(CLASS_CODE, 4) & 0xFFFFFF
+
+    def reset(self):
+        self.data[:] = self.defaults
+
+    # -- access --------------------------------------------------------------------------------
+    def read(self, offset, size):
+        return int.from_bytes(self.data[offset:offset + size].ljust(size, b"\xff"), "little")
+
+    def write(self, offset, size, value):
+        bars_before = self.data[BAR0:BAR0 + 24]
+        for i in range(size):
+            off = offset + i
+            if off >= 256:
+                break
+            b = (value >> (8 * i)) & 0xFF
+            if off >= DEVICE_SPECIFIC and not self.declared[off] and b:
+                raise Unimplemented(f"PCI {self.name}: write {b:#04x} to config register "
+                                    f"{off:#04x}, which is not modelled", device=self.name,
+                                    offset=off, value=b)
+            old = self.data[off]
+            new = (old & ~self.wmask[off]) | (b & self.wmask[off])
+            self.data[off] = new & ~(b & self.w1c[off]) & 0xFF
+        if self.on_bar_change is not None and self.data[BAR0:BAR0 + 24] != bars_before:
+            for index in range(6):
+                lo = BAR0 + 4 * index
+                if self.data[lo:lo + 4] != bars_before[lo - BAR0:lo - BAR0 + 4]:
+                    self.on_bar_change(index, self.bar(index))
+        for hook in self.write_hooks:
+            hook(offset, size, value)
+
+
+@register("PCI")
+class PciBus(Device):
+    """PCI bus 0 and configuration mechanism 1. Registers itself as `ctx.pci_bus`."""
+
+    def __init__(self, dev_id):
+        super().__init__(dev_id)
+        self.functions = {}       # (bus, device, function) -> PciConfig
+        self.config_address = 0
+        self.rcr = 0
+        self.ctx = None
+
+    def attach(self, ctx):
+        if ctx.pci_bus is not None:
+            raise ConfigError(f"PCI '{self.id}': the VM already has a PCI bus "
+                              f"('{getattr(ctx.pci_bus, 'id', '?')}')")
+        self.ctx = ctx
+        ctx.pci_bus = self
+        ctx.io.attach(CONFIG_ADDRESS, 1, self._read_address, self._write_address,
+                      owner=f"{self.id} (CONFIG_ADDRESS)", widths=(1, 2, 4))
+        if ctx.io.find(RESET_CONTROL) is None:
+            ctx.io.attach(RESET_CONTROL, 1, self._read_rcr, self._write_rcr,
+                          owner=f"{self.id} (reset control)", widths=(1,))
+        else:
+            self.log.debug(f"port {RESET_CONTROL:#x} already claimed; no reset control here")
+        ctx.io.attach(CONFIG_ADDRESS + 2, 2, self._read_undecoded, self._write_undecoded,
+                      owner=f"{self.id} (CONFIG_ADDRESS)", widths=(1, 2, 4))
+        ctx.io.attach(CONFIG_DATA, 4, self._read_data, self._write_data,
+                      owner=f"{self.id} (CONFIG_DATA)", widths=(1, 2, 4))
+
+    def reset(self):
+        self.config_address = 0
+        self.rcr = 0
+        for cfg in self.functions.values():
+            cfg.reset()
+
+    # -- registration --------------------------------------------------------------------------
+    def register_function(self, bus=0, device=None, function=0, config_space=None):
+        """Put `config_space` at bus:device.function; device None takes the lowest free slot.
+        Returns (device, function)."""
+        if bus != 0:
+            raise ConfigError(f"PCI '{self.id}': {config_space.name} wants bus {bus}; "
+                              f"only bus 0 exists")
+        if device is None:
+            if function != 0:
+                raise V3Error(f"{config_space.name}: function {function} needs a device number")
+            taken = {d for (_, d, _) in self.functions}
+            free = [d for d in range(32) if d not in taken]
+            if not free:
+                raise ConfigError(f"PCI '{self.id}': no free slot for {config_space.name}")
+            device = free[0]
+        key = (bus, device, function)
+        if key in self.functions:
+            raise ConfigError(f"PCI '{self.id}': {config_space.name} wants "
+                              f"{bus:02x}:{device:02x}.{function}, already taken by "
+                              f"{self.functions[key].name}")
+        if function:
+            fn0 = self.functions.get((bus, device, 0))
+            if fn0 is None or not fn0.read(HEADER_TYPE, 1) & HEADER_MULTIFUNCTION:
+                raise V3Error(f"{config_space.name}: function {function} of device {device} "
+                              f"needs a multi-function function 0")
+        self.functions[key] = config_space
+        config_space.address = key
+        self.log.debug(f"{bus:02x}:{device:02x}.{function} {config_space.vendor:04x}:"
+                       f"{config_space.device:04x} {config_space.name}")
+        return device, function
+
+    # -- configuration space (also the PCI BIOS's entry points) --------------------------------
+    def read_config(self, bus, device, function, offset, size):
+        cfg = self.functions.get((bus, device, function))
+        if cfg is None:
+            return (1 << (8 * size)) - 1       # no device: master abort, all ones
+        return cfg.read(offset & 0xFF, size)
+
+    def write_config(self, bus, device, function, offset, size, value):
+        cfg = self.functions.get((bus, device, function))
+        if cfg is not None:
+            cfg.write(offset & 0xFF, size, value)
+
+    def find_device(self, vendor, device, index=0):
+        """(bus, device, function) of the index-th function with these IDs, or None."""
+        hits = [k for k, c in sorted(self.functions.items())
+                if c.vendor == vendor and c.device == device]
+        return hits[index] if index < len(hits) else None
+
+    def find_class(self, class_code, index=0):
+        """(bus, device, function) of the index-th function of a 24-bit class code, or None."""
+        hits = [k for k, c in sorted(self.functions.items()) if c.class_code == class_code]
+        return hits[index] if index < len(hits) else None
+
+    # -- ports ---------------------------------------------------------------------------------
+    def _read_address(self, offset, size):
+        if size == 4:
+            return self.config_address
+        return self._read_undecoded(offset, size)
+
+    def _write_address(self, offset, size, value):
+        if size == 4:
+            self.config_address = value & ADDRESS_MASK
+        else:
+            self._write_undecoded(offset, size, value)
+
+    def _read_undecoded(self, offset, size):
+        return (1 << (8 * size)) - 1
+
+    def _write_undecoded(self, offset, size, value):
+        if self.log.on:
+            self.log.debug(f"{size}-byte write {value:#x} near {CONFIG_ADDRESS:#x} "
+                           f"(not a configuration cycle) dropped")
+
+    def _target(self, offset):
+        a = self.config_address
+        return (a >> 16) & 0xFF, (a >> 11) & 0x1F, (a >> 8) & 0x7, (a & 0xFC) + offset
+
+    def _read_data(self, offset, size):
+        if not self.config_address & ADDRESS_ENABLE:
+            return (1 << (8 * size)) - 1
+        value = self.read_config(*self._target(offset), size)
+        if self.log.on:
+            self.log.debug(f"read  {self._fmt(offset)} size {size} -> {value:#x}")
+        return value
+
+    def _write_data(self, offset, size, value):
+        if not self.config_address & ADDRESS_ENABLE:
+            return
+        if self.log.on:
+            self.log.debug(f"write {self._fmt(offset)} size {size} <- {value:#x}")
+        self.write_config(*self._target(offset), size, value)
+
+    def _fmt(self, offset):
+        bus, dev, fn, reg = self._target(offset)
+        return f"{bus:02x}:{dev:02x}.{fn} reg {reg:#04x}"
+
+    def _read_rcr(self, offset, size):
+        return self.rcr
+
+    def _write_rcr(self, offset, size, value):
+        self.rcr = value & (RCR_SYS_RESET | RCR_FULL_RESET)
+        if value & RCR_RESET_CPU:
+            kind = "hard" if value & RCR_SYS_RESET else "soft"
+            self.log.info(f"reset requested through port {RESET_CONTROL:#x} ({kind})")
+            self.ctx.request("reset")

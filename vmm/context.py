@@ -5,6 +5,8 @@ device table (for references by id), the guest image's files, the console (COM1 
 source) and the machine-level requests (reset, power off, A20). `vmm.machine.Machine` builds
 one around a CPU; device unit tests build one with `BytesMemory` and `ManualClock` and no CPU.
 """
+import threading
+
 from v3tools.errors import ConfigError
 from vmm.bus import Bus
 from vmm.clock import Clock, Timers
@@ -33,6 +35,7 @@ class Console:
         self.captured = bytearray()  # everything written, for --until and tests
         self.input = bytearray()
         self.listeners = []         # callables(bytes) e.g. the --until watcher
+        self._lock = threading.Lock()
 
     def write(self, data):
         self.captured += data
@@ -43,11 +46,16 @@ class Console:
             fn(data)
 
     def feed(self, data):
-        self.input += data
+        """Input for the guest (may be called from another thread)."""
+        with self._lock:
+            self.input += data
 
     def read_available(self):
-        data = bytes(self.input)
-        self.input.clear()
+        if not self.input:
+            return b""
+        with self._lock:
+            data = bytes(self.input)
+            self.input.clear()
         return data
 
 

@@ -1,0 +1,278 @@
+"""`v3 run` as a library call: decide what to boot, build the machine, run it.
+
+What can be booted:
+* a Palacios guest image (`.dat`, or the `initrd.img` of an ISO made by `v3 isoimage --guest`):
+  its hashes are verified, its XML describes the VM (memory, devices in document order, files);
+* any other bootable medium (`--cdrom`, `--hda`, `--fda`, or an IMAGE that is an ISO, disk or
+  floppy image): a standard PC (the devices of Palacios' default.xml that exist so far) with the
+  medium attached.
+"""
+import os
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+from v3tools.errors import ConfigError, V3Error, VMStop
+from vmm.config import parse_vm_config
+
+DEFAULT_IMAGE = "image.iso"
+FLOPPY_SIZES = {160 * 1024, 180 * 1024, 320 * 1024, 360 * 1024, 720 * 1024, 1200 * 1024,
+                1440 * 1024, 2880 * 1024}
+
+
+@dataclass
+class RunOptions:
+    image: str = None
+    serial: str = "stdio"             # file:PATH | stdio | null
+    memory_mb: int = 1024             # the host machine's memory (-m)
+    cdrom: str = None
+    hda: str = None
+    fda: str = None
+    boot: str = None                  # d | c | a
+    timeout: float = None
+    until: str = None
+    screen: str = None
+    bios_console: str = None          # "serial"
+    debug: tuple = ()
+    telemetry: bool = False
+    telemetry_json: str = None
+    log: str = None
+    io_policy: str = "stop"
+    omit: tuple = ()
+    smp: int = 1
+
+
+@dataclass
+class Plan:
+    """What will be booted: a VM config plus the media and the files of the guest image."""
+    config: object
+    files: dict = field(default_factory=dict)
+    floppy: str = None
+    description: str = ""
+
+
+def _kind_of_medium(path):
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(16 * 2048 + 1)
+            cd = f.read(5) == b"CD001"
+    except OSError as exc:
+        raise V3Error(f"{path}: cannot read: {exc.strerror}")
+    if head.startswith(b"v3vee\0"):
+        return "guest-image"
+    if cd:
+        return "cdrom"
+    if size in FLOPPY_SIZES:
+        return "floppy"
+    return "disk"
+
+
+def standard_pc_xml(memory_mb, cdrom=None, hda=None):
+    """The devices of Palacios' default.xml (those that exist so far) as a VM description."""
+    media = []
+    if hda:
+        media.append(f"""  <device class="FILEDISK" id="hda">
+   <path>{escape(os.path.abspath(hda))}</path><writable>1</writable>
+   <frontend tag="ide0"><model>V3Vee ATA disk</model><type>DISK</type><bus_num>0</bus_num><drive_num>0</drive_num></frontend>
+  </device>""")
+    if cdrom:
+        media.append(f"""  <device class="FILEDISK" id="cdrom">
+   <path>{escape(os.path.abspath(cdrom))}</path>
+   <frontend tag="ide0"><model>V3Vee CDROM</model><type>CDROM</type><bus_num>1</bus_num><drive_num>0</drive_num></frontend>
+  </device>""")
+    return f"""<vm class="PC">
+ <memory>{memory_mb}</memory>
+ <cores count="1"/>
+ <devices>
+  <device class="8259A" id="PIC"/>
+  <device class="8254_PIT" id="PIT"/>
+  <device class="KEYBOARD" id="keyboard"/>
+  <device class="NVRAM" id="nvram"/>
+  <device class="PCI" id="pci0"/>
+  <device class="i440FX" id="northbridge"><bus>pci0</bus></device>
+  <device class="PIIX3" id="southbridge"><bus>pci0</bus></device>
+  <device class="IDE" id="ide0"><bus>pci0</bus><controller>southbridge</controller></device>
+{chr(10).join(media)}
+  <device class="SERIAL" id="serial"/>
+  <device class="BOCHS_DEBUG" id="bochs_debug"/>
+  <device class="OS_DEBUG" id="os_debug"/>
+ </devices>
+</vm>"""
+
+
+def plan(opts):
+    """Work out what to boot from the options (no machine is built yet)."""
+    image = opts.image
+    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+        image = DEFAULT_IMAGE
+        if not os.path.exists(image):
+            raise V3Error(f"nothing to boot: no IMAGE given and there is no ./{DEFAULT_IMAGE} "
+                          f"(give an image, --cdrom, --hda or --fda)")
+    cdrom, hda, fda = opts.cdrom, opts.hda, opts.fda
+    for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
+        if path is not None and not os.path.isfile(path):
+            raise V3Error(f"{what} {path}: no such file")
+    if image is not None:
+        if not os.path.isfile(image):
+            raise V3Error(f"{image}: no such file")
+        kind = _kind_of_medium(image)
+        if kind == "guest-image":
+            return _guest_plan(image, open_from="file", opts=opts)
+        if kind == "cdrom":
+            from isoimage import is_hosted_iso
+            if is_hosted_iso(image):
+                return _guest_plan(image, open_from="iso", opts=opts)
+            cdrom = image
+        elif kind == "floppy":
+            fda = image
+        else:
+            hda = image
+    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
+    what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
+    return Plan(cfg, {}, fda, f"standard PC with {what}")
+
+
+def _guest_plan(path, open_from, opts):
+    from guest_creator.image import open_image, open_image_bytes
+    if open_from == "iso":
+        from isoimage import read_file_from_iso
+        image = open_image_bytes(read_file_from_iso(path, "/initrd.img"), verify=True,
+                                 name=f"{path}:/initrd.img")
+    else:
+        image = open_image(path, verify=True)
+    with image:
+        source = f"{image.name} (embedded XML)"
+        cfg = parse_vm_config(image.xml, source)
+        files = {}
+        for entry in image.files:
+            if entry.id is not None:
+                files[entry.id] = image.read(entry)
+    if cfg.memory_mb > opts.memory_mb:
+        raise ConfigError(f"{source}: the guest wants {cfg.memory_mb} MB of memory but the "
+                          f"machine has {opts.memory_mb} MB (-m {opts.memory_mb}); raise -m")
+    if cfg.cores > 1 or opts.smp > 1:
+        raise ConfigError(f"{source}: {max(cfg.cores, opts.smp)} cores requested; only one core "
+                          f"is implemented so far")
+    return Plan(cfg, files, None, f"guest image {image.name}")
+
+
+class SerialSink:
+    """Where COM1 goes: a file (created or truncated, written as bytes arrive), stdout, nothing."""
+
+    def __init__(self, spec):
+        import sys
+        self.file = None
+        self.stdin = False
+        if spec.startswith("file:"):
+            path = spec[5:]
+            if not path:
+                raise V3Error("--serial file: needs a path (file:serial.out)")
+            try:
+                self.file = open(path, "wb", buffering=0)
+            except OSError as exc:
+                raise V3Error(f"--serial {spec}: cannot open: {exc.strerror}")
+        elif spec == "stdio":
+            self.file = sys.stdout.buffer
+            self.stdin = True
+        elif spec != "null":
+            raise V3Error(f"--serial {spec}: expected file:PATH, stdio or null")
+
+    def write(self, data):
+        if self.file is not None:
+            self.file.write(data)
+
+    def flush(self):
+        if self.file is not None:
+            self.file.flush()
+
+    def close(self):
+        import sys
+        if self.file is not None and self.file is not sys.stdout.buffer:
+            self.file.close()
+
+
+def build_machine(p, opts, console, vmmlog):
+    from vmm.machine import Machine
+    from vmm.media import Drive, FileMedium
+    m = Machine(memory_mb=p.config.memory_mb, log=vmmlog, console=console,
+                io_policy=opts.io_policy, telemetry=opts.telemetry or p.config.telemetry,
+                bios_console_serial=(opts.bios_console == "serial"))
+    m.ctx.files = p.files
+    if opts.boot:
+        order = {"d": "cdrom", "c": "disk", "a": "floppy"}
+        first = order[opts.boot]
+        m.ctx.boot_order = [first] + [k for k in ("cdrom", "disk", "floppy") if k != first]
+    for tag in p.config.ignored:
+        vmmlog.component("config").debug(f"ignoring unknown configuration block <{tag}>")
+    m.add_devices(p.config.devices, omit=opts.omit)
+    if p.floppy:
+        m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True), 0, 0, "fda"))
+    m.finish_board()
+    return m
+
+
+def run(opts, on_machine=None):
+    """Boot what the options describe; returns (RunResult, machine). VMStop errors carry a
+    `.diagnostic` with the CPU state and the last exits."""
+    import sys
+    from vmm.context import Console
+    from vmm.log import VMMLog
+    p = plan(opts)
+    logstream = open(opts.log, "w") if opts.log else sys.stderr
+    vmmlog = VMMLog(logstream, opts.debug)
+    sink = SerialSink(opts.serial)
+    console = Console(sink)
+    machine = None
+    try:
+        machine = build_machine(p, opts, console, vmmlog)
+        vmmlog.component("run").debug(f"booting {p.description}")
+        if on_machine is not None:
+            on_machine(machine)
+        if sink.stdin:
+            _start_stdin(console)
+        try:
+            result = machine.run(timeout=opts.timeout, until=opts.until)
+        except VMStop as exc:
+            exc.diagnostic = machine.diagnostic(exc)
+            raise
+        return result, machine
+    finally:
+        if machine is not None:
+            _finish(machine, opts)
+        sink.close()
+        if opts.log:
+            logstream.close()
+
+
+def _start_stdin(console):
+    """Feed the host's standard input to COM1 (and the BIOS keyboard) as it arrives."""
+    import sys
+    import threading
+
+    def pump():
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            return
+        while True:
+            try:
+                data = os.read(fd, 256)
+            except OSError:
+                return
+            if not data:
+                return
+            console.feed(data)
+
+    threading.Thread(target=pump, name="v3-stdin", daemon=True).start()
+
+
+def _finish(machine, opts):
+    import json
+    if opts.screen:
+        from vmm.screen import dump_text_screen
+        with open(opts.screen, "w") as f:
+            f.write(dump_text_screen(machine.ctx.mem))
+    if opts.telemetry_json:
+        with open(opts.telemetry_json, "w") as f:
+            json.dump(machine.stats.as_dict(machine.ctx.clock.now_ns(), machine.cpu), f, indent=1)

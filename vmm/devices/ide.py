@@ -14,9 +14,11 @@ Palacios too (bus_num = channel, drive_num = 0 master / 1 slave, type, model).
 
 Bus-level behaviour with missing drives (ATA-6 section 9.16 and the PC's floating bus): a channel
 with no drive reads 0xFF on every register (SeaBIOS and Linux both treat a status of 0xFF as
-"nothing there"); with a master but no slave, selecting the slave reads status 0x00 (device 0
-answers for device 1), so probes see "not busy" at once and then fail the register echo or the
-signature check instead of waiting for a timeout. Commands written to an absent drive are ignored.
+"nothing there"); with a master but no slave, selecting the slave reads 0x00 on every register
+(device 0 answers for device 1; QEMU does the same). Probes then see "not busy" at once instead of
+waiting for a timeout, the 0x55/0xAA register echo (SeaBIOS, Linux's ata_devchk) fails, and Linux's
+classification gives "no device" (ATA signature with status 0), even when the master is ATAPI.
+Commands written to an absent drive are ignored.
 """
 import struct
 
@@ -590,9 +592,9 @@ class Channel:
         if self.control & SRST:
             return BSY if offset == REG_STATUS else 0
         d = self.drives[self.sel]
+        if not d.present:
+            return 0x00                     # device 0 answers for an absent device 1
         if offset == REG_STATUS:
-            if not d.present:
-                return 0x00                 # device 0 answers for an absent device 1
             if d.intrq:
                 d.intrq = False
                 self.update_irq()

@@ -305,8 +305,9 @@ def test_absent_slave_reads_status_zero():
     ctx, _ = make_board(BytesMedium(pattern_disk(8)))
     outb(ctx, PRI + 6, 0xB0)
     assert inb(ctx, PRI + 7) == 0x00 and inb(ctx, PRI_CTL) == 0x00
-    outb(ctx, PRI + 2, 0x55)                               # registers still latch writes
-    assert inb(ctx, PRI + 2) == 0x55
+    outb(ctx, PRI + 2, 0x55)                               # the register echo fails
+    outb(ctx, PRI + 3, 0xAA)
+    assert [inb(ctx, PRI + r) for r in range(1, 7)] == [0] * 6
     outb(ctx, PRI + 7, 0xEC)                               # ignored
     assert inb(ctx, PRI + 7) == 0x00 and irq_level(ctx) == 0
     outb(ctx, PRI + 6, 0xA0)

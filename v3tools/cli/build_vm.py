@@ -23,7 +23,7 @@ class _Bars:
 
 @click.command(short_help="Build a guest image (.dat) from a Palacios XML configuration.")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=click.Path(),
               help="Image to write [default: CONFIG with the extension replaced by .dat].")
 @click.option("-v", "version", type=int, default=1, show_default=True,
               help="Image format version: 0 (no hashes) or 1 (per-file hashes).")

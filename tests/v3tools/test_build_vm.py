@@ -1,0 +1,121 @@
+"""`v3 build-vm`: exit codes, one-line errors, no output left behind."""
+import os
+
+import pytest
+
+from guest_creator import open_image
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.bin").write_bytes(b"AAAA")
+    (tmp_path / "b.bin").write_bytes(b"BB")
+    return tmp_path
+
+
+def write_cfg(path, files_xml):
+    path.write_text(f"<vm>\n  <files>\n{files_xml}  </files>\n</vm>\n")
+    return path
+
+
+def assert_one_line_error(result, text, workdir, before):
+    assert result.exit_code == 1, result
+    assert result.stdout == ""
+    assert result.stderr == f"v3: error: {text}\n"
+    assert sorted(os.listdir(workdir)) == before
+
+
+def test_success_is_silent_when_not_a_terminal(workdir, v3):
+    write_cfg(workdir / "cfg.xml", '    <file id="a" filename="a.bin"/>\n')
+    result = v3("build-vm", "cfg.xml")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    with open_image(workdir / "cfg.dat") as img:
+        assert img.version == 1 and img.read_by_id("a") == b"AAAA"
+
+
+def test_v0_and_output_option(workdir, v3):
+    write_cfg(workdir / "cfg.xml", '    <file id="a" filename="a.bin"/>\n')
+    assert v3("build-vm", "cfg.xml", "-v", "0", "-o", "x.img", "--quiet").exit_code == 0
+    assert (workdir / "x.img").read_bytes()[:8] == b"v3vee\0\0\0"
+
+
+CASES = {
+    "no-id": ('    <file filename="a.bin"/>\n',
+              'cfg.xml:3:5: <file> entry 0 has no id (attribute or <id> child)'),
+    "no-filename": ('    <file id="a"/>\n',
+                    'cfg.xml:3:5: <file id="a"> has no filename (attribute or <filename> child)'),
+    "duplicate-id": ('    <file id="a" filename="a.bin"/>\n    <file id="a" filename="b.bin"/>\n',
+                     'cfg.xml:4:5: <file id="a"> repeats the id of the <file> at 3:5'),
+    "missing": ('    <file id="a" filename="nope.bin"/>\n',
+                'cfg.xml:3:5: <file id="a">: nope.bin: No such file or directory'),
+    "directory": ('    <file id="a" filename="sub"/>\n', 'cfg.xml:3:5: <file id="a">: sub: is a directory'),
+    "both": ('    <file id="a" filename="a.bin"><filename>b.bin</filename></file>\n',
+             "cfg.xml:3:5: <file> has both a filename attribute ('a.bin') and a <filename> child "
+             "element ('b.bin') at 3:35"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_entry_errors(workdir, v3, name):
+    files_xml, message = CASES[name]
+    (workdir / "sub").mkdir()
+    write_cfg(workdir / "cfg.xml", files_xml)
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml"), message, workdir, before)
+
+
+def test_too_big_for_the_32_bit_size_field(workdir, v3):
+    with open(workdir / "huge.bin", "wb") as fh:  # sparse: no disk used
+        fh.truncate(1 << 32)
+    write_cfg(workdir / "cfg.xml", '    <file id="h" filename="huge.bin"/>\n')
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml"),
+                          'cfg.xml:3:5: <file id="h">: huge.bin is 4294967296 bytes; the image\'s '
+                          '32-bit size field holds at most 4294967295', workdir, before)
+
+
+def test_malformed_xml(workdir, v3):
+    (workdir / "cfg.xml").write_text("<vm>\n  <files>\n  </vm>\n")
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml"),
+                          "cfg.xml:3:3: unexpected closing tag </vm> (expected </files> for the tag "
+                          "opened at 2:3)", workdir, before)
+
+
+def test_missing_config(workdir, v3):
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "none.xml"),
+                          "none.xml: cannot read the configuration: No such file or directory",
+                          workdir, before)
+
+
+def test_version_2(workdir, v3):
+    write_cfg(workdir / "cfg.xml", "")
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml", "-v", "2"),
+                          "image version 2: only versions 0 and 1 are supported", workdir, before)
+
+
+def test_unwritable_output(workdir, v3):
+    write_cfg(workdir / "cfg.xml", '    <file id="a" filename="a.bin"/>\n')
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml", "-o", "no/such/dir/x.dat"),
+                          "no/such/dir/x.dat: cannot write the image: No such file or directory",
+                          workdir, before)
+
+
+def test_output_is_a_directory(workdir, v3):
+    write_cfg(workdir / "cfg.xml", "")
+    (workdir / "d").mkdir()
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml", "-o", "d"), "d: output is a directory", workdir, before)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(workdir, v3):
+    os.chmod(workdir / "a.bin", 0)
+    write_cfg(workdir / "cfg.xml", '    <file id="a" filename="a.bin"/>\n')
+    before = sorted(os.listdir(workdir))
+    assert_one_line_error(v3("build-vm", "cfg.xml"), 'cfg.xml:3:5: <file id="a">: a.bin: Permission denied',
+                          workdir, before)

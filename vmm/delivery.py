@@ -110,6 +110,10 @@ class Delivery:
             self._deliver_one(vector, soft, error_code, external)
         except DeliveryFault as f:
             second = f.vector
+            if soft:
+                # A fault raised by INT n itself (gate DPL, bad gate) points at the instruction.
+                self.env.eip = (self.env.eip - self._soft_int_length(vector)) & 0xFFFFFFFF
+                soft = False
             if first == 8:
                 self._triple(f"{vector_name(second)} while delivering a double fault")
             if (first in CONTRIBUTORY and second in CONTRIBUTORY) or \
@@ -129,6 +133,17 @@ class Delivery:
                         self._triple(f"faults while delivering {vector_name(first)}, "
                                      f"{vector_name(second)} and {vector_name(f3.vector)}")
         self.env.clear_exception_marker()
+
+    def _soft_int_length(self, vector):
+        """Length of the INT3 (CC), INTO (CE) or INT n (CD nn) instruction just executed."""
+        sel, eip, base = self.cpu.cs_ip()
+        try:
+            before = self.cpu.read_linear((base + eip - 2) & 0xFFFFFFFF, 2, user=False)
+        except PageFault:
+            return 2
+        if vector == 3 and before[1] == 0xCC or vector == 4 and before[1] == 0xCE:
+            return 1
+        return 2
 
     def _triple(self, why):
         raise TripleFault(f"triple fault: {why}")

@@ -261,7 +261,9 @@ def find_no_exit_request(uc):
     base = uc._uch.value
     ranges = _readable_ranges()
     hits = []
-    for off in range(0, 0x20000, 4):
+    # The field sits about 2 KiB into uc_struct (0x7dc + 10 with 2.1.4); scanning further
+    # would run into neighbouring heap objects (another engine's uc_struct).
+    for off in range(0, 0x1000, 4):
         if not _readable(base + off, 24, ranges):
             break
         a, b = struct.unpack("<II", ctypes.string_at(base + off, 8))

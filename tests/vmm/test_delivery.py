@@ -1,0 +1,81 @@
+"""Interrupt and exception delivery (vmm/delivery.py), driven by the project's tiny guests."""
+import pytest
+
+from vmm.delivery import TripleFault
+from vmm.machine import GuestHalted
+
+
+def test_protected_mode_delivery_ring3_page_faults_and_gp(bare):
+    b = bare().load("pmtest.bin")
+    with pytest.raises(GuestHalted):
+        b.run(timeout=20)
+    # INT 0x80 through a DPL-3 trap gate from ring 3 (CPL seen by the handler = 3); #PF error
+    # codes 4 (user read, not present) and 7 (user write, protection) with CR2; INT 0x81 to a
+    # DPL-0 gate from ring 3 is #GP with error code 0x81*8+2; HLT at CPL 3 is #GP(0).
+    assert b.text == "S3 PF4@00200000 PF7@00201000 GP040A GP0000 DONE"
+    cpu = b.machine.cpu
+    assert cpu.env.cpl == 0
+    assert cpu.mode() == "protected 32-bit, paging"
+
+
+def test_real_mode_int_through_ivt(bare):
+    b = bare()
+    # handler at 0000:0600 prints 'H' and returns; main: int 0x42; out 'M'; cli; hlt
+    m = b.machine
+    m.uc.mem_write(0x600, bytes([0xB0, ord("H"), 0xE6, 0xE9, 0xCF]))
+    m.uc.mem_write(0x42 * 4, bytes([0x00, 0x06, 0x00, 0x00]))
+    m.uc.mem_write(0x7C00, bytes([0xBC, 0x00, 0x70, 0xCD, 0x42, 0xB0, ord("M"), 0xE6, 0xE9,
+                                  0xFA, 0xF4]))
+    m.cpu.reset(cs=0, ip=0x7C00)
+    with pytest.raises(GuestHalted):
+        b.run(timeout=10)
+    assert b.text == "HM"
+    assert m.cpu.reg("esp") & 0xFFFF == 0x7000          # the frame was popped by IRET
+
+
+def test_triple_fault_when_idt_is_empty(bare):
+    b = bare()
+    m = b.machine
+    # protected mode with an IDT limit of 0, then a #UD: #GP on delivery, #DF, triple fault
+    code = bytes.fromhex(
+        "fa"                    # cli
+        "0f0116 207c"           # lgdt [0x7c20]
+        "0f011e 267c"           # lidt [0x7c26]
+        "0f20c0 0c01 0f22c0"    # mov eax, cr0; or al, 1; mov cr0, eax
+        "ea 187c 0800"          # jmp 0x08:0x7c18
+    )
+    code = code.ljust(0x18, b"\x90") + bytes.fromhex("0f0b") + b"\x90" * 6     # ud2
+    gdt = bytes.fromhex("0000000000000000 ffff0000009acf00")
+    code += bytes.fromhex("0f00 287c0000") + bytes.fromhex("0000 00000000")
+    code = code.ljust(0x28, b"\x00") + gdt
+    m.uc.mem_write(0x7C00, code)
+    m.cpu.reset(cs=0, ip=0x7C00)
+    with pytest.raises(TripleFault):
+        b.run(timeout=10)
+
+
+def test_sysenter_is_emulated(bare):
+    from unicorn import x86_const as X
+    b = bare()
+    m = b.machine
+    # Flat protected mode set up by the host, SYSENTER to a handler that prints 'Y' and halts.
+    m.uc.mem_write(0x1000, bytes.fromhex("0000000000000000 ffff0000009acf00 ffff00000092cf00"))
+    m.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x1000, 23, 0))
+    m.uc.mem_write(0x7C00, bytes.fromhex("0f34"))                          # sysenter
+    m.uc.mem_write(0x8000, bytes([0xB0, ord("Y"), 0xE6, 0xE9, 0xFA, 0xF4]))
+    m.uc.reg_write(X.UC_X86_REG_MSR, (0x174, 0x08))
+    m.uc.reg_write(X.UC_X86_REG_MSR, (0x175, 0x9000))
+    m.uc.reg_write(X.UC_X86_REG_MSR, (0x176, 0x8000))
+    m.uc.reg_write(X.UC_X86_REG_CR0, 0x11)
+    env = m.cpu.env
+    from vmm import ucinternals as U
+    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00CF9B00)
+    env.set_seg(U.SEG_SS, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
+    env.hflags = env.hflags | U.HF_PE
+    env.recompute_hflags()
+    env.eip = 0x7C00
+    with pytest.raises(GuestHalted):
+        b.run(timeout=10)
+    assert b.text == "Y"
+    assert m.cpu.reg("esp") == 0x9000
+    assert m.cpu.sysenter_count == 1

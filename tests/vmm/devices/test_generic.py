@@ -1,0 +1,90 @@
+"""GENERIC: Palacios' generic port/memory ranges."""
+import io
+import random
+
+import pytest
+from lxml import etree
+
+from v3tools.errors import ConfigError, Unimplemented
+from vmm.clock import ManualClock
+from vmm.config import DeviceSpec
+from vmm.context import BoardContext
+from vmm.devices.generic import Generic
+from vmm.log import VMMLog
+
+PALACIOS_STYLE = """
+<device class="GENERIC" id="generic">
+    <ports><start>0x00</start><end>0x07</end><mode>PRINT_AND_IGNORE</mode></ports>
+    <ports><start>3c0</start><end>3df</end><mode>PRINT_AND_PASSTHROUGH</mode></ports>
+    <ports><start>0x274</start><end>0x277</end><mode>GENERIC_IGNORE</mode></ports>
+    <memory><start>0xd0000</start><end>0xd0fff</end><mode>ignore</mode></memory>
+</device>
+"""
+
+
+def make(xml, debug=()):
+    ctx = BoardContext(clock=ManualClock(), log=VMMLog(stream=io.StringIO(), enabled=debug))
+    spec = DeviceSpec.from_element(etree.fromstring(xml))
+    ctx.add_device(Generic.from_spec(spec, ctx))
+    return ctx
+
+
+def test_ranges_read_zero_and_drop_writes():
+    ctx = make(PALACIOS_STYLE)
+    ctx.io.write(0x03, 1, 0x55)
+    assert ctx.io.read(0x03, 1) == 0
+    assert ctx.io.read(0x3C0, 2) == 0            # hex without 0x, as Palacios' atox
+    assert ctx.io.read(0x277, 4) == 0
+    assert ctx.mmio.read(0xD0800, 4) == 0
+    assert ctx.io.find(0x08) is None and ctx.io.find(0x3E0) is None
+
+
+def test_print_modes_log_accesses_at_debug_level():
+    ctx = make(PALACIOS_STYLE, debug=("generic",))
+    ctx.io.write(0x05, 1, 0x42)
+    ctx.io.read(0x274, 1)                        # IGNORE: silent
+    out = ctx.vmmlog.stream.getvalue()
+    assert "write port 0x5 size 1 <- 0x42 (PRINT_AND_IGNORE)" in out
+    assert "0x274" not in out
+
+
+def test_passthrough_is_noted_once_per_range():
+    ctx = make(PALACIOS_STYLE)
+    for _ in range(3):
+        ctx.io.write(0x3C4, 1, 1)
+    ctx.io.read(0x3D5, 1)
+    assert ctx.vmmlog.stream.getvalue().count("no host hardware") == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    ("<ports><start>0x10</start><end>0x1</end><mode>IGNORE</mode></ports>", "bad <ports> range"),
+    ("<ports><start>0x10</start><end>0x11</end><mode>SPY</mode></ports>", "unknown mode"),
+    ("<ports><end>0x11</end><mode>IGNORE</mode></ports>", "needs <start>"),
+    ("<ports><start>zz</start><end>0x11</end><mode>IGNORE</mode></ports>", "not a hexadecimal"),
+    ("<ports><start>0x1</start><end>0x11</end></ports>", "needs <mode>"),
+])
+def test_config_errors(body, message):
+    with pytest.raises(ConfigError, match=message):
+        make(f'<device class="GENERIC" id="g">{body}</device>')
+
+
+def test_host_device_forwarding_is_a_config_error():
+    with pytest.raises(ConfigError, match="host devices"):
+        make('<device class="GENERIC" id="g" forward="host_device"/>')
+
+
+def test_memory_passthrough_is_unimplemented():
+    with pytest.raises(Unimplemented):
+        make('<device class="GENERIC" id="g"><memory><start>0xd0000</start><end>0xd0fff</end>'
+             '<mode>PASSTHROUGH</mode></memory></device>')
+
+
+def test_random_access_fuzz():
+    ctx = make(PALACIOS_STYLE)
+    rng = random.Random(7)
+    for _ in range(2000):
+        port = rng.choice((rng.randrange(0, 8), rng.randrange(0x3C0, 0x3E0)))
+        if rng.random() < 0.5:
+            ctx.io.write(port, 1, rng.randrange(256))
+        else:
+            assert ctx.io.read(port, 1) == 0

@@ -1,0 +1,125 @@
+"""GENERIC: Palacios' generic device, claiming port and memory ranges a guest may touch.
+
+    <device class="GENERIC" id="generic" [forward="physical_device"]>
+        <ports>  <start>0x3c0</start> <end>0x3df</end> <mode>PRINT_AND_IGNORE</mode> </ports>
+        <memory> <start>0xd0000</start> <end>0xd0fff</end> <mode>IGNORE</mode> </memory>
+    </device>
+
+Each `<ports>` or `<memory>` element is one inclusive range. Numbers are hexadecimal with or
+without `0x`, as Palacios' atox reads them. Modes (case-insensitive, with or without the
+`GENERIC_` prefix): IGNORE, PRINT_AND_IGNORE, PASSTHROUGH, PRINT_AND_PASSTHROUGH.
+
+- IGNORE: reads return 0 (Palacios returns a zeroed buffer), writes are dropped.
+- PRINT_*: additionally every access goes to the debug log (`--debug generic`), as Palacios'
+  PrintDebug does.
+- PASSTHROUGH: there is no host hardware to forward to, so a port range behaves as IGNORE and
+  says so once in the VMM log; a memory range cannot stand in for host memory and raises
+  Unimplemented. `forward="host_device"` (Palacios host devices) is a configuration error.
+"""
+from v3tools.errors import ConfigError
+from vmm.devices import register
+from vmm.devices.base import Device
+
+MODES = ("IGNORE", "PRINT_AND_IGNORE", "PASSTHROUGH", "PRINT_AND_PASSTHROUGH")
+
+
+class Range:
+    __slots__ = ("kind", "start", "end", "mode", "noted")
+
+    def __init__(self, kind, start, end, mode):
+        self.kind, self.start, self.end, self.mode = kind, start, end, mode
+        self.noted = False
+
+    @property
+    def prints(self):
+        return self.mode.startswith("PRINT")
+
+    @property
+    def passthrough(self):
+        return self.mode.endswith("PASSTHROUGH")
+
+    def __str__(self):
+        return f"{self.kind} {self.start:#x}-{self.end:#x} ({self.mode})"
+
+
+@register("GENERIC")
+class Generic(Device):
+    def __init__(self, dev_id, ranges):
+        super().__init__(dev_id)
+        self.ranges = ranges
+
+    @classmethod
+    def from_spec(cls, spec, ctx):
+        forward = (spec.value("forward") or "physical_device").lower()
+        if forward == "host_device":
+            raise ConfigError(f"{spec.where()}: GENERIC '{spec.id}': forward=\"host_device\" "
+                              f"needs Palacios host devices, which this VMM does not have")
+        if forward != "physical_device":
+            raise ConfigError(f"{spec.where()}: GENERIC '{spec.id}': unknown forward "
+                              f"\"{forward}\" (physical_device or host_device)")
+        ranges = []
+        for kind, tag, limit in (("port", "ports", 0xFFFF), ("mmio", "memory", 0xFFFFFFFF)):
+            for r in spec.all(tag):
+                start, end = _hex(r, "start", spec), _hex(r, "end", spec)
+                if start > end or end > limit:
+                    raise ConfigError(f"{r.where()}: GENERIC '{spec.id}': bad <{tag}> range "
+                                      f"{start:#x}-{end:#x}")
+                ranges.append(Range(kind, start, end, _mode(r, spec)))
+        return cls(spec.id, ranges)
+
+    def attach(self, ctx):
+        for r in self.ranges:
+            if r.kind == "mmio" and r.passthrough:
+                self.unimplemented(f"memory passthrough of {r.start:#x}-{r.end:#x}: there is no "
+                                   f"host memory to forward to")
+            bus = ctx.io if r.kind == "port" else ctx.mmio
+            bus.attach(r.start, r.end - r.start + 1, self._reader(r), self._writer(r),
+                       owner=f"{self.id} ({r.mode.lower()})", widths=(1, 2, 4, 8))
+
+    def _note_passthrough(self, r):
+        if r.passthrough and not r.noted:
+            r.noted = True
+            self.log.info(f"{r}: no host hardware to pass through to; ignoring accesses")
+
+    def _reader(self, r):
+        def read(offset, size):
+            self._note_passthrough(r)
+            if r.prints:
+                self.log.debug(f"read  {r.kind} {r.start + offset:#x} size {size} -> 0 ({r.mode})")
+            return 0
+        return read
+
+    def _writer(self, r):
+        def write(offset, size, value):
+            self._note_passthrough(r)
+            if r.prints:
+                self.log.debug(f"write {r.kind} {r.start + offset:#x} size {size} <- {value:#x} "
+                               f"({r.mode})")
+        return write
+
+
+def _hex(r, name, spec):
+    text = r.value(name)
+    if text is None:
+        raise ConfigError(f"{r.where()}: GENERIC '{spec.id}': <{r.tag}> needs <{name}>")
+    digits = text.strip()
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    try:
+        return int(digits, 16)
+    except ValueError:
+        raise ConfigError(f"{r.where()}: GENERIC '{spec.id}': <{name}> is not a hexadecimal "
+                          f"number: {text!r}")
+
+
+def _mode(r, spec):
+    text = r.value("mode")
+    if text is None:
+        raise ConfigError(f"{r.where()}: GENERIC '{spec.id}': <{r.tag}> needs <mode>")
+    mode = text.strip().upper()
+    if mode.startswith("GENERIC_"):
+        mode = mode[len("GENERIC_"):]
+    if mode not in MODES:
+        raise ConfigError(f"{r.where()}: GENERIC '{spec.id}': unknown mode {text!r} "
+                          f"(one of {', '.join(MODES)})")
+    return mode

@@ -156,6 +156,8 @@ class PciConfig:
 class PciBus(Device):
     """PCI bus 0 and configuration mechanism 1. Registers itself as `ctx.pci_bus`."""
 
+    last_bus = 0              # PCI BIOS B101h reports it (no PCI-to-PCI bridges)
+
     def __init__(self, dev_id):
         super().__init__(dev_id)
         self.functions = {}       # (bus, device, function) -> PciConfig

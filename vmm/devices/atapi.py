@@ -1,4 +1,8 @@
-"""ATAPI CD-ROM packet commands (a helper of ide.py, not a registered device class).
+"""ATAPI CD-ROMs (a helper of ide.py, not a registered device class).
+
+`AtapiDrive` is the ATA side of a packet device on an IDE channel: its signature, IDENTIFY
+PACKET DEVICE, and the PACKET protocol phases (command packet, DRQ blocks cut to the byte count
+limit, status), with the interrupt reason in the sector count register.
 
 `CdromCommands.execute(cdb)` runs one 12-byte command packet against a read-only medium of
 2048-byte sectors and returns `(sense_key, reply)`: sense key 0 means GOOD status and `reply` is
@@ -11,6 +15,7 @@ UNIT ATTENTION, no tray, and no audio.
 """
 import struct
 
+from vmm.devices.ide import (DMA_COMMANDS, DRDY, ERR, IR_COD, IR_IO, SEL_DEV, AttachedDrive)
 from vmm.media import CD_SECTOR
 
 # Sense keys and additional sense codes
@@ -276,3 +281,109 @@ class CdromCommands:
 
     def set_speed(self, cdb):
         return None
+
+
+# ATA commands an ATAPI drive aborts (leaving its signature in place: how OSes detect ATAPI).
+ATAPI_ABORTED = {0x00, 0xEC, 0x20, 0x21, 0x24, 0x29, 0x30, 0x31, 0x34, 0x39, 0x40, 0x41, 0x42,
+                 0x91, 0xC4, 0xC5, 0xC6, 0xE7, 0xEA} | set(range(0x10, 0x20)) | set(range(0x70, 0x80))
+
+
+class AtapiDrive(AttachedDrive):
+    """An ATAPI CD-ROM: the ATA side (signature, IDENTIFY PACKET, PACKET protocol phases).
+
+    The SCSI/MMC commands inside the packets are `atapi.CdromCommands`.
+    """
+
+    kind = "cdrom"
+
+    def __init__(self, channel, position, medium, model, serial):
+        self.cmds = CdromCommands(medium, model, channel.log, self.unimplemented)
+        super().__init__(channel, position, medium, model, serial)
+
+    def power_on(self):
+        self.stream = None
+        self.limit = 0
+        super().power_on()
+
+    def set_signature(self):
+        self.nsector, self.lbal, self.lbam, self.lbah = 1, 1, 0x14, 0xEB
+        self.select &= SEL_DEV
+        self.error = 0x01
+        self.status = 0                     # packet devices keep DRDY clear after a reset
+
+    def command(self, cmd):
+        if cmd == 0xA0:
+            self.packet()
+        elif cmd == 0xA1:
+            self.identify_packet()
+        elif cmd == 0xEF:
+            self.set_features()
+        elif cmd == 0x08:                   # DEVICE RESET: no interrupt
+            self.cancel_transfer()
+            self.set_signature()
+        elif cmd in (0xE0, 0xE1, 0xE2, 0xE3, 0xE5):
+            self.nsector = 0xFF if cmd == 0xE5 else self.nsector
+            self.complete()
+        elif cmd in ATAPI_ABORTED:
+            self.abort()
+            self.set_signature_registers()
+        elif cmd in DMA_COMMANDS:
+            self.unimplemented(f"DMA command {cmd:#04x} (DMA is not advertised)")
+        else:
+            self.unimplemented(f"ATA command {cmd:#04x} to an ATAPI drive")
+
+    def set_signature_registers(self):
+        self.nsector, self.lbal, self.lbam, self.lbah = 1, 1, 0x14, 0xEB
+
+    def identify_packet(self):
+        w = [0] * 256
+        w[0] = 0x85C0                       # ATAPI, CD-ROM, removable, 50us DRQ, 12-byte packets
+        self.identity_words(w)
+        w[82] = w[85] = 0x0210              # PACKET and DEVICE RESET
+        w[83] = w[84] = w[87] = 0x4000
+        self.send_identify(w)
+
+    # -- PACKET protocol ------------------------------------------------------------------------
+    def packet(self):
+        if self.features & 0x01:
+            self.unimplemented("PACKET with DMA (DMA is not advertised)")
+        limit = self.lbah << 8 | self.lbam
+        self.limit = (limit or 0xFFFE) & ~1 or 2
+        self.receive(12, self.run_packet)
+        self.nsector = IR_COD               # ready for the command packet; no interrupt
+        self.stream = None
+
+    def run_packet(self, cdb):
+        key, reply = self.cmds.execute(cdb)
+        if key:
+            self.error = key << 4
+            self.nsector = IR_IO | IR_COD
+            self.status = DRDY | ERR
+            self.interrupt()
+        elif reply is None or reply.remaining == 0:
+            self.finish_packet()
+        else:
+            self.stream = reply
+            self.next_packet_block()
+
+    def next_packet_block(self):
+        s = self.stream
+        n = min(s.remaining, self.limit)
+        if n < s.remaining and n >= CD_SECTOR:
+            n -= n % CD_SECTOR              # whole sectors per DRQ block when the limit allows
+        self.lbam, self.lbah = n & 0xFF, (n >> 8) & 0xFF
+        self.nsector = IR_IO
+        self.send(s.take(n), self.packet_block_done)
+        self.interrupt()
+
+    def packet_block_done(self):
+        if self.stream.remaining:
+            self.next_packet_block()
+        else:
+            self.finish_packet()
+
+    def finish_packet(self):
+        self.stream = None
+        self.error = 0
+        self.nsector = IR_IO | IR_COD
+        self.complete()

@@ -24,7 +24,6 @@ import struct
 
 from v3tools.errors import ConfigError
 from vmm.devices import register
-from vmm.devices.atapi import CdromCommands
 from vmm.devices.base import Device
 from vmm.media import CD_SECTOR, HD_SECTOR, Drive
 
@@ -267,7 +266,7 @@ class AtaDisk(AttachedDrive):
         self.send_identify(w)
 
     def cylinders(self):
-        return max(1, min(65535, self.medium.num_sectors // (self.heads * self.spt)))
+        return max(1, min(16383, self.medium.num_sectors // (self.heads * self.spt)))
 
     # -- addressing -----------------------------------------------------------------------------
     def address(self, lba48):
@@ -411,110 +410,7 @@ ATA_COMMANDS = {
 }
 ATA_ABORTED = {0x00, 0x08, 0xA0, 0xA1}     # NOP; DEVICE RESET, PACKET, IDENTIFY PACKET: ATAPI only
 DMA_COMMANDS = {0xC8, 0xC9, 0xCA, 0xCB, 0x25, 0x35, 0x3D, 0xC7, 0xCC}
-# ATA commands an ATAPI drive aborts (leaving its signature in place: how OSes detect ATAPI).
-ATAPI_ABORTED = {0x00, 0xEC, 0x20, 0x21, 0x24, 0x29, 0x30, 0x31, 0x34, 0x39, 0x40, 0x41, 0x42,
-                 0x91, 0xC4, 0xC5, 0xC6, 0xE7, 0xEA} | set(range(0x10, 0x20)) | set(range(0x70, 0x80))
 
-
-class AtapiDrive(AttachedDrive):
-    """An ATAPI CD-ROM: the ATA side (signature, IDENTIFY PACKET, PACKET protocol phases).
-
-    The SCSI/MMC commands inside the packets are `atapi.CdromCommands`.
-    """
-
-    kind = "cdrom"
-
-    def __init__(self, channel, position, medium, model, serial):
-        self.cmds = CdromCommands(medium, model, channel.log, self.unimplemented)
-        super().__init__(channel, position, medium, model, serial)
-
-    def power_on(self):
-        self.stream = None
-        self.limit = 0
-        super().power_on()
-
-    def set_signature(self):
-        self.nsector, self.lbal, self.lbam, self.lbah = 1, 1, 0x14, 0xEB
-        self.select &= SEL_DEV
-        self.error = 0x01
-        self.status = 0                     # packet devices keep DRDY clear after a reset
-
-    def command(self, cmd):
-        if cmd == 0xA0:
-            self.packet()
-        elif cmd == 0xA1:
-            self.identify_packet()
-        elif cmd == 0xEF:
-            self.set_features()
-        elif cmd == 0x08:                   # DEVICE RESET: no interrupt
-            self.cancel_transfer()
-            self.set_signature()
-        elif cmd in (0xE0, 0xE1, 0xE2, 0xE3, 0xE5):
-            self.nsector = 0xFF if cmd == 0xE5 else self.nsector
-            self.complete()
-        elif cmd in ATAPI_ABORTED:
-            self.abort()
-            self.set_signature_registers()
-        elif cmd in DMA_COMMANDS:
-            self.unimplemented(f"DMA command {cmd:#04x} (DMA is not advertised)")
-        else:
-            self.unimplemented(f"ATA command {cmd:#04x} to an ATAPI drive")
-
-    def set_signature_registers(self):
-        self.nsector, self.lbal, self.lbam, self.lbah = 1, 1, 0x14, 0xEB
-
-    def identify_packet(self):
-        w = [0] * 256
-        w[0] = 0x85C0                       # ATAPI, CD-ROM, removable, 50us DRQ, 12-byte packets
-        self.identity_words(w)
-        w[82] = w[85] = 0x0210              # PACKET and DEVICE RESET
-        w[83] = w[84] = w[87] = 0x4000
-        self.send_identify(w)
-
-    # -- PACKET protocol ------------------------------------------------------------------------
-    def packet(self):
-        if self.features & 0x01:
-            self.unimplemented("PACKET with DMA (DMA is not advertised)")
-        limit = self.lbah << 8 | self.lbam
-        self.limit = (limit or 0xFFFE) & ~1 or 2
-        self.receive(12, self.run_packet)
-        self.nsector = IR_COD               # ready for the command packet; no interrupt
-        self.stream = None
-
-    def run_packet(self, cdb):
-        key, reply = self.cmds.execute(cdb)
-        if key:
-            self.error = key << 4
-            self.nsector = IR_IO | IR_COD
-            self.status = DRDY | ERR
-            self.interrupt()
-        elif reply is None or reply.remaining == 0:
-            self.finish_packet()
-        else:
-            self.stream = reply
-            self.next_packet_block()
-
-    def next_packet_block(self):
-        s = self.stream
-        n = min(s.remaining, self.limit)
-        if n < s.remaining and n >= CD_SECTOR:
-            n -= n % CD_SECTOR              # whole sectors per DRQ block when the limit allows
-        self.lbam, self.lbah = n & 0xFF, (n >> 8) & 0xFF
-        self.nsector = IR_IO
-        self.send(s.take(n), self.packet_block_done)
-        self.interrupt()
-
-    def packet_block_done(self):
-        if self.stream.remaining:
-            self.next_packet_block()
-        else:
-            self.finish_packet()
-
-    def finish_packet(self):
-        self.stream = None
-        self.error = 0
-        self.nsector = IR_IO | IR_COD
-        self.complete()
 
 
 def _put_string(words, first, length, text):
@@ -732,6 +628,7 @@ class IDE(Device):
         if ch.drives[position].present:
             raise ConfigError(f"{who}IDE '{self.id}' channel {channel} drive {position} is "
                               f"already occupied")
+        from vmm.devices.atapi import AtapiDrive     # atapi.py builds on this module
         cls = {"disk": AtaDisk, "cdrom": AtapiDrive}.get(drive_kind)
         if cls is None:
             raise ConfigError(f"{who}unknown IDE drive kind {drive_kind!r}")

@@ -98,6 +98,7 @@ class NVRAM(Device):
         self.flags = 0                    # PF | AF | UF
         self.dow_delta = 0
         self.frozen = None                # {reg: binary value} while the time stands still
+        self.held = False                 # frozen because a running write made an invalid date
         self._timer = None
         self._layout_done = False
 
@@ -170,8 +171,11 @@ class NVRAM(Device):
     def _rtc_ns(self):
         return self.clock.now_ns() + self.offset
 
-    def _running(self):
+    def _enabled(self):
         return not self.reg_b & B_SET and (self.reg_a & A_DV_MASK) == A_DV_NORMAL
+
+    def _running(self):
+        return self._enabled() and not self.held
 
     def _fields(self, second=None):
         if second is None and self.frozen is not None:
@@ -183,11 +187,12 @@ class NVRAM(Device):
         return {SEC: dt.second, MIN: dt.minute, HOUR: dt.hour, DOW: dow, DAY: dt.day,
                 MONTH: dt.month, YEAR: dt.year % 100, CENTURY: dt.year // 100}
 
-    def _seconds_of(self, f):
+    def _try_seconds(self, f):
+        """Seconds since the epoch of the fields `f` (and adopt their day of week), or None."""
         try:
             dt = datetime(f[CENTURY] * 100 + f[YEAR], f[MONTH], f[DAY], f[HOUR], f[MIN], f[SEC])
-        except ValueError as exc:
-            self.unimplemented(f"RTC set to an invalid date/time {f} ({exc})")
+        except ValueError:
+            return None
         second = int((dt - EPOCH).total_seconds())
         self.dow_delta = 0
         self.dow_delta = (f[DOW] - self._fields(second)[DOW]) % 7
@@ -208,14 +213,27 @@ class NVRAM(Device):
         return raw if self.reg_b & B_DM_BINARY else from_bcd(raw)
 
     def _write_time(self, reg, value):
+        """Writes while the clock runs take effect at once. One that makes the date impossible
+        (a BIOS writing year, month and day one by one) holds the time until the fields form a
+        valid date again; the clock then restarts from it."""
         if self.frozen is not None:
             self.frozen[reg] = self._decode(reg, value)
+            if self.held and self._enabled() and self._try_seconds(self.frozen) is not None:
+                self.held = False
+                self._thaw(NS)
+                self._reschedule()
             return
         self._sync()
         fraction = self._rtc_ns() % NS
         f = dict(self._fields())
         f[reg] = self._decode(reg, value)
-        self.offset = self._seconds_of(f) * NS + fraction - self.clock.now_ns()
+        second = self._try_seconds(f)
+        if second is None:
+            self.frozen, self.held = f, True
+            if self.log.on:
+                self.log.debug(f"time held at the impossible date {f}")
+        else:
+            self.offset = second * NS + fraction - self.clock.now_ns()
         self.synced = self.clock.now_ns()
         self._reschedule()
 
@@ -223,7 +241,9 @@ class NVRAM(Device):
         self.frozen = dict(self._fields())
 
     def _thaw(self, first_update_ns):
-        second = self._seconds_of(self.frozen)
+        second = self._try_seconds(self.frozen)
+        if second is None:
+            self.unimplemented(f"RTC started with an impossible date/time {self.frozen}")
         self.frozen = None
         self.offset = second * NS + (NS - first_update_ns) - self.clock.now_ns()
 
@@ -236,30 +256,31 @@ class NVRAM(Device):
         if dv not in (A_DV_NORMAL, 0x60, 0x70):
             self.unimplemented(f"register A divider {dv >> 4:#05b} (only 010 and reset 11x)")
         self._sync()
-        was_running, was_reset = self._running(), (self.reg_a & A_DV_MASK) != A_DV_NORMAL
+        was_enabled, was_reset = self._enabled(), (self.reg_a & A_DV_MASK) != A_DV_NORMAL
         self.reg_a = value & ~A_UIP
-        now_reset = dv != A_DV_NORMAL
-        if was_reset and not now_reset:
+        if was_reset and dv == A_DV_NORMAL:
             self.div_origin = self.clock.now_ns()
-        self._transition(was_running, NS // 2)
+        self._transition(was_enabled, NS // 2)
         self._update_irq()
 
     def _write_b(self, value):
         if value & B_DSE:
             self.unimplemented("register B DSE (automatic daylight saving)")
         self._sync()
-        was_running = self._running()
+        was_enabled = self._enabled()
         if value & B_SET:
             value &= ~B_UIE                 # SET going high clears UIE
         self.reg_b = value
-        self._transition(was_running, NS)
+        self._transition(was_enabled, NS)
         self._update_irq()
 
-    def _transition(self, was_running, first_update_ns):
-        running = self._running()
-        if was_running and not running:
-            self._freeze()
-        elif running and not was_running:
+    def _transition(self, was_enabled, first_update_ns):
+        enabled = self._enabled()
+        if was_enabled and not enabled:
+            if self.frozen is None:
+                self._freeze()
+        elif enabled and not was_enabled:
+            self.held = False
             self._thaw(first_update_ns)
         self.synced = self.clock.now_ns()
 

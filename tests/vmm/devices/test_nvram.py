@@ -239,6 +239,19 @@ def test_invalid_date_is_unimplemented(board):
         cmos_write(ctx, 0x0B, 0x02)
 
 
+def test_bios_style_field_writes_through_an_impossible_date(board):
+    """INT 1Ah AH=05h writes year, month, day one by one while the clock runs: from
+    2024-02-29 to 2023-03-31 passes through 2023-02-29."""
+    ctx, rtc = board
+    cmos_write(ctx, 0x09, 0x23)
+    assert cmos_read(ctx, 0x09) == 0x23 and cmos_read(ctx, 0x07) == 0x29
+    cmos_write(ctx, 0x08, 0x03)
+    cmos_write(ctx, 0x07, 0x31)
+    advance(ctx, NS)
+    assert [cmos_read(ctx, r) for r in (7, 8, 9)] == [0x31, 0x03, 0x23]
+    assert cmos_read(ctx, 0x00) == 0x59
+
+
 def test_random_register_fuzz():
     rng = random.Random(146818)
     for _ in range(30):

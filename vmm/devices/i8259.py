@@ -185,7 +185,8 @@ class PIC8259(Device):
             n = 8 + sn
         self._cascade()
         if self.log.on:
-            self.log.debug(f"INTA: IRQ {n} vector {vector:#x} (ISR {m.isr:#04x}/{self.slave.isr:#04x})")
+            self.log.debug(f"INTA: IRQ {n} vector {vector:#x} "
+                           f"(ISR {m.isr:#04x}/{self.slave.isr:#04x})")
         return vector
 
     def _cascade(self):
@@ -262,7 +263,8 @@ class PIC8259(Device):
         elif step == 3:
             want = 1 << CASCADE_IRQ if chip is self.master else CASCADE_IRQ
             if value != want:
-                self.unimplemented(f"{chip.name} PIC ICW3 {value:#04x} (the PC wiring is {want:#04x})")
+                self.unimplemented(f"{chip.name} PIC ICW3 {value:#04x} "
+                                   f"(the PC wiring is {want:#04x})")
             chip.init_step = 4 if chip.icw4_needed else 0
         else:
             if not value & ICW4_UPM:

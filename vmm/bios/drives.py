@@ -61,6 +61,10 @@ class BiosDisk:
         return self.medium.num_sectors
 
     @property
+    def writable(self):
+        return self.medium.writable and self.kind != "cdrom"
+
+    @property
     def has_chs(self):
         return self.kind != "cdrom"
 

@@ -13,6 +13,7 @@ ISO_ID = b"CD001"
 BOOTABLE = 0x88
 NO_EMULATION, HARD_DISK_EMULATION = 0, 4
 DEFAULT_LOAD_SEG = 0x07C0
+BASE_MEMORY_END = 0x9FC00
 MEDIA_NAMES = {0: "no emulation", 1: "1.2 MB floppy", 2: "1.44 MB floppy",
                3: "2.88 MB floppy", 4: "hard disk"}
 
@@ -118,6 +119,8 @@ def prepare_boot(disks, cd):
         emulated = floppy_disk(0x00, window, emulated=True)
     disks.install(emulated)
     count = entry.sector_count or 1
+    if (entry.load_seg << 4) + count * 512 > BASE_MEMORY_END:
+        count = 1       # some mastering tools store the image size here: load the boot sector
     disks.emulation = Emulation(entry.media_type, emulated.number, entry.rba, entry.load_seg,
                                 count, cd, emulated)
     return entry.load_seg, emulated.medium.read(0, count), emulated.number

@@ -140,7 +140,7 @@ class DiskServices:
         if lba is None:
             call.al = 0
             return status
-        if not disk.medium.writable:
+        if not disk.writable:
             call.al = 0
             return WRITE_PROTECTED
         count, status = self._clip(disk, lba, call.al)
@@ -235,7 +235,7 @@ class DiskServices:
         if isinstance(parsed, int):
             return parsed
         lba, count, buf, addr = parsed
-        if write and not disk.medium.writable:
+        if write and not disk.writable:
             done, status = 0, WRITE_PROTECTED
         else:
             done, status = self._clip(disk, lba, count) if lba < disk.sectors else (0, SECTOR_NOT_FOUND)

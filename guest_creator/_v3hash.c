@@ -31,14 +31,17 @@ uint64_t v3hash_update(uint64_t h, uint64_t pos, const unsigned char *p, size_t 
     if (n <= 8)
         return step64(h, p, n, pos);
 
-    /* y is the low 32 bits of h before its top nibble is folded in */
+    /* Work on y, the low 32 bits of h *before* its top nibble is folded: the next y is
+     * ((y << 4) ^ (top nibble of y moved to bits 8..11)) + byte + i, the uint32 shift
+     * dropping the nibble that h &= ~t clears. 4 dependent operations per byte. */
     size_t bulk = n - 8, k;
-    uint32_t low = (uint32_t)h;               /* bits 28..31 of a stored h are clear */
     uint32_t idx = (uint32_t)pos;
-    for (k = 0; k < bulk; k++) {
-        uint32_t y = (low << 4) + p[k] + idx + (uint32_t)k;
-        low = (y & 0x0FFFFFFFu) ^ ((y >> 24) & 0xF0u);
+    uint32_t y = ((uint32_t)h << 4) + p[0] + idx;   /* bits 28..31 of a stored h are clear */
+    for (k = 1; k < bulk; k++) {
+        uint32_t add = p[k] + idx + (uint32_t)k;
+        y = ((y << 4) ^ ((y >> 20) & 0xF00u)) + add;
     }
+    uint32_t low = (y & 0x0FFFFFFFu) ^ ((y >> 24) & 0xF0u);
     /* bits >= 32 of the old state are shifted past bit 63 by the last 8 steps */
     return step64((uint64_t)low, p + bulk, 8, pos + bulk);
 }

@@ -4,14 +4,16 @@ Reads a Palacios XML configuration, takes the `<file>` entries of its first `<fi
 section, writes the re-serialised XML (each taken `<file>` gets index="N") and the files'
 contents into one image. The output is written to a temporary file next to the target and
 renamed at the end; on any error nothing is left behind. File data is streamed in 1 MiB
-chunks; v1 hashes are computed on the way and patched into the table afterwards.
+chunks; v1 hashes are computed on the way (in worker threads) and patched into the table afterwards.
 """
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass, field
 
 from guest_creator import hashing, serialize
@@ -116,10 +118,11 @@ def build_image(config, output=None, version: int = 1, progress=None) -> BuildRe
     except OSError as exc:
         raise V3Error(f"{output}: cannot write the image: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out:
+        with os.fdopen(fd, "wb", buffering=0) as out, _Hashers(version == 1) as hashers:
             _write_all(out, header)
             for entry in entries:
-                entry.hash = _copy(entry, out, version, progress)
+                _copy(entry, out, hashers, progress)
+            hashers.finish(entries)
             if version == 1:
                 table = len(header) - 8 - len(entries) * ENTRY_SIZE[1]
                 for entry in entries:
@@ -151,32 +154,81 @@ def _remove(path):
         pass
 
 
-def _copy(entry: BuildEntry, out, version: int, progress) -> int | None:
-    """Append the entry's data to `out`; returns its v1 hash (None for v0)."""
+class _Hashers:
+    """v1 hashing off the copy loop: worker threads (the C helper releases the GIL) hash
+    the chunks the copy loop has written, one file per worker, in order. Queues are bounded,
+    so memory stays bounded (at most 2 x 8 chunks in flight)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.threaded = enabled and hashing.FAST and (os.cpu_count() or 1) > 1
+        self.states = {}
+        self.queues = []
+        self.threads = []
+        if self.threaded:
+            for _ in range(2):
+                q = queue.Queue(maxsize=8)
+                t = threading.Thread(target=self._run, args=(q,), daemon=True)
+                t.start()
+                self.queues.append(q)
+                self.threads.append(t)
+
+    def _run(self, q):
+        while True:
+            job = q.get()
+            if job is None:
+                return
+            index, pos, chunk = job
+            self.states[index] = hashing.update(self.states.get(index, 0), pos, chunk)
+
+    def add(self, index, pos, chunk):
+        if not self.enabled:
+            return
+        if self.threaded:
+            self.queues[index % len(self.queues)].put((index, pos, bytes(chunk)))
+        else:
+            self.states[index] = hashing.update(self.states.get(index, 0), pos, chunk)
+
+    def _stop(self):
+        for q in self.queues:
+            q.put(None)
+        for t in self.threads:
+            t.join()
+        self.queues, self.threads = [], []
+
+    def finish(self, entries):
+        self._stop()
+        for entry in entries:
+            entry.hash = self.states.get(entry.index, 0) if self.enabled else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stop()
+
+
+def _copy(entry: BuildEntry, out, hashers: _Hashers, progress):
+    """Append the entry's data to `out`, handing each chunk to the hashers."""
     if progress:
         progress(entry, 0, entry.size)
     try:
         src = open(entry.path, "rb", buffering=0)
     except OSError as exc:
         raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: {exc.strerror}") from None
-    state, done = 0, 0
-    buf = bytearray(min(CHUNK, max(entry.size, 1)))
-    view = memoryview(buf)
+    done = 0
     with src:
         while done < entry.size:
             try:
-                n = src.readinto(view[:min(len(buf), entry.size - done)])
+                chunk = src.read(min(CHUNK, entry.size - done))
             except OSError as exc:
                 raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: "
                                   f"read error: {exc.strerror}") from None
-            if not n:
+            if not chunk:
                 raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename} shrank while "
                                   f"being copied ({done} of {entry.size} bytes)")
-            chunk = view[:n]
-            if version == 1:
-                state = hashing.update(state, done, chunk)
+            hashers.add(entry.index, done, chunk)
             _write_all(out, chunk)
-            done += n
+            done += len(chunk)
             if progress:
                 progress(entry, done, entry.size)
-    return state if version == 1 else None

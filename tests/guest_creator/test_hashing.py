@@ -52,3 +52,14 @@ def test_chunking_does_not_change_the_hash(data, cuts):
         pos += cut
     hasher.update(data[pos:])
     assert hasher.value == hashing.update_py(0, 0, data)
+
+
+def test_build_without_the_c_helper_gives_the_same_image(tmp_path, monkeypatch):
+    from guest_creator import build_image
+    (tmp_path / "d.bin").write_bytes(random.Random(5).randbytes(300_000))
+    (tmp_path / "c.xml").write_bytes(b'<vm><files><file id="d" filename="d.bin"/></files></vm>')
+    build_image(tmp_path / "c.xml", tmp_path / "fast.dat")
+    monkeypatch.setattr(hashing, "_update_c", None)
+    monkeypatch.setattr(hashing, "FAST", False)
+    build_image(tmp_path / "c.xml", tmp_path / "slow.dat")
+    assert (tmp_path / "fast.dat").read_bytes() == (tmp_path / "slow.dat").read_bytes()

@@ -79,6 +79,7 @@ class Board:
         self.io_reads = io_reads if io_reads is not None else {}
         self.ctx.io.fallback = self._io
         self.bios = Bios(self.ctx, BiosOptions(bios_console_serial=serial))
+        self.ctx.mem.write(0xF0000, self.bios.rom())           # what the core does at reset
         if post:
             self.bios.post.run()
 

@@ -77,10 +77,13 @@ def _ensure_foreign_arch(arch, package):
     if os.geteuid() != 0:
         raise ToolMissing(f"{package}:{arch}: apt does not know architecture {arch}; "
                           f"run as root: dpkg --add-architecture {arch} && apt-get update")
-    for cmd in (["dpkg", "--add-architecture", arch], ["apt-get", "update", "-qq"]):
-        proc = _run(cmd, package)
-        if proc.returncode != 0:
-            raise ToolMissing(f"{package}:{arch}: `{' '.join(cmd)}` failed: {_tail(proc)}")
+    proc = _run(["dpkg", "--add-architecture", arch], package)
+    if proc.returncode != 0:
+        raise ToolMissing(f"{package}:{arch}: `dpkg --add-architecture {arch}` failed: {_tail(proc)}")
+    # apt-get update exits non-zero when any one index fails (a mirror mid-sync, say) even
+    # though the rest were fetched; whether the package can be had is decided by the
+    # apt-cache and apt-get download calls that follow, which name it if it cannot.
+    _run(["apt-get", "update", "-qq"], package)
 
 
 def resolve_metapackage(package, arch=None):

@@ -66,6 +66,20 @@ IGNORED_PORTS = (
     IgnoredRange(0x3F0, 0x3F7, 0xFF, "floppy disk controller"),
     # PORT 03F8-03FF - COM1, when not configured. Reads 0xFF.
     IgnoredRange(0x3F8, 0x3FF, 0xFF, "serial port COM1 (not configured)"),
+    # PORT 002E-002F, 004E-004F - Super I/O configuration index/data ports (Winbond, SMSC,
+    # Fintek, ITE chips). Drivers such as 8250_fintek and parport_pc write an unlock sequence
+    # and read a chip ID. No Super I/O chip here: writes go nowhere, reads 0xFF.
+    IgnoredRange(0x2E, 0x2F, 0xFF, "Super I/O configuration ports"),
+    IgnoredRange(0x4E, 0x4F, 0xFF, "Super I/O configuration ports"),
+    # PORT 0279 - ISA Plug and Play ADDRESS register (write-only; shares its number with the
+    # LPT2 status port on read). No PnP cards: writes go nowhere, reads 0xFF.
+    IgnoredRange(0x279, 0x279, 0xFF, "ISA PnP address port"),
+    # PORT 0A79 - ISA Plug and Play WRITE_DATA register. No PnP cards: writes go nowhere.
+    IgnoredRange(0xA79, 0xA79, 0xFF, "ISA PnP write-data port"),
+    # ISA PnP READ_DATA ports: the OS picks one in 0x203-0x3FF during isolation (Linux tries
+    # 0x213 and then every 32 ports). With no card an undriven bus reads 0xFF and isolation
+    # finds nothing.
+    *(IgnoredRange(p, p, 0xFF, "ISA PnP read-data port") for p in range(0x213, 0x400, 0x20)),
 )
 
 

@@ -45,7 +45,7 @@ class Bios:
         self.post = Post(self)
         self._services = {}
         for name, linear in self.image.traps.items():
-            self._services[linear] = self._handler(name)
+            self._services[linear] = _named(self._handler(name), name)
 
     # -- the core's interface ------------------------------------------------------------------
     def rom(self):
@@ -97,6 +97,15 @@ class Bios:
 
     def wr32(self, addr, value):
         self.ctx.mem.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def _named(fn, name):
+    """The service as the core sees it: `vector` (for "INT 13h AH=42h" telemetry) and a name."""
+    def service(call):
+        return fn(call)
+    service.__name__ = name
+    service.vector = int(name[3:], 16) if name.startswith("int") else None
+    return service
 
 
 __all__ = ["Bios", "BiosOptions", "BiosWait", "NoBootableDevice", "BootFailed", "ROM_BASE", "bda"]

@@ -1,7 +1,6 @@
 """INT 1Ah: ticks and midnight, RTC through ports 70h/71h, the PCI BIOS."""
 import pytest
 
-from vmm.bios import bda
 
 
 class Cmos:

@@ -8,6 +8,8 @@ the VMM then edits them:
 - ERMS and FSRM: hidden so Linux does not copy with `rep movsb`, which Unicorn runs one byte per
   step;
 - MCE/MCA: hidden (no machine-check MSRs);
+- MONITOR/MWAIT: hidden: Unicorn runs MWAIT as a no-op, so a guest idling with it would spin
+  instead of halting (HLT lets the VMM fast-forward an idle guest);
 - HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm".
 """
 import struct
@@ -20,8 +22,9 @@ HYPERVISOR_SIGNATURE = b"v3toolsv3vmm"
 # leaf -> (register index 0..3 = EAX EBX ECX EDX, bits to clear)
 _HIDE = {
     1: ((3, (1 << 9) | (1 << 7) | (1 << 14)),                # APIC, MCE, MCA
-        (2, (1 << 21) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 12) | (1 << 29))),
-    # x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, FMA, F16C
+        (2, (1 << 21) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 12) | (1 << 29)
+         | (1 << 3))),
+    # x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, FMA, F16C, MONITOR/MWAIT
     7: ((1, (1 << 9) | (1 << 5) | (1 << 16) | (1 << 3) | (1 << 8)), (3, 1 << 4)),
     # ERMS, AVX2, AVX512F, BMI1, BMI2 ; FSRM
     0x80000001: ((3, 1 << 29),),                              # long mode

@@ -219,17 +219,24 @@ class Env:
 
 
 def find_env(uc):
-    """Locate the live CPUX86State of `uc` by writing a pattern into the first four GPRs."""
+    """Locate the live CPUX86State of `uc`: write a random pattern into the first four GPRs
+    through the API and look for it behind the pointers of uc_struct. A stale copy (the freed
+    state of an earlier engine, a saved context) is told apart by a second pattern."""
     if uc._mode == UC_MODE_64:
         regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX, X.UC_X86_REG_RBX)
-        magic = [0x5633564545000000 + 0x1111 * (i + 1) for i in range(4)]
+        bits = 64
     else:
         regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX)
-        magic = [0x56330000 + 0x1111 * (i + 1) for i in range(4)]
+        bits = 32
     saved = [uc.reg_read(r) for r in regs]
-    for r, v in zip(regs, magic):
-        uc.reg_write(r, v)
-    pattern = struct.pack("<4Q", *magic)
+
+    def pattern():
+        magic = [int.from_bytes(os.urandom(bits // 8), "little") | 1 for _ in regs]
+        for r, v in zip(regs, magic):
+            uc.reg_write(r, v)
+        return struct.pack("<4Q", *magic)
+
+    first = pattern()
     handle = uc._uch.value
     ranges = _readable_ranges()
     found = []
@@ -240,11 +247,14 @@ def find_env(uc):
         if ptr == 0 or ptr % 8 or not _readable(ptr, 0x20000, ranges):
             continue
         blob = ctypes.string_at(ptr, 0x20000)
-        k = blob.find(pattern)
+        k = blob.find(first)
         while k >= 0:
             if k % 8 == 0 and ptr + k not in found:
                 found.append(ptr + k)
-            k = blob.find(pattern, k + 1)
+            k = blob.find(first, k + 1)
+    if len(found) > 1:
+        second = pattern()
+        found = [a for a in found if ctypes.string_at(a, 32) == second]
     for r, v in zip(regs, saved):
         uc.reg_write(r, v)
     if len(found) != 1:

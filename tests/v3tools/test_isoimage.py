@@ -1,0 +1,65 @@
+"""`v3 isoimage`: exit codes and exact output."""
+import os
+
+import isoimage
+
+GUEST = b"v3vee\0\0\0" + b"\0" * 100
+
+
+def test_defaults_read_image_dat_and_write_image_iso(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.dat").write_bytes(GUEST)
+    result = v3("isoimage")
+    size = os.path.getsize("image.iso")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == (f"wrote image.iso ({size} bytes): isolinux.bin, isolinux.cfg, ldlinux.c32, "
+                             f"lwk, initrd.img, boot.cat; lwk = v3 stub kernel\n")
+    assert isoimage.read_file_from_iso("image.iso", "/initrd.img") == GUEST
+
+
+def test_kernel_initrd_append_no_serial(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bz").write_bytes(b"k")
+    (tmp_path / "rd").write_bytes(b"r")
+    result = v3("isoimage", "--kernel", "bz", "--initrd", "rd", "--append", "quiet", "--no-serial",
+                "-o", "linux.iso")
+    assert result.exit_code == 0 and result.stdout.startswith("wrote linux.iso (")
+    assert result.stdout.endswith("; lwk = bz\n")
+    assert isoimage.read_file_from_iso("linux.iso", "/isolinux.cfg") == (
+        b"TIMEOUT 1\ndefault lwk quiet initrd=initrd.img\n")
+
+
+def test_missing_image_dat(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = v3("isoimage")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ("v3: error: no ./image.dat to package (run `v3 build-vm config.xml -o "
+                             "image.dat`, or give --guest or --kernel)\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_isolinux(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.dat").write_bytes(GUEST)
+    result = v3("isoimage", "--isolinux", "/nonexistent", "-o", "x.iso")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ("v3: error: isolinux.bin not found at /nonexistent (install the Debian "
+                             "packages `isolinux` and `syslinux-common`)\n")
+    assert os.listdir(tmp_path) == ["image.dat"]
+
+
+def test_initrd_needs_kernel(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rd").write_bytes(b"r")
+    result = v3("isoimage", "--initrd", "rd")
+    assert (result.exit_code, result.stderr) == (1, "v3: error: --initrd needs --kernel\n")
+
+
+def test_not_a_guest_image(v3, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.dat").write_bytes(b"junk")
+    result = v3("isoimage")
+    assert result.exit_code == 1
+    assert result.stderr == ("v3: error: image.dat: not a Palacios guest image (no v3vee header); "
+                             "use --kernel/--initrd for an ordinary initrd\n")
+    assert os.listdir(tmp_path) == ["image.dat"]

@@ -1,4 +1,10 @@
-"""Install (as root) the Debian packages the real-guest tests need; idempotent and quiet."""
+"""Install (as root) the Debian packages the real-guest tests need; idempotent and quiet.
+
+Debian kernels and the i386 busybox are not installed: the tests fetch them with
+`apt-get download` into the artefact cache (v3tools/artefacts.py). This script only makes apt
+know the i386 architecture those downloads need.
+"""
+import os
 import shutil
 import subprocess
 import sys
@@ -20,12 +26,17 @@ PACKAGES = {
 
 
 def main():
-    import os
     missing = [p for p, f in PACKAGES.items() if not os.path.exists(f)]
-    if not missing:
+    need_i386 = shutil.which("dpkg") is not None and "i386" not in subprocess.run(
+        ["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout.split()
+    if not missing and not need_i386:
         return 0
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if need_i386:       # linux-image-686 and busybox-static:i386 for the 32-bit guests
+        subprocess.run(["dpkg", "--add-architecture", "i386"], check=True)
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    if not missing:
+        return 0
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     return 0

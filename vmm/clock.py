@@ -87,14 +87,18 @@ class Timers:
         return heap[0].when if heap else None
 
     def run_due(self, now_ns=None):
-        """Run every callback whose deadline has passed; returns how many ran."""
+        """Run every callback whose deadline has passed; returns how many ran. Timers that
+        callbacks schedule meanwhile wait for the next call, even when already due, so that
+        the guest runs between two events of one source (e.g. a late timer catching up)."""
         now = self.clock.now_ns() if now_ns is None else now_ns
-        ran = 0
         heap = self._heap
+        due = []
         while heap and (heap[0].cancelled or heap[0].when <= now):
             t = heapq.heappop(heap)
             if not t.cancelled:
+                due.append(t)
+        for t in due:
+            if not t.cancelled:
                 t.cancelled = True
                 t.callback(t.when)
-                ran += 1
-        return ran
+        return len(due)

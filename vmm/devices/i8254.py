@@ -9,9 +9,9 @@ Time is lazy: the input clock (1.193182 MHz) is derived from the virtual clock a
 tick number, `T = floor(now_ns * 1193182 / 1e9)`. A count written at tick T0 is loaded into the
 counting element on the next clock, T0 + 1; every counter value and OUT level is computed from
 the ticks elapsed since then. Channel 0 drives IRQ 0: only its next rising OUT edge is scheduled
-on the timer queue. If the timer callback runs late by more than a period (the virtual clock
-jumped), the missed edges are coalesced: one IRQ 0 pulse is delivered and the next edge is the
-first one after now, in the original phase.
+on the timer queue. A callback that runs late schedules the following edge, so a short backlog
+(the host was busy) is delivered edge by edge; a backlog longer than MAX_CATCHUP_NS (the clock
+jumped) is coalesced: one IRQ 0 pulse, then the first edge after now, in the original phase.
 
 Gates: channels 0 and 1 are tied high on the PC; channel 2's gate is port 0x61 bit 0.
 """
@@ -19,6 +19,7 @@ from vmm.devices import register
 from vmm.devices.base import Device
 
 PIT_HZ = 1193182
+MAX_CATCHUP_NS = 50_000_000       # IRQ 0 backlog delivered edge by edge up to this lag
 NS_PER_S = 1_000_000_000
 
 PIT_BASE = 0x40
@@ -329,5 +330,11 @@ class PIT8254(Device):
         if self.log.on:
             self.log.debug(f"IRQ 0 edge at {when_ns} ns (late {late} ns)")
         self.irq0.pulse()
-        # the next edge after *now*: edges missed by a clock jump are coalesced into this one
-        self._reschedule()
+        # The next edge follows this one, so an IRQ 0 that fired a little late (the host was
+        # busy) is not lost: the run loop delivers the backlog one edge per guest run. Only a
+        # backlog longer than MAX_CATCHUP_NS (a clock jump) is coalesced into this edge.
+        edge = self.channels[0].next_rising_edge(ticks_at(when_ns))
+        if edge is not None and self.clock.now_ns() - ns_at(edge) > MAX_CATCHUP_NS:
+            edge = self.channels[0].next_rising_edge(self._now_tick())
+        if edge is not None:
+            self._timer = self.timers.schedule(ns_at(edge), self._edge, "pit0")

@@ -27,6 +27,7 @@ INDEX_MASK = 0x7F
 SEC, SEC_ALARM, MIN, MIN_ALARM, HOUR, HOUR_ALARM = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05
 DOW, DAY, MONTH, YEAR = 0x06, 0x07, 0x08, 0x09
 REG_A, REG_B, REG_C, REG_D = 0x0A, 0x0B, 0x0C, 0x0D
+MAX_PF_BACKLOG_NS = 50_000_000    # periodic interrupts re-raised after a late register C read
 CENTURY = 0x32
 TIME_REGS = (SEC, MIN, HOUR, DOW, DAY, MONTH, YEAR, CENTURY)
 ALARMS = ((SEC_ALARM, SEC), (MIN_ALARM, MIN), (HOUR_ALARM, HOUR))
@@ -115,6 +116,7 @@ class NVRAM(Device):
         wall = self.start_time_ns if self.start_time_ns is not None else time.time_ns()
         self.offset = wall - now
         self.div_origin = now             # phase of the periodic interrupt
+        self.pf_backlog = 0               # periodic interrupts owed to a slow guest
         self.synced = now
         ctx.io.attach(INDEX_PORT, 2, self._read, self._write, self.id, widths=(1,))
 
@@ -288,6 +290,10 @@ class NVRAM(Device):
         self._sync()
         value = self.flags | (C_IRQF if self._irqf() else 0)
         self.flags = 0
+        if self.pf_backlog:
+            self.pf_backlog -= 1            # this read acknowledges one periodic interrupt
+            if self.pf_backlog and self.reg_b & B_PIE:
+                self.flags |= C_PF          # the next owed one
         self._update_irq()
         return value
 
@@ -312,9 +318,18 @@ class NVRAM(Device):
         if now <= self.synced:
             return
         shift = self._period_shift()
-        if shift is not None and (self._periodic_edges_until(now, shift)
-                                  > self._periodic_edges_until(self.synced, shift)):
-            self.flags |= C_PF
+        if shift is not None:
+            edges = (self._periodic_edges_until(now, shift)
+                     - self._periodic_edges_until(self.synced, shift))
+            if edges > 0:
+                # Periodic interrupts the guest could not see yet (its handler had not read
+                # register C because the host was busy) are counted and re-raised one per
+                # read of register C, up to MAX_PF_BACKLOG_NS worth; beyond that (a clock
+                # jump) they are dropped, as PF coalesces on the chip.
+                if self.reg_b & B_PIE:
+                    cap = max(1, MAX_PF_BACKLOG_NS * 65536 // (NS << shift))
+                    self.pf_backlog = min(cap, self.pf_backlog + edges)
+                self.flags |= C_PF
         if self._running():
             s0, s1 = (self.synced + self.offset) // NS, (now + self.offset) // NS
             if s1 > s0:

@@ -57,3 +57,51 @@ def test_ata_identify_lba28_chs_lba48_reads(tmp_path):
     expected.append("Z E10 51 0000")                # beyond the end: ERR, IDNF; DRDY+DSC kept
     expected.append("ATA-DONE")
     assert text.splitlines() == expected
+
+
+def make_iso(path, payload):
+    """An ISO 9660 image holding `payload` as /DATA.BIN; returns the file's first LBA."""
+    import io
+    import pycdlib
+    iso = pycdlib.PyCdlib()
+    iso.new()
+    iso.add_fp(io.BytesIO(payload), len(payload), "/DATA.BIN;1")
+    iso.write(str(path))
+    lba = iso.get_record(iso_path="/DATA.BIN;1").extent_location()
+    iso.close()
+    return lba
+
+
+def test_atapi_packet_commands(tmp_path):
+    sectors, limit = 5, 1000                        # 10240 bytes in DRQ blocks of at most 1000
+    rng = random.Random(20240612)
+    cdrom = tmp_path / "cd.iso"
+    lba = make_iso(cdrom, rng.randbytes(sectors * CD - 100))
+    image = cdrom.read_bytes()
+    assert len(image) % CD == 0
+    data = image[lba * CD:(lba + sectors) * CD]     # the file, padded to whole sectors
+    boot_sector = bytearray((GUESTS / "atapi_read.bin").read_bytes())
+    boot_sector[0x1F0:0x1F8] = struct.pack(">IH", lba, sectors) + struct.pack("<H", limit)
+    disk = tmp_path / "boot.img"
+    disk.write_bytes(bytes(boot_sector).ljust(64 * HD, b"\0"))
+    result, text = boot(tmp_path, hda=str(disk), cdrom=str(cdrom), boot="c")
+    assert result.status == EXIT_OK and result.reason == "guest reset", (result, text)
+
+    capacity = struct.pack(">II", len(image) // CD - 1, CD)
+
+    def sense(asc):
+        return bytes([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, 0, 0, 0, 0, 0])
+
+    done = "03 50 00"                               # status phase: I/O+C/D, DRDY+DSC, no error
+    check = "03 41 50"                              # CHECK CONDITION: ERR, sense key 5 in ERROR
+    assert text.splitlines() == [
+        "SIG EB14",                                 # packet-device signature
+        f"T {done} 0000 {fletcher(b'', 2)}",        # TEST UNIT READY: no data
+        f"K {done} 0001 {fletcher(capacity, 2)} {capacity.hex().upper()}",
+        f"R {done} {-(-sectors * CD // limit):04X} {fletcher(data, 2)}",
+        f"B {check} 0000 {fletcher(b'', 2)}",       # opcode 0xFF
+        f"S {done} 0001 {fletcher(sense(0x20), 2)} {sense(0x20)[:14].hex().upper()}",
+        f"E {check} 0000 {fletcher(b'', 2)}",       # READ(10) beyond the last sector
+        f"S {done} 0001 {fletcher(sense(0x21), 2)} {sense(0x21)[:14].hex().upper()}",
+        "ATAPI-DONE",
+    ]

@@ -1,0 +1,115 @@
+"""Acceptance: `v3 run` boots guests no one on this project wrote.
+
+Artefacts come from Debian packages the way a user gets them (tests/conftest.py's
+`require_artefact`: skipped with the reason outside CI, a failure under CI). Every guest runs in
+this one process through the library API, as `v3 run` would run it.
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from v3tools import artefacts
+from vmm.launch import RunOptions, run
+
+LINUX_MARKER = "v3 guest: busybox initramfs up"
+CONFIG_WITH_BOOT_CD = """<vm class="PC">
+ <memory>512</memory>
+ <cores count="1"/>
+ <files><file id="boot-cd" filename="guest.iso"/></files>
+ <devices>
+  <device class="8259A" id="PIC"/>
+  <device class="8254_PIT" id="PIT"/>
+  <device class="KEYBOARD" id="keyboard"/>
+  <device class="NVRAM" id="nvram"/>
+  <device class="PCI" id="pci0"/>
+  <device class="i440FX" id="northbridge"><bus>pci0</bus></device>
+  <device class="PIIX3" id="southbridge"><bus>pci0</bus></device>
+  <device class="IDE" id="ide0"><bus>pci0</bus><controller>southbridge</controller></device>
+  <device class="RAMDISK" id="CD0">
+   <file>boot-cd</file>
+   <frontend tag="ide0"><model>V3Vee CDROM</model><type>CDROM</type><bus_num>0</bus_num><drive_num>0</drive_num></frontend>
+  </device>
+  <device class="SERIAL" id="serial"/>
+ </devices>
+</vm>
+"""
+
+
+def boot(tmp_path, until, timeout=240, **kw):
+    serial = tmp_path / "serial.out"
+    result, machine = run(RunOptions(serial=f"file:{serial}", until=until, timeout=timeout, **kw))
+    return result, serial.read_bytes().decode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def linux_iso(tmp_path_factory, require_artefact):
+    """Debian's i386 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
+    from guest_creator.mkguest import mkguest
+    kernel = require_artefact(artefacts.debian_kernel, "i386")
+    busybox = require_artefact(artefacts.busybox_static, "i386")
+    require_artefact(artefacts.isolinux_bin)
+    out = tmp_path_factory.mktemp("linux") / "guest.iso"
+    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
+    return out
+
+
+def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
+    require_artefact(artefacts.isolinux_bin)
+    monkeypatch.chdir(tmp_path)
+    assert v3("init").exit_code == 0
+    assert v3("build-vm", "config.xml", "-o", "image.dat").exit_code == 0
+    assert v3("isoimage").exit_code == 0
+    r = v3("run", "--serial", "file:serial.out", "--timeout", "60")
+    assert r.exit_code == 0, r.stderr
+    assert "v3 sample guest: hello from the boot CD" in (tmp_path / "serial.out").read_text()
+
+
+def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(linux_iso))
+    assert result.status == 0
+    isolinux = serial.index("ISOLINUX")
+    kernel = serial.index("Linux version")
+    marker = serial.index(LINUX_MARKER)
+    assert isolinux < kernel < marker
+
+
+def test_debian_linux_inside_a_palacios_guest_image(tmp_path, monkeypatch, v3, linux_iso):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(linux_iso, "guest.iso")
+    Path("config.xml").write_text(CONFIG_WITH_BOOT_CD)
+    assert v3("build-vm", "config.xml", "-o", "image.dat").exit_code == 0
+    assert v3("isoimage").exit_code == 0
+    r = v3("run", "--serial", "file:serial.out", "--until", LINUX_MARKER, "--timeout", "240")
+    assert r.exit_code == 0, r.stderr
+    serial = (tmp_path / "serial.out").read_text(errors="replace")
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+
+
+def test_grub2_rescue_cd_menu_and_entry(tmp_path, require_artefact):
+    mkrescue = require_artefact(artefacts.grub_mkrescue)
+    root = tmp_path / "iso" / "boot" / "grub"
+    root.mkdir(parents=True)
+    (root / "grub.cfg").write_text(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+        "set timeout=1\n"
+        'menuentry "v3 test entry" {\n  echo "v3 grub entry running"\n  reboot\n}\n')
+    iso = tmp_path / "grub.iso"
+    subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
+                   capture_output=True)
+    result, serial = boot(tmp_path, "v3 grub entry running", timeout=120, cdrom=str(iso))
+    assert result.status == 0
+    assert "GNU GRUB" in serial
+    assert serial.index("v3 test entry") < serial.index("Booting `v3 test entry'")
+
+
+def test_memtest86plus_ia32_banner(tmp_path, require_artefact):
+    from isoimage import build_iso
+    memtest = require_artefact(artefacts.memtest86)
+    require_artefact(artefacts.isolinux_bin)
+    iso = tmp_path / "memtest.iso"
+    build_iso(iso, kernel=memtest, append="console=ttyS0,115200")
+    result, serial = boot(tmp_path, "Memtest86+", timeout=120, cdrom=str(iso), memory_mb=256)
+    assert result.status == 0
+    assert serial.index("ISOLINUX") < serial.index("Memtest86+")

@@ -137,6 +137,7 @@ class Machine:
         self._halt_until = None
         self._until = None
         self._until_seen = False
+        self._wall_deadline_ns = None
         self._tsc_hz = None
         self.preempter = Preempter(self)
 
@@ -300,6 +301,7 @@ class Machine:
         if self._until is not None:
             ctx.console.listeners.append(self._on_serial)
         deadline_wall = time.monotonic() + timeout if timeout else None
+        self._wall_deadline_ns = time.monotonic_ns() + int(timeout * 1e9) if timeout else None
         self.preempter.start()
         try:
             while True:
@@ -315,6 +317,8 @@ class Machine:
                 if deadline_wall is not None and time.monotonic() > deadline_wall:
                     raise RunTimeout(f"--timeout of {timeout} s reached")
                 ctx.timers.run_due()
+                if ctx.console.input:
+                    self._deliver_console_input()
                 intc = ctx.intc
                 want_irq = intc is not None and intc.has_interrupt()
                 if want_irq and cpu.interrupts_enabled:
@@ -338,9 +342,6 @@ class Machine:
                     if self._halt_until is not None:
                         nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
                     if nxt is None:
-                        if ctx.console.input:
-                            self._halted = False
-                            continue
                         raise GuestHalted("the guest halted with interrupts enabled but no "
                                           "timer is armed and no input can arrive")
                     stats.halts += 1
@@ -350,6 +351,16 @@ class Machine:
         finally:
             self.preempter.stop()
             stats.wall_s = time.monotonic() - stats.wall_start
+
+    def _deliver_console_input(self):
+        """Host input (--serial stdio) waits in the console until a guest reads it: the BIOS
+        keyboard or a polling UART driver takes it when it looks; a guest that enabled COM1's
+        receive interrupt gets it pushed now, so it is woken from HLT."""
+        com1 = self.ctx.serial_ports.get("COM1")
+        if com1 is not None and getattr(com1, "ier", 0) & 1:
+            for dev in self.ctx.devices.values():
+                if hasattr(dev, "poll") and getattr(dev, "uarts", None):
+                    dev.poll()
 
     def _run_guest(self):
         ctx, cpu, env, stats = self.ctx, self.cpu, self.cpu.env, self.stats
@@ -363,6 +374,9 @@ class Machine:
             host_deadline = time.monotonic_ns() + ctx.clock.host_ns_until(nxt)
         else:
             host_deadline = None
+        if self._wall_deadline_ns is not None:
+            # a guest spinning with no timer armed must still stop at --timeout
+            host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
         self._kicked = False
         pre.in_guest = True
         pre.arm(host_deadline)

@@ -89,6 +89,14 @@ def _readable_ranges():
     return ranges
 
 
+def _readable_span(lo, n, ranges):
+    """How many bytes from `lo` (at most n) lie inside one readable mapping."""
+    for a, b in ranges:
+        if a <= lo < b:
+            return min(n, b - lo)
+    return 0
+
+
 def _readable(lo, n, ranges):
     return any(a <= lo and lo + n <= b for a, b in ranges)
 
@@ -244,9 +252,12 @@ def find_env(uc):
         if not _readable(handle + i, 8, ranges):
             break
         ptr = ctypes.c_uint64.from_address(handle + i).value
-        if ptr == 0 or ptr % 8 or not _readable(ptr, 0x20000, ranges):
+        if ptr == 0 or ptr % 8:
             continue
-        blob = ctypes.string_at(ptr, 0x20000)
+        span = _readable_span(ptr, 0x20000, ranges)
+        if span < 64:
+            continue
+        blob = ctypes.string_at(ptr, span)
         k = blob.find(first)
         while k >= 0:
             if k % 8 == 0 and ptr + k not in found:

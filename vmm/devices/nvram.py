@@ -293,7 +293,8 @@ class NVRAM(Device):
         if self.pf_backlog:
             self.pf_backlog -= 1            # this read acknowledges one periodic interrupt
             if self.pf_backlog and self.reg_b & B_PIE:
-                self.flags |= C_PF          # the next owed one
+                self.irq8.set(False)        # IRQF drops with the read, then rises again:
+                self.flags |= C_PF          # a new edge for the next owed interrupt
         self._update_irq()
         return value
 

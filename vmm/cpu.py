@@ -181,11 +181,15 @@ class CPU:
         self.delivery.on_unicorn_event(intno)
 
     def _on_invalid(self, uc, user_data):
-        self.delivery.on_invalid_opcode()
+        try:
+            self.delivery.on_invalid_opcode()
+        except BaseException as exc:        # a bool is owed to Unicorn: never let it escape
+            self.machine._fail_in_hook(exc)
+            return False
         return True
 
     def _on_cpuid(self, uc, user_data):
-        self.cpuid_count += 1
+        self.cpuid_count += 1       # (cannot fail: a table lookup)
         leaf = self.env.reg(0) & 0xFFFFFFFF
         sub = self.env.reg(1) & 0xFFFFFFFF
         a, b, c, d = self.cpuid.lookup(leaf, sub)

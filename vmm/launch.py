@@ -205,6 +205,12 @@ def build_machine(p, opts, console, vmmlog):
         m.ctx.boot_order = [first] + [k for k in ("cdrom", "disk", "floppy") if k != first]
     for tag in p.config.ignored:
         vmmlog.component("config").debug(f"ignoring unknown configuration block <{tag}>")
+    for start, end, host in p.config.memmap:
+        # Palacios maps such regions onto host physical memory (the stock default.xml maps
+        # the VGA window to the host's framebuffer). There is no host memory to hand out here.
+        vmmlog.component("config").info(
+            f"<memmap> region {start:#x}-{end:#x} -> host {host:#x}: there is no host physical "
+            f"memory to map in this VMM; the region stays ordinary guest memory")
     m.add_devices(p.config.devices, omit=opts.omit)
     if p.floppy:
         m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True), 0, 0, "fda"))
@@ -234,12 +240,16 @@ def run(opts, on_machine=None):
         try:
             result = machine.run(timeout=opts.timeout, until=opts.until)
         except VMStop as exc:
-            exc.diagnostic = machine.diagnostic(exc)
+            if exc.diagnostic is None:
+                exc.diagnostic = machine.diagnostic(exc)
             raise
         return result, machine
     finally:
         if machine is not None:
-            _finish(machine, opts)
+            try:
+                _finish(machine, opts)
+            finally:
+                machine.close()
         sink.close()
         if opts.log:
             logstream.close()

@@ -138,6 +138,7 @@ class Machine:
         self._until = None
         self._until_seen = False
         self._wall_deadline_ns = None
+        self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
 
@@ -189,22 +190,42 @@ class Machine:
         iolog = self.iolog
 
         def on_in(uc_, port, size, user_data):
+            if self._fatal is not None:
+                return (1 << (8 * size)) - 1
             reads[port] += 1
-            value = io.read(port, size)
+            try:
+                value = io.read(port, size)
+            except BaseException as exc:
+                self._fail_in_hook(exc)
+                return (1 << (8 * size)) - 1
             if iolog.on:
                 iolog.debug(f"in  {port:#06x} /{size} -> {value:#x}")
             recent.append(f"in {port:#06x}/{size} -> {value:#x}")
             return value
 
         def on_out(uc_, port, size, value, user_data):
+            if self._fatal is not None:
+                return
             writes[port] += 1
             if iolog.on:
                 iolog.debug(f"out {port:#06x} /{size} <- {value:#x}")
             recent.append(f"out {port:#06x}/{size} <- {value:#x}")
-            io.write(port, size, value)
+            try:
+                io.write(port, size, value)
+            except BaseException as exc:
+                self._fail_in_hook(exc)
 
         uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, X.UC_X86_INS_OUT)
+
+    def _fail_in_hook(self, exc):
+        """A device failed inside an I/O hook. Unicorn honours the stop only at the end of the
+        block, so the state is captured now (the hook sees the I/O instruction's EIP) and every
+        later I/O of that block is a no-op; the run loop raises the error when the CPU stops."""
+        if isinstance(exc, VMStop) and exc.diagnostic is None:
+            exc.diagnostic = self.diagnostic(exc)
+        self._fatal = exc
+        self.uc.emu_stop()
 
     def _unclaimed_io(self, kind, addr, size, value, write):
         if self.io_policy == "ignore":
@@ -385,11 +406,15 @@ class Machine:
         try:
             cpu.run()
         except UcError as exc:
+            if self._fatal is not None:
+                raise self._fatal
             raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
         finally:
             pre.in_guest = False
             pre.arm(None)
             stats.guest_s += time.perf_counter() - t0
+        if self._fatal is not None:
+            raise self._fatal
         if env.old_exception == 8:
             from vmm.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")
@@ -407,6 +432,14 @@ class Machine:
             self._halt_until = None
         else:
             stats.preemptions += 1
+
+    def close(self):
+        """Release host resources (files behind the drives)."""
+        self.preempter.stop()
+        for drive in self.ctx.drives:
+            close = getattr(drive.medium, "close", None)
+            if close is not None:
+                close()
 
     # -- diagnostics -------------------------------------------------------------------------------
     def diagnostic(self, exc=None):

@@ -96,7 +96,9 @@ class FileMedium(Medium):
         return -(-self.size // self.sector_size)
 
     def close(self):
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 @dataclass

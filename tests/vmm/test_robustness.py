@@ -9,8 +9,7 @@ is printed (pytest -s); a failure lists the first distinct exceptions with their
 reproduce one boot: `python tests/vmm/test_robustness.py SEED`. Outcomes are not exactly
 repeatable: timer interrupts follow the host clock, so where they land in a random guest varies.
 
-The other tests pin down fail-stop details that the random boots brought up; they are xfail
-while the VMM has the bug they describe.
+The other tests pin down fail-stop details that the random boots brought up.
 """
 import collections
 import os
@@ -90,7 +89,7 @@ def boot_once(seed, path, watchdog=None, timeout=TIMEOUT):
     wall = time.monotonic() - t0
     if watchdog is not None:
         watchdog.machine = None
-    for m in machines:                # launch.run leaves the media open (see below)
+    for m in machines:                # closed by launch.run too; closing twice is harmless
         for drive in m.ctx.drives:
             close = getattr(drive.medium, "close", None)
             if close is not None:
@@ -156,9 +155,6 @@ def _boot_code(tmp_path, code):
                       log=os.devnull), out
 
 
-@pytest.mark.xfail(strict=True, reason="VMM bug: a VMStop raised in an IN hook makes the Unicorn "
-                   "binding's callback wrapper return None where an int is due; ctypes prints "
-                   "'Exception ignored ... TypeError' with a traceback on stderr (`v3 run` too)")
 def test_failstop_in_port_read_prints_no_traceback(tmp_path):
     from v3tools.errors import UnhandledIO
     opts, _ = _boot_code(tmp_path, bytes.fromhex("ba3412 ec fa f4"))   # in al, 0x1234; cli; hlt
@@ -173,9 +169,6 @@ def test_failstop_in_port_read_prints_no_traceback(tmp_path):
     assert seen == []
 
 
-@pytest.mark.xfail(strict=True, reason="VMM bug: after a fail-stop raised in an I/O hook the guest "
-                   "runs on to the end of its translation block (emu_stop is not immediate): "
-                   "later instructions still do I/O, and the diagnostic's CS:EIP is past them")
 def test_failstop_in_port_write_stops_at_the_instruction(tmp_path):
     from v3tools.errors import UnhandledIO
     # out 0x1234, al; then 'X' to COM1; cli; hlt
@@ -183,13 +176,10 @@ def test_failstop_in_port_write_stops_at_the_instruction(tmp_path):
     with pytest.raises(UnhandledIO) as info:
         run(opts)
     assert out.read_bytes() == b""
-    assert "CS:EIP 0000:00007c04" in info.value.diagnostic
+    assert "CS:EIP 0000:00007c03" in info.value.diagnostic   # the OUT itself (mov dx is 3 bytes)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
-@pytest.mark.xfail(strict=True, reason="VMM bug: launch.run never closes the FileMedium of --fda, "
-                   "--hda or --cdrom (nor does FILEDISK): one file descriptor leaks per run, so "
-                   "about 1,000 in-process runs exhaust a default `ulimit -n` of 1024")
 def test_run_closes_its_media(tmp_path):
     opts, _ = _boot_code(tmp_path, bytes.fromhex("b0fe e664 fa f4"))   # reset through the i8042
     before = len(os.listdir("/proc/self/fd"))

@@ -33,7 +33,8 @@ class Bus:
         self._bases = []
         self._ranges = []
         self.fallback = None
-        self.counts = {}          # (addr) -> accesses, for telemetry; filled by the machine
+        # The port space is small enough for a direct table: port -> range (or None).
+        self.table = [None] * limit if limit <= 0x10000 else None
 
     def attach(self, base, length, read, write, owner, widths=(1, 2, 4)):
         if length <= 0:
@@ -51,9 +52,14 @@ class Bus:
                         f"{r.base:#x}-{r.end - 1:#x} of {r.owner}")
         self._bases.insert(i, base)
         self._ranges.insert(i, new)
+        if self.table is not None:
+            for a in range(base, new.end):
+                self.table[a] = new
         return new
 
     def find(self, addr):
+        if self.table is not None:
+            return self.table[addr] if 0 <= addr < self.limit else None
         i = bisect.bisect_right(self._bases, addr) - 1
         if i >= 0:
             r = self._ranges[i]

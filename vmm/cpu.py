@@ -36,7 +36,8 @@ class CPU:
         self.env = U.find_env(uc)
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
-        self.cpuid = CpuidPolicy()
+        from vmm.machine import measure_tsc_hz
+        self.cpuid = CpuidPolicy(tsc_hz=measure_tsc_hz())
         self.mmu = MMU(self.phys_read, self.phys_write)
         self.delivery = Delivery(self)
         self.sysenter_count = 0

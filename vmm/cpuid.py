@@ -10,7 +10,12 @@ the VMM then edits them:
 - MCE/MCA: hidden (no machine-check MSRs);
 - MONITOR/MWAIT: hidden: Unicorn runs MWAIT as a no-op, so a guest idling with it would spin
   instead of halting (HLT lets the VMM fast-forward an idle guest);
-- HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm".
+- HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm";
+- the TSC frequency is reported (leaf 0x15: a 1 MHz crystal and the TSC/crystal ratio; leaf
+  0x16: the base frequency in MHz), as some hypervisors do, so guests need not calibrate the
+  TSC against the PIT. They could, but calibration loops time single port reads against a
+  few microseconds, and the first run of freshly translated code makes such reads look slow.
+  RDTSC is the host's TSC (plus the fast-forward offset), so the measured host rate is right.
 """
 import struct
 
@@ -48,10 +53,20 @@ def _native_table():
     return table
 
 
+CRYSTAL_HZ = 1_000_000            # the nominal crystal behind leaf 0x15
+TSC_RATIO_DENOMINATOR = 100
+
+
 class CpuidPolicy:
-    def __init__(self):
+    def __init__(self, tsc_hz=None):
         self.table = _native_table()
         self.max_basic = min(self.table[(0, 0)][0], 0xD)
+        if tsc_hz:
+            self.max_basic = 0x16
+            ratio = round(tsc_hz * TSC_RATIO_DENOMINATOR / CRYSTAL_HZ)
+            self.table[(0x15, 0)] = [TSC_RATIO_DENOMINATOR, ratio, CRYSTAL_HZ, 0]
+            mhz = round(tsc_hz / 1e6)
+            self.table[(0x16, 0)] = [mhz, mhz, 100, 0]
         self.table[(0, 0)][0] = self.max_basic
         for leaf, edits in _HIDE.items():
             for key in [k for k in self.table if k[0] == leaf]:

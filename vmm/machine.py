@@ -183,40 +183,56 @@ class Machine:
 
     # -- port I/O --------------------------------------------------------------------------------
     def _install_io_hooks(self):
-        uc = self.uc
+        """One IN and one OUT dispatcher on the port bus, registered as raw ctypes callbacks
+        (the binding's wrapper layers cost more than the dispatch itself). Every exit is
+        counted and kept in the ring of recent exits; nothing is formatted on this path."""
+        import ctypes
+        from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
         io = self.ctx.io
+        table = io.table
         reads, writes = self.stats.port_reads, self.stats.port_writes
         recent = self.stats.recent
         iolog = self.iolog
+        masks = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
 
-        def on_in(uc_, port, size, user_data):
+        def on_in(handle, port, size, key):
             if self._fatal is not None:
-                return (1 << (8 * size)) - 1
+                return masks[size]
             reads[port] += 1
             try:
-                value = io.read(port, size)
+                r = table[port]
+                if r is not None and size in r.widths:
+                    value = r.read(port - r.base, size) & masks[size]
+                else:
+                    value = io.read(port, size)
             except BaseException as exc:
                 self._fail_in_hook(exc)
-                return (1 << (8 * size)) - 1
+                return masks[size]
+            recent.append(("in", port, size, value))
             if iolog.on:
                 iolog.debug(f"in  {port:#06x} /{size} -> {value:#x}")
-            recent.append(f"in {port:#06x}/{size} -> {value:#x}")
             return value
 
-        def on_out(uc_, port, size, value, user_data):
+        def on_out(handle, port, size, value, key):
             if self._fatal is not None:
                 return
             writes[port] += 1
+            recent.append(("out", port, size, value))
             if iolog.on:
                 iolog.debug(f"out {port:#06x} /{size} <- {value:#x}")
-            recent.append(f"out {port:#06x}/{size} <- {value:#x}")
             try:
-                io.write(port, size, value)
+                r = table[port]
+                if r is not None and size in r.widths:
+                    r.write(port - r.base, size, value & masks[size])
+                else:
+                    io.write(port, size, value)
             except BaseException as exc:
                 self._fail_in_hook(exc)
 
-        uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        self._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
+        add = self.uc._Uc__do_hook_add
+        add(UC_HOOK_INSN, self._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
+        add(UC_HOOK_INSN, self._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
 
     def _fail_in_hook(self, exc):
         """A device failed inside an I/O hook. Unicorn honours the stop only at the end of the
@@ -467,7 +483,7 @@ class Machine:
                 lines.append(f"  code at EIP: unreadable ({e})")
         except Exception as e:       # never let the diagnostic hide the stop
             lines.append(f"  (CPU state unavailable: {e})")
-        recent = list(self.stats.recent)[-16:]
+        recent = self.stats.recent_text(16)
         if recent:
             lines.append("  last exits: " + "; ".join(recent))
         return "\n".join(lines)

@@ -7,8 +7,8 @@ class Telemetry:
     RING = 32                       # how many recent exits the fail-stop diagnostic shows
 
     def __init__(self):
-        self.port_reads = collections.Counter()
-        self.port_writes = collections.Counter()
+        self.port_reads = [0] * 0x10000      # per port; lists are the cheapest to bump
+        self.port_writes = [0] * 0x10000
         self.mmio = collections.Counter()
         self.events = collections.Counter()      # (kind, vector)
         self.bios = collections.Counter()
@@ -23,19 +23,32 @@ class Telemetry:
 
     def count_event(self, kind, vector):
         self.events[(kind, vector)] += 1
-        self.recent.append(f"{kind} {vector:#04x}")
+        self.recent.append((kind, vector))
 
     def count_bios(self, what):
         self.bios[what] += 1
-        self.recent.append(f"bios {what}")
+        self.recent.append(("bios", what))
+
+    def recent_text(self, n=16):
+        """The last `n` exits, formatted (only when a diagnostic is printed)."""
+        out = []
+        for e in list(self.recent)[-n:]:
+            if e[0] == "in":
+                out.append(f"in {e[1]:#06x}/{e[2]} -> {e[3]:#x}")
+            elif e[0] == "out":
+                out.append(f"out {e[1]:#06x}/{e[2]} <- {e[3]:#x}")
+            elif e[0] == "bios":
+                out.append(f"bios {e[1]}")
+            else:
+                out.append(f"{e[0]} {e[1]:#04x}")
+        return out
 
     def as_dict(self, virtual_ns=0, cpu=None):
         wall = self.wall_s or (time.monotonic() - self.wall_start)
         d = {
             "exits": {
-                "port_io": {f"{p:#06x}": {"reads": self.port_reads.get(p, 0),
-                                         "writes": self.port_writes.get(p, 0)}
-                            for p in sorted(set(self.port_reads) | set(self.port_writes))},
+                "port_io": {f"{p:#06x}": {"reads": self.port_reads[p], "writes": self.port_writes[p]}
+                            for p in range(0x10000) if self.port_reads[p] or self.port_writes[p]},
                 "mmio": {f"{a:#x}": n for a, n in sorted(self.mmio.items())},
                 "interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
                                if k == "irq"},

@@ -67,12 +67,28 @@ def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
 
 
 def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
-    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(linux_iso))
+    """isolinux's banner, the kernel, /init's marker; then a command typed on COM1 runs in the
+    busybox shell (the answer, 42, is computed by the guest's shell)."""
+    def type_once_booted(machine):
+        console = machine.ctx.console
+
+        def on_output(data):
+            if not typed and LINUX_MARKER.encode() in console.captured:
+                typed.append(True)
+                console.feed(b"echo typed-$((6*7))\n")
+        typed = []
+        console.listeners.append(on_output)
+
+    serial_path = tmp_path / "serial.out"
+    result, machine = run(RunOptions(serial=f"file:{serial_path}", until="typed-42", timeout=240,
+                                     cdrom=str(linux_iso)), on_machine=type_once_booted)
+    serial = serial_path.read_bytes().decode("latin-1")
     assert result.status == 0
     isolinux = serial.index("ISOLINUX")
     kernel = serial.index("Linux version")
     marker = serial.index(LINUX_MARKER)
-    assert isolinux < kernel < marker
+    assert isolinux < kernel < marker < serial.index("typed-42")
+    assert "tsc: Detected" in serial and "Switched to clocksource tsc" in serial
 
 
 def test_debian_linux_inside_a_palacios_guest_image(tmp_path, monkeypatch, v3, linux_iso):

@@ -196,7 +196,8 @@ def build_machine(p, opts, console, vmmlog):
     from vmm.machine import Machine
     from vmm.media import Drive, FileMedium
     m = Machine(memory_mb=p.config.memory_mb, log=vmmlog, console=console,
-                io_policy=opts.io_policy, telemetry=opts.telemetry or p.config.telemetry,
+                io_policy=opts.io_policy,
+                telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
                 bios_console_serial=(opts.bios_console == "serial"))
     m.ctx.files = p.files
     if opts.boot:

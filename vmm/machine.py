@@ -125,6 +125,9 @@ class Machine:
         self.bios = None
         self.bios_console_serial = bios_console_serial
         self._map_memory()
+        if telemetry:
+            from vmm.telemetry import install_block_counter
+            self.stats.blocks = install_block_counter(self.uc)
         self.cpu.install_hooks()
         self._install_io_hooks()
         self.cpu.delivery.stats = self.stats

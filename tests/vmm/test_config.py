@@ -51,7 +51,8 @@ def test_defaults():
 def test_memory_cores_telemetry_files():
     c = cfg('<memory>0x200</memory><cores count="2"/><schedule_hz>250</schedule_hz>'
             '<telemetry>enable</telemetry>'
-            '<files><file id="boot-cd" filename="a.iso"/><file><id>k</id><filename>b</filename></file></files>')
+            '<files><file id="boot-cd" filename="a.iso"/>'
+            '<file><id>k</id><filename>b</filename></file></files>')
     assert (c.memory_mb, c.cores, c.schedule_hz, c.telemetry) == (512, 2, 250, True)
     assert c.files == {"boot-cd": "a.iso", "k": "b"}
 

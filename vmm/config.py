@@ -106,7 +106,10 @@ def parse_vm_config(xml, source="config.xml"):
         cfg.cores = cores.int_value("count", 1)
     hz = spec.child("schedule_hz")
     if hz is not None and hz.text:
-        cfg.schedule_hz = int(hz.text, 0)
+        try:
+            cfg.schedule_hz = int(hz.text, 0)
+        except ValueError:
+            raise ConfigError(f"{hz.where()}: <schedule_hz> must be a number, got {hz.text!r}")
     tel = spec.child("telemetry")
     if tel is not None:
         cfg.telemetry = tel.text.strip().lower() in ("enable", "enabled", "1", "true", "yes")

@@ -8,17 +8,17 @@
 * Asynchronous stops (timer preemption) are honoured only at translation-block boundaries
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
-import struct
+import ctypes
 
-from unicorn import (Uc, UcError, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR,
-                     UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_PROT_ALL)
+from unicorn import (Uc, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR, UC_HOOK_INSN,
+                     UC_HOOK_INSN_INVALID)
 from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented
 from vmm import ucinternals as U
 from vmm.cpuid import CpuidPolicy
 from vmm.delivery import Delivery
-from vmm.mmu import MMU, PageFault
+from vmm.mmu import MMU
 
 EFLAGS_IF = 1 << 9
 EFLAGS_VM = 1 << 17
@@ -50,8 +50,8 @@ class CPU:
         src = rm.context_save()
         dst = self.uc.context_save()
         n = src.size - U.CONTEXT_HEADER
-        raw = bytes((ctypes_string(src._context.value + U.CONTEXT_HEADER, n)))
-        ctypes_memmove(dst._context.value + U.CONTEXT_HEADER, raw, n)
+        raw = ctypes.string_at(src._context.value + U.CONTEXT_HEADER, n)
+        ctypes.memmove(dst._context.value + U.CONTEXT_HEADER, raw, n)
         self.uc.context_restore(dst)
         self.uc.reg_write(X.UC_X86_REG_MXCSR, 0x1F80)
         self.uc.reg_write(X.UC_X86_REG_FPCW, 0x037F)
@@ -208,12 +208,3 @@ class CPU:
     def _on_syscall(self, uc, user_data):
         raise Unimplemented("SYSCALL instruction (64-bit system calls are not implemented yet)")
 
-
-def ctypes_string(addr, n):
-    import ctypes
-    return ctypes.string_at(addr, n)
-
-
-def ctypes_memmove(addr, data, n):
-    import ctypes
-    ctypes.memmove(addr, data, n)

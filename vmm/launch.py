@@ -7,9 +7,10 @@ What can be booted:
   floppy image): a standard PC (the devices of Palacios' default.xml that exist so far) with the
   medium attached.
 """
+import errno
 import os
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from v3tools.errors import ConfigError, V3Error, VMStop
 from vmm.config import parse_vm_config
@@ -148,6 +149,10 @@ def _guest_plan(path, open_from, opts):
         for entry in image.files:
             if entry.id is not None:
                 files[entry.id] = image.read(entry)
+    extra = [f"--{k}" for k in ("cdrom", "hda", "fda") if getattr(opts, k)]
+    if extra:
+        raise ConfigError(f"{source}: {', '.join(extra)} cannot be added to a guest image: its "
+                          f"XML describes the VM's media (add a RAMDISK or FILEDISK device)")
     if cfg.memory_mb > opts.memory_mb:
         raise ConfigError(f"{source}: the guest wants {cfg.memory_mb} MB of memory but the "
                           f"machine has {opts.memory_mb} MB (-m {opts.memory_mb}); raise -m")
@@ -159,6 +164,19 @@ def _guest_plan(path, open_from, opts):
 
 class SerialSink:
     """Where COM1 goes: a file (created or truncated, written as bytes arrive), stdout, nothing."""
+
+    @staticmethod
+    def check(spec):
+        """Validate a --serial value without opening anything."""
+        if spec.startswith("file:"):
+            path = spec[5:]
+            if not path:
+                raise V3Error("--serial file: needs a path (file:serial.out)")
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise V3Error(f"--serial {spec}: cannot open: {os.strerror(errno.ENOENT)}")
+        elif spec not in ("stdio", "null"):
+            raise V3Error(f"--serial {spec}: expected file:PATH, stdio or null")
 
     def __init__(self, spec):
         import sys
@@ -221,18 +239,28 @@ def build_machine(p, opts, console, vmmlog):
 
 def run(opts, on_machine=None):
     """Boot what the options describe; returns (RunResult, machine). VMStop errors carry a
-    `.diagnostic` with the CPU state and the last exits."""
+    `.diagnostic` with the CPU state and the last exits.
+
+    Everything that can be checked is checked before a file is created: the options, the
+    image and its configuration, the machine itself. Only then are the serial and log files
+    opened (the log written while the machine was built is kept in memory until then)."""
+    import io
     import sys
     from vmm.context import Console
     from vmm.log import VMMLog
+    SerialSink.check(opts.serial)
     p = plan(opts)
-    logstream = open(opts.log, "w") if opts.log else sys.stderr
-    vmmlog = VMMLog(logstream, opts.debug)
-    sink = SerialSink(opts.serial)
-    console = Console(sink)
-    machine = None
+    early_log = io.StringIO()
+    vmmlog = VMMLog(early_log, opts.debug)
+    console = Console(None)
+    machine = build_machine(p, opts, console, vmmlog)
+    logstream = sink = None
     try:
-        machine = build_machine(p, opts, console, vmmlog)
+        logstream = _open_log(opts.log) if opts.log else sys.stderr
+        logstream.write(early_log.getvalue())
+        vmmlog.stream = logstream
+        sink = SerialSink(opts.serial)
+        console.sink = sink
         vmmlog.component("run").debug(f"booting {p.description}")
         if on_machine is not None:
             on_machine(machine)
@@ -246,14 +274,21 @@ def run(opts, on_machine=None):
             raise
         return result, machine
     finally:
-        if machine is not None:
-            try:
-                _finish(machine, opts)
-            finally:
-                machine.close()
-        sink.close()
-        if opts.log:
-            logstream.close()
+        try:
+            _finish(machine, opts)
+        finally:
+            machine.close()
+            if sink is not None:
+                sink.close()
+            if opts.log and logstream is not None:
+                logstream.close()
+
+
+def _open_log(path):
+    try:
+        return open(path, "w")
+    except OSError as exc:
+        raise V3Error(f"--log {path}: cannot open: {exc.strerror}")
 
 
 def _start_stdin(console):

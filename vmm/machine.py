@@ -7,16 +7,13 @@ by a device from a port hook, HLT, or a BIOS service that must wait. Between run
 timers, injects a pending interrupt when IF is set and no interrupt shadow is active, and
 fast-forwards virtual time when the guest halts with interrupts enabled.
 """
-import collections
-import struct
 import threading
 import time
 
 from unicorn import UcError, UC_HOOK_INSN, UC_PROT_ALL
 from unicorn import x86_const as X
 
-from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
-from vmm import ucinternals as U
+from v3tools.errors import ConfigError, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock
 from vmm.log import VMMLog
@@ -209,6 +206,7 @@ class Machine:
                 else:
                     value = io.read(port, size)
             except BaseException as exc:
+                recent.append(("in", port, size, None))
                 self._fail_in_hook(exc)
                 return masks[size]
             recent.append(("in", port, size, value))
@@ -336,7 +334,7 @@ class Machine:
     def run(self, timeout=None, until=None):
         """Run until the guest ends. Returns a RunResult; raises VMStop subclasses with a
         diagnostic attached for fail-stops, triple faults, halts with IF=0 and timeouts."""
-        ctx, cpu, env, stats = self.ctx, self.cpu, self.cpu.env, self.stats
+        ctx, cpu, stats = self.ctx, self.cpu, self.stats
         self._until = until.encode() if isinstance(until, str) else until
         if self._until is not None:
             ctx.console.listeners.append(self._on_serial)

@@ -45,6 +45,9 @@ class Medium:
     def write(self, lba, data):
         if not self.writable:
             raise MediumError(f"{self.name}: write to a read-only medium")
+        if len(data) % self.sector_size:
+            raise MediumError(f"{self.name}: a write of {len(data)} bytes is not a whole number "
+                              f"of {self.sector_size}-byte sectors")
         count = len(data) // self.sector_size
         self._check(lba, count)
         self.write_bytes(lba * self.sector_size, data)
@@ -80,6 +83,8 @@ class FileMedium(Medium):
             raise V3Error(f"{path}: cannot open: {exc.strerror}")
         self.size = os.fstat(self.fd).st_size
         if self.size == 0:
+            os.close(self.fd)
+            self.fd = None
             raise V3Error(f"{path}: empty medium")
 
     def read_bytes(self, offset, length):

@@ -59,7 +59,8 @@ class Telemetry:
         out = []
         for e in list(self.recent)[-n:]:
             if e[0] == "in":
-                out.append(f"in {e[1]:#06x}/{e[2]} -> {e[3]:#x}")
+                got = "(failed)" if e[3] is None else f"{e[3]:#x}"
+                out.append(f"in {e[1]:#06x}/{e[2]} -> {got}")
             elif e[0] == "out":
                 out.append(f"out {e[1]:#06x}/{e[2]} <- {e[3]:#x}")
             elif e[0] == "bios":

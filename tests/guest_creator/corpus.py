@@ -6,7 +6,6 @@ from the recipes in vectors.json, as the spec describes.
 """
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 

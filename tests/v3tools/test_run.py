@@ -111,9 +111,6 @@ def test_bad_serial(workdir, v3, spec, message):
     assert_one_line_error(r, message, workdir, [name])
 
 
-@pytest.mark.xfail(strict=True, reason="vmm/launch.py run() opens --log FILE before SerialSink "
-                   "validates --serial; a bad --serial leaves an empty FILE behind and never "
-                   "closes the handle")
 def test_bad_serial_leaves_no_log_file(workdir, v3):
     name = fda(workdir, CLI_HLT)
     r = v3("run", "--fda", name, "--log", "vmm.log", "--serial", "bogus")

@@ -69,9 +69,6 @@ def test_memory_errors(text, message):
     assert str(e.value) == message
 
 
-@pytest.mark.xfail(strict=True, reason="vmm/config.py parse_vm_config does int(hz.text, 0) on "
-                   "<schedule_hz> without catching ValueError: a bad value is a traceback, "
-                   "not a ConfigError with file:line")
 def test_bad_schedule_hz_is_a_config_error():
     with pytest.raises(ConfigError, match=r"^cfg.xml:2: "):
         cfg("<schedule_hz>fast</schedule_hz>")

@@ -136,9 +136,6 @@ def test_directory_is_not_an_image(workdir):
         plan(RunOptions(image="sub"))
 
 
-@pytest.mark.xfail(strict=True, reason="vmm/launch.py plan(): with a guest image, --fda (like "
-                   "--cdrom/--hda) is checked to exist and then silently dropped by _guest_plan; "
-                   "it should be attached or refused")
 def test_guest_image_with_fda_is_not_silently_ignored(sample):
     (sample / "f.img").write_bytes(boot_sector(FLOPPY))
     try:

@@ -48,9 +48,6 @@ def test_bytes_medium_write_and_bounds():
     assert m.size == 4 * 512
 
 
-@pytest.mark.xfail(strict=True, reason="vmm/media.py Medium.write checks only the whole sectors "
-                   "of `data` (len // sector_size): a trailing partial sector past the end is "
-                   "written, growing a BytesMedium (and a writable FileMedium's host file)")
 def test_partial_sector_write_past_the_end_is_refused():
     m = BytesMedium(sectors(1))
     with pytest.raises(MediumError):
@@ -123,8 +120,6 @@ def test_file_medium_missing_and_empty(tmp_path):
         FileMedium(tmp_path / "empty.img")
 
 
-@pytest.mark.xfail(strict=True, reason="vmm/media.py FileMedium.__init__ raises 'empty medium' "
-                   "after os.open without closing the descriptor (one fd leaked per attempt)")
 def test_empty_file_medium_leaks_no_descriptor(tmp_path):
     (tmp_path / "empty.img").write_bytes(b"")
     before = len(os.listdir("/proc/self/fd"))

@@ -32,13 +32,17 @@ class Console:
 
     def __init__(self, sink=None):
         self.sink = sink            # a binary file object or None
-        self.captured = bytearray()  # everything written, for --until and tests
+        self.captured = bytearray()  # the recent output, for --until and tests
         self.input = bytearray()
         self.listeners = []         # callables(bytes) e.g. the --until watcher
         self._lock = threading.Lock()
 
+    CAPTURE_LIMIT = 1 << 20         # keep the last 1 MiB of output (for --until and tests)
+
     def write(self, data):
         self.captured += data
+        if len(self.captured) > 2 * self.CAPTURE_LIMIT:
+            del self.captured[:-self.CAPTURE_LIMIT]
         if self.sink is not None:
             self.sink.write(data)
             self.sink.flush()

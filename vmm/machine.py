@@ -312,8 +312,9 @@ class Machine:
 
     def _on_serial(self, data):
         if self._until is not None and not self._until_seen:
-            tail = bytes(self.ctx.console.captured[-(len(self._until) + len(data) + 1):])
-            if self._until in tail or self._until in self.ctx.console.captured:
+            # a new occurrence must end inside `data`: look only at the tail that can hold it
+            tail = bytes(self.ctx.console.captured[-(len(self._until) + len(data)):])
+            if self._until in tail:
                 self._until_seen = True
                 self.kick()
 

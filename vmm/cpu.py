@@ -9,6 +9,7 @@
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
 import ctypes
+import time
 
 from unicorn import (Uc, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR, UC_HOOK_INSN,
                      UC_HOOK_INSN_INVALID)
@@ -79,11 +80,25 @@ class CPU:
         self.uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
 
     # -- memory --------------------------------------------------------------------------------
+    def attach_ram(self, ram, size):
+        """Direct access to guest RAM [0, size) (a memoryview of the host mapping)."""
+        self._ram, self._ram_size = ram, size
+
+    _ram, _ram_size = None, 0
+
     def phys_read(self, addr, n):
-        return bytes(self.uc.mem_read(addr, n))
+        if addr + n <= self._ram_size:
+            return bytes(self._ram[addr:addr + n])
+        return bytes(self.uc.mem_read(addr, n))       # open bus or a device window
 
     def phys_write(self, addr, data):
-        self.uc.mem_write(addr, bytes(data))
+        """Write guest-physical memory. Translated code in the range is NOT dropped: callers
+        that may write code use GuestMemory.write or BiosCall.write."""
+        n = len(data)
+        if addr + n <= self._ram_size:
+            self._ram[addr:addr + n] = data
+        else:
+            self.uc.mem_write(addr, bytes(data))
 
     def linear_to_phys(self, linear, write=False, user=None):
         env = self.env
@@ -179,7 +194,14 @@ class CPU:
 
     # -- hooks ---------------------------------------------------------------------------------
     def _on_interrupt(self, uc, intno, user_data):
-        self.delivery.on_unicorn_event(intno)
+        if self.machine is not None and self.machine.telemetry_enabled:
+            t0 = time.perf_counter()
+            try:
+                self.delivery.on_unicorn_event(intno)
+            finally:
+                self.machine.stats.hook_s += time.perf_counter() - t0
+        else:
+            self.delivery.on_unicorn_event(intno)
 
     def _on_invalid(self, uc, user_data):
         try:

@@ -8,10 +8,9 @@ BIOS areas 0xC0000-0xFFFFF are plain RAM in this VMM. SMRAM is stored; there is 
 
     <device class="i440FX" id="northbridge"><bus>pci0</bus></device>
 """
-from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.base import Device
-from vmm.devices.pci import PciBus, PciConfig
+from vmm.devices.pci import PciConfig, bus_option, find_pci_bus
 
 VENDOR_INTEL = 0x8086
 DEVICE_82441FX = 0x1237
@@ -66,16 +65,10 @@ class I440FX(Device):
 
     @classmethod
     def from_spec(cls, spec, ctx):
-        bus = spec.value("bus")
-        if not bus:
-            raise ConfigError(f"{spec.where()}: i440FX '{spec.id}' needs <bus> (the PCI device id)")
-        return cls(spec.id, bus)
+        return cls(spec.id, bus_option(spec, "i440FX"))
 
     def attach(self, ctx):
-        pci = ctx.find_device(self.bus_id, wanted_by=self.id)
-        if not isinstance(pci, PciBus):
-            raise ConfigError(f"i440FX '{self.id}': <bus>{self.bus_id}</bus> is a "
-                              f"{pci.CLASS_NAME}, not a PCI bus")
+        pci = find_pci_bus(ctx, self.bus_id, self)
         pci.register_function(0, 0, 0, self.config)
 
     def reset(self):

@@ -295,3 +295,20 @@ class PciBus(Device):
             kind = "hard" if value & RCR_SYS_RESET else "soft"
             self.log.info(f"reset requested through port {RESET_CONTROL:#x} ({kind})")
             self.ctx.request("reset")
+
+
+def bus_option(spec, class_name):
+    """The <bus> option of a device that sits on a PCI bus: the id of its PCI device."""
+    bus = spec.value("bus")
+    if not bus:
+        raise ConfigError(f"{spec.where()}: {class_name} '{spec.id}' needs <bus> (the PCI device id)")
+    return bus
+
+
+def find_pci_bus(ctx, bus_id, owner):
+    """The PciBus named by a device's <bus> option (`owner` is the device asking)."""
+    pci = ctx.find_device(bus_id, wanted_by=owner.id)
+    if not isinstance(pci, PciBus):
+        raise ConfigError(f"{owner.CLASS_NAME} '{owner.id}': <bus>{bus_id}</bus> is a "
+                          f"{pci.CLASS_NAME}, not a PCI bus")
+    return pci

@@ -14,10 +14,9 @@ comes up with IDE decode enabled on both channels, which ata_piix checks before 
 
     <device class="PIIX3" id="southbridge"><bus>pci0</bus></device>
 """
-from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.base import Device
-from vmm.devices.pci import HEADER_MULTIFUNCTION, PciBus, PciConfig
+from vmm.devices.pci import HEADER_MULTIFUNCTION, PciConfig, bus_option, find_pci_bus
 
 VENDOR_INTEL = 0x8086
 DEVICE_PIIX3_ISA = 0x7000
@@ -83,16 +82,10 @@ class PIIX3(Device):
 
     @classmethod
     def from_spec(cls, spec, ctx):
-        bus = spec.value("bus")
-        if not bus:
-            raise ConfigError(f"{spec.where()}: PIIX3 '{spec.id}' needs <bus> (the PCI device id)")
-        return cls(spec.id, bus)
+        return cls(spec.id, bus_option(spec, "PIIX3"))
 
     def attach(self, ctx):
-        pci = ctx.find_device(self.bus_id, wanted_by=self.id)
-        if not isinstance(pci, PciBus):
-            raise ConfigError(f"PIIX3 '{self.id}': <bus>{self.bus_id}</bus> is a "
-                              f"{pci.CLASS_NAME}, not a PCI bus")
+        pci = find_pci_bus(ctx, self.bus_id, self)
         dev, _ = pci.register_function(0, PCI_DEVICE_NUMBER, 0, self.isa_function)
         pci.register_function(0, dev, 1, self.ide_function)
         self.ide_address = (0, dev, 1)

@@ -79,3 +79,12 @@ def test_sysenter_is_emulated(bare):
     assert b.text == "Y"
     assert m.cpu.reg("esp") == 0x9000
     assert m.cpu.sysenter_count == 1
+
+
+def test_faults_and_traps_reach_protected_mode_handlers(bare):
+    """#DE, #UD, #NM (CR0.TS), #DB (TF single step), #BP, #OF and #BR, each handled by the
+    guest's own IDT handler with the return address a fault or a trap calls for."""
+    b = bare().load("exceptions.bin")
+    with pytest.raises(GuestHalted):
+        b.run(timeout=20)
+    assert b.text == "DE UD NM DB BP OF BR OK"

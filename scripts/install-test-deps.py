@@ -22,6 +22,7 @@ PACKAGES = {
     "memtest86+": "/boot/memtest86+ia32.bin",
     "busybox-static": "/bin/busybox",
     "cpio": "/usr/bin/cpio",
+    "seabios": "/usr/share/seabios/bios.bin",
 }
 
 

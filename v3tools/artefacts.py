@@ -201,6 +201,14 @@ def memtest86(name="memtest86+ia32.bin"):
     return debian_package_file("memtest86+", f"/boot/{name}")
 
 
+def seabios(name="bios.bin"):
+    """SeaBIOS's firmware image (Debian package seabios, `/usr/share/seabios/bios.bin`)."""
+    host = Path("/usr/share/seabios") / name
+    if host.is_file():
+        return host
+    return debian_package_file("seabios", f"/usr/share/seabios/{name}")
+
+
 def grub_mkrescue():
     """Path to grub-mkrescue, able to make BIOS images (grub-common + grub-pc-bin + xorriso + mtools)."""
     exe = shutil.which("grub-mkrescue")

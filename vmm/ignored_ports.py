@@ -71,6 +71,10 @@ IGNORED_PORTS = (
     # and read a chip ID. No Super I/O chip here: writes go nowhere, reads 0xFF.
     IgnoredRange(0x2E, 0x2F, 0xFF, "Super I/O configuration ports"),
     IgnoredRange(0x4E, 0x4F, 0xFF, "Super I/O configuration ports"),
+    # PORT 0510-051B - QEMU's firmware configuration interface (selector, data, DMA address).
+    # Not a PC device: firmware built for QEMU (SeaBIOS) probes it for a "QEMU" signature and
+    # carries on without it. Nothing here: reads 0xFF.
+    IgnoredRange(0x510, 0x51B, 0xFF, "QEMU fw_cfg interface (absent)"),
     # PORT 0279 - ISA Plug and Play ADDRESS register (write-only; shares its number with the
     # LPT2 status port on read). No PnP cards: writes go nowhere, reads 0xFF.
     IgnoredRange(0x279, 0x279, 0xFF, "ISA PnP address port"),

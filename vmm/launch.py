@@ -40,6 +40,7 @@ class RunOptions:
     io_policy: str = "stop"
     omit: tuple = ()
     smp: int = 1
+    bios: str = None                  # a firmware image instead of the built-in BIOS
 
 
 @dataclass
@@ -216,7 +217,7 @@ def build_machine(p, opts, console, vmmlog):
     m = Machine(memory_mb=p.config.memory_mb, log=vmmlog, console=console,
                 io_policy=opts.io_policy,
                 telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
-                bios_console_serial=(opts.bios_console == "serial"))
+                bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}

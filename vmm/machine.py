@@ -99,7 +99,7 @@ class Preempter(threading.Thread):
 
 class Machine:
     def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
-                 telemetry=False, bios_console_serial=False, clock=None):
+                 telemetry=False, bios_console_serial=False, clock=None, firmware=None):
         from vmm.cpu import CPU
         if memory_mb * MB > GUEST_MEMORY_LIMIT:
             raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
@@ -123,6 +123,7 @@ class Machine:
         self._ignored_once = set()
         self.bios = None
         self.bios_console_serial = bios_console_serial
+        self.firmware = _read_firmware(firmware) if firmware else None
         self._map_memory()
         if telemetry:
             from vmm.telemetry import install_block_counter
@@ -165,6 +166,12 @@ class Machine:
         self._open_bus_ranges = []
         start = ram
         end = 1 << 32
+        if self.firmware is not None:
+            # A firmware image also answers at the top of the 4 GiB space, where the reset
+            # vector of a real PC is (0xFFFFFFF0).
+            end -= len(self.firmware)
+            uc.mem_map(end, len(self.firmware), UC_PROT_ALL)
+            uc.mem_write(end, self.firmware)
         uc.mmio_map(start, end - start, self._open_bus_read, None, self._open_bus_write, None)
         self._open_bus_ranges.append((start, end))
         self._open_bus_noted = set()
@@ -296,11 +303,16 @@ class Machine:
             attach_ignored_ports(self.ctx, self.iolog)
         for dev in self.ctx.devices.values():
             dev.reset()
-        from vmm.bios import Bios
-        self.bios = Bios(self.ctx, BiosOptions(self.bios_console_serial))
-        rom = self.bios.rom()
-        self.uc.mem_write(0x100000 - len(rom), rom)
-        self.cpu.delivery.bios = self.bios
+        if self.firmware is not None:
+            # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
+            low = self.firmware[-0x20000:]
+            self.uc.mem_write(0x100000 - len(low), low)
+        else:
+            from vmm.bios import Bios
+            self.bios = Bios(self.ctx, BiosOptions(self.bios_console_serial))
+            rom = self.bios.rom()
+            self.uc.mem_write(0x100000 - len(rom), rom)
+            self.cpu.delivery.bios = self.bios
         self.cpu.reset()
 
     # -- control from hooks and threads -----------------------------------------------------------
@@ -501,6 +513,19 @@ class Machine:
         if recent:
             lines.append("  last exits: " + "; ".join(recent))
         return "\n".join(lines)
+
+
+def _read_firmware(path):
+    from v3tools.errors import V3Error
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise V3Error(f"--bios {path}: cannot read: {exc.strerror}")
+    if not data or len(data) % 0x10000 or len(data) > 0x40000:
+        raise V3Error(f"--bios {path}: a firmware image is 64, 128, 192 or 256 KiB "
+                      f"(this one is {len(data)} bytes)")
+    return data
 
 
 def _timed(hook, stats):

@@ -19,6 +19,8 @@ from vmm.log import COMPONENTS
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop after SECONDS of wall time (exit 6).")
 @click.option("--until", metavar="TEXT", help="End with status 0 once TEXT appears on the serial port.")
 @click.option("--screen", type=click.Path(), help="Dump the VGA text screen to FILE at exit.")
+@click.option("--bios", "bios", type=click.Path(dir_okay=False),
+              help="Boot this firmware image (e.g. SeaBIOS's bios.bin) instead of the built-in BIOS.")
 @click.option("--bios-console", type=click.Choice(["serial"]), help="Mirror BIOS teletype output to the serial port.")
 @click.option("--debug", "debug", default="", metavar="COMPONENTS",
               help=f"Comma-separated debug components ({','.join(COMPONENTS)},all).")
@@ -31,7 +33,7 @@ from vmm.log import COMPONENTS
               help="Leave out devices of this class (e.g. LAPIC until it exists).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
-            bios_console, debug, telemetry, telemetry_json, log, io_policy, omit):
+            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -45,7 +47,7 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       boot=boot, timeout=timeout, until=until, screen=screen,
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
-                      io_policy=io_policy, omit=omit, smp=smp)
+                      io_policy=io_policy, omit=omit, smp=smp, bios=bios)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

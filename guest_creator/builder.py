@@ -118,7 +118,7 @@ def build_image(config, output=None, version: int = 1, progress=None) -> BuildRe
     except OSError as exc:
         raise V3Error(f"{output}: cannot write the image: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out, _Hashers(version == 1) as hashers:
+        with os.fdopen(fd, "wb", buffering=0) as out, _Hashers(version == 1, entries) as hashers:
             _write_all(out, header)
             for entry in entries:
                 _copy(entry, out, hashers, progress)
@@ -155,49 +155,52 @@ def _remove(path):
 
 
 class _Hashers:
-    """v1 hashing off the copy loop: worker threads (the C helper releases the GIL) hash
-    the chunks the copy loop has written, one file per worker, in order. Queues are bounded,
-    so memory stays bounded (at most 2 x 8 chunks in flight)."""
+    """v1 hashing off the copy loop. The hash is a serial recurrence (a few dependent
+    operations per byte, slower than copying), so it cannot be split within a file; files are
+    independent, though. With the compiled helper and more than one core, worker threads (the
+    helper releases the GIL) each hash whole files, reading them on their own while the main
+    thread copies: the image takes about max(copy, total hash time / cores). Memory stays
+    bounded: one CHUNK per worker. Without threads, the copy loop hashes its own chunks."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, entries=()):
         self.enabled = enabled
         self.threaded = enabled and hashing.FAST and (os.cpu_count() or 1) > 1
         self.states = {}
-        self.queues = []
+        self.errors = []
         self.threads = []
         if self.threaded:
-            for _ in range(2):
-                q = queue.Queue(maxsize=8)
-                t = threading.Thread(target=self._run, args=(q,), daemon=True)
+            self.todo = queue.Queue()
+            for entry in sorted(entries, key=lambda e: -e.size):   # big files first
+                self.todo.put(entry)
+            for _ in range(min(os.cpu_count() or 1, max(1, len(entries)))):
+                t = threading.Thread(target=self._run, daemon=True)
                 t.start()
-                self.queues.append(q)
                 self.threads.append(t)
 
-    def _run(self, q):
-        while True:
-            job = q.get()
-            if job is None:
+    def _run(self):
+        while not self.errors:
+            try:
+                entry = self.todo.get_nowait()
+            except queue.Empty:
                 return
-            index, pos, chunk = job
-            self.states[index] = hashing.update(self.states.get(index, 0), pos, chunk)
+            try:
+                self.states[entry.index] = _hash_file(entry)
+            except ConfigError as exc:
+                self.errors.append(exc)
 
     def add(self, index, pos, chunk):
-        if not self.enabled:
-            return
-        if self.threaded:
-            self.queues[index % len(self.queues)].put((index, pos, bytes(chunk)))
-        else:
+        if self.enabled and not self.threaded:
             self.states[index] = hashing.update(self.states.get(index, 0), pos, chunk)
 
     def _stop(self):
-        for q in self.queues:
-            q.put(None)
         for t in self.threads:
             t.join()
-        self.queues, self.threads = [], []
+        self.threads = []
 
     def finish(self, entries):
         self._stop()
+        if self.errors:
+            raise self.errors[0]
         for entry in entries:
             entry.hash = self.states.get(entry.index, 0) if self.enabled else None
 
@@ -205,7 +208,32 @@ class _Hashers:
         return self
 
     def __exit__(self, *exc):
+        if self.threaded:
+            self.errors.append(None)          # tell the workers to stop early
         self._stop()
+
+
+def _hash_file(entry: BuildEntry) -> int:
+    """The v1 hash of the entry's file, read on its own; the file must not change meanwhile."""
+    where = f"<file id=\"{entry.id}\">: {entry.filename}"
+    try:
+        with open(entry.path, "rb", buffering=0) as src:
+            before = os.fstat(src.fileno())
+            state, done = 0, 0
+            while done < entry.size:
+                chunk = src.read(min(CHUNK, entry.size - done))
+                if not chunk:
+                    raise ConfigError(f"{where} shrank while being read ({done} of "
+                                      f"{entry.size} bytes)")
+                state = hashing.update(state, done, chunk)
+                done += len(chunk)
+            after = os.fstat(src.fileno())
+    except OSError as exc:
+        raise ConfigError(f"{where}: read error: {exc.strerror}") from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) \
+            or after.st_size != entry.size:
+        raise ConfigError(f"{where} changed while the image was being built")
+    return state
 
 
 def _copy(entry: BuildEntry, out, hashers: _Hashers, progress):

@@ -10,31 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from guest_creator.init_sample import config_xml
 from v3tools import artefacts
 from vmm.launch import RunOptions, run
 
 LINUX_MARKER = "v3 guest: busybox initramfs up"
-CONFIG_WITH_BOOT_CD = """<vm class="PC">
- <memory>512</memory>
- <cores count="1"/>
- <files><file id="boot-cd" filename="guest.iso"/></files>
- <devices>
-  <device class="8259A" id="PIC"/>
-  <device class="8254_PIT" id="PIT"/>
-  <device class="KEYBOARD" id="keyboard"/>
-  <device class="NVRAM" id="nvram"/>
-  <device class="PCI" id="pci0"/>
-  <device class="i440FX" id="northbridge"><bus>pci0</bus></device>
-  <device class="PIIX3" id="southbridge"><bus>pci0</bus></device>
-  <device class="IDE" id="ide0"><bus>pci0</bus><controller>southbridge</controller></device>
-  <device class="RAMDISK" id="CD0">
-   <file>boot-cd</file>
-   <frontend tag="ide0"><model>V3Vee CDROM</model><type>CDROM</type><bus_num>0</bus_num><drive_num>0</drive_num></frontend>
-  </device>
-  <device class="SERIAL" id="serial"/>
- </devices>
-</vm>
-"""
+# The Palacios default.xml-shaped configuration `v3 init` writes, booting guest.iso
+CONFIG_WITH_BOOT_CD = config_xml(iso="guest.iso", memory=512)
 
 
 def boot(tmp_path, until, timeout=240, **kw):

@@ -131,14 +131,7 @@ read_sum:
     call hex8sp
     mov ax, bp
     call hex16
-newline:
-    mov al, 10
-putc:
-    push dx
-    mov dx, COM1
-    out dx, al
-    pop dx
-    ret
+%include "com1print.inc"
 
 ; Wait until BSY clears; CF set if ERR is set or DRQ is not.
 wait_drq:
@@ -157,46 +150,6 @@ wait_drq:
     stc
     ret
 
-puts:
-    lodsb
-    test al, al
-    jz .ret
-    call putc
-    jmp puts
-.ret:
-    ret
-
-hex8sp:                         ; AL in hex, then a space
-    call hex8
-    jmp space
-hex32sp:
-    call hex32
-space:
-    mov al, ' '
-    jmp putc
-hex8:
-    shl eax, 24
-    mov cx, 2
-    jmp hexdigits
-hex16:
-    shl eax, 16
-    mov cx, 4
-    jmp hexdigits
-hex32:
-    mov cx, 8
-hexdigits:                      ; the top CX nibbles of EAX
-    rol eax, 4
-    push eax
-    and al, 0x0f
-    add al, '0'
-    cmp al, '9'
-    jbe .digit
-    add al, 7
-.digit:
-    call putc
-    pop eax
-    loop hexdigits
-    ret
 
 msg_id:   db "ID ", 0
 msg_err:  db " E", 0

@@ -153,14 +153,7 @@ data_phase:
     call hex8
     pop cx
     loop .dump
-newline:
-    mov al, 10
-putc:
-    push dx
-    mov dx, COM1
-    out dx, al
-    pop dx
-    ret
+%include "com1print.inc"
 
 wait_ready:                     ; until BSY clears; AL = status
     mov dx, CMD + 7
@@ -170,46 +163,6 @@ wait_ready:                     ; until BSY clears; AL = status
     jnz .busy
     ret
 
-puts:
-    lodsb
-    test al, al
-    jz .ret
-    call putc
-    jmp puts
-.ret:
-    ret
-
-hex8sp:                         ; AL in hex, then a space
-    call hex8
-    jmp space
-hex32sp:
-    call hex32
-space:
-    mov al, ' '
-    jmp putc
-hex8:
-    shl eax, 24
-    mov cx, 2
-    jmp hexdigits
-hex16:
-    shl eax, 16
-    mov cx, 4
-    jmp hexdigits
-hex32:
-    mov cx, 8
-hexdigits:                      ; the top CX nibbles of EAX
-    rol eax, 4
-    push eax
-    and al, 0x0f
-    add al, '0'
-    cmp al, '9'
-    jbe .digit
-    add al, 7
-.digit:
-    call putc
-    pop eax
-    loop hexdigits
-    ret
 
 msg_sig:   db "SIG ", 0
 msg_done:  db "ATAPI-DONE", 10, 0

@@ -7,9 +7,8 @@ import sys
 import time
 
 COMPONENTS = (
-    "pic", "pit", "rtc", "nvram", "keyboard", "serial", "io", "mmio", "ide", "atapi", "pci",
-    "bios", "interrupts", "exceptions", "cpu", "timer", "config", "generic", "debugport", "vga",
-    "run", "memory",
+    "pic", "pit", "nvram", "keyboard", "serial", "io", "ide", "pci",
+    "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory",
 )
 
 

@@ -8,7 +8,7 @@ owners. Lookups are a bisect over the sorted bases.
 """
 import bisect
 
-from v3tools.errors import V3Error, UnhandledIO
+from v3tools.errors import Unimplemented, UnhandledIO, V3Error
 
 
 class BusError(V3Error):
@@ -77,7 +77,7 @@ class Bus:
             return self._unclaimed(addr, size, None, False)
         if size in r.widths:
             return r.read(addr - r.base, size) & ((1 << (8 * size)) - 1)
-        w = _piece(r.widths, size)
+        w = _piece(r, size)
         value = 0
         for k in range(0, size, w):
             value |= (self.read(addr + k, w) & ((1 << (8 * w)) - 1)) << (8 * k)
@@ -91,7 +91,7 @@ class Bus:
         if size in r.widths:
             r.write(addr - r.base, size, value & ((1 << (8 * size)) - 1))
             return
-        w = _piece(r.widths, size)
+        w = _piece(r, size)
         for k in range(0, size, w):
             self.write(addr + k, w, (value >> (8 * k)) & ((1 << (8 * w)) - 1))
 
@@ -101,8 +101,13 @@ class Bus:
         raise UnhandledIO(self.kind, addr, size, value, write)
 
 
-def _piece(widths, size):
-    for w in reversed(widths):
+def _piece(r, size):
+    """The width to split a `size`-byte access into for range `r`. A narrower access than the
+    device implements is a guest behaviour we do not model (a read of part of a register):
+    a fail-stop naming the device."""
+    for w in reversed(r.widths):
         if w < size and size % w == 0:
             return w
-    raise BusError(f"cannot split a {size}-byte access into widths {widths}")
+    raise Unimplemented(f"{size}-byte access to {r.owner} at offset range {r.base:#x}-"
+                        f"{r.end - 1:#x}, which implements {'/'.join(map(str, r.widths))}-byte "
+                        f"accesses only")

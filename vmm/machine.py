@@ -32,6 +32,9 @@ EXIT_HALTED = 5
 EXIT_TIMEOUT = 6
 EXIT_RESET_BEFORE_UNTIL = 7
 
+MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block that holds "
+             "it as EIP, not the faulting instruction itself)")
+
 NOT_YET_AVAILABLE = {"LAPIC", "IOAPIC", "MPTABLE", "APIC"}
 
 
@@ -176,16 +179,31 @@ class Machine:
         self._open_bus_ranges.append((start, end))
         self._open_bus_noted = set()
 
+    # Everything above RAM is one Unicorn MMIO window. An access goes to the device that claimed
+    # the address on the MMIO bus (ctx.mmio, which owns the access-width policy), else it is
+    # open bus. Unicorn splits accesses into aligned pieces of at most 4 bytes.
     def _open_bus_read(self, uc, offset, size, user_data):
         addr = self._open_bus_ranges[0][0] + offset
         self.stats.mmio[addr & ~0xFFF] += 1
-        self._note_open_bus(addr, "read")
+        if self._fatal is None and self.ctx.mmio.find(addr) is not None:
+            try:
+                return self.ctx.mmio.read(addr, size)
+            except BaseException as exc:     # an int is owed to Unicorn: never let it escape
+                self._fail_in_hook(exc, MMIO_NOTE)
+        else:
+            self._note_open_bus(addr, "read")
         return (1 << (8 * size)) - 1
 
     def _open_bus_write(self, uc, offset, size, value, user_data):
         addr = self._open_bus_ranges[0][0] + offset
         self.stats.mmio[addr & ~0xFFF] += 1
-        self._note_open_bus(addr, "write")
+        if self._fatal is None and self.ctx.mmio.find(addr) is not None:
+            try:
+                self.ctx.mmio.write(addr, size, value)
+            except BaseException as exc:
+                self._fail_in_hook(exc, MMIO_NOTE)
+        else:
+            self._note_open_bus(addr, "write")
 
     def _note_open_bus(self, addr, what):
         page = addr & ~0xFFF
@@ -195,8 +213,12 @@ class Machine:
                 f"open-bus {what} at {addr:#x} (no RAM or device there)")
 
     def _set_a20(self, enabled):
+        """The A20 gate (keyboard controller output port, port 0x92, INT 15h 24xxh): the CPU
+        masks address bit 20 of every access; cached translations must go."""
+        from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
         self.cpu.env.set_a20(enabled)
-        self.uc.ctl_flush_tlb() if hasattr(self.uc, "ctl_flush_tlb") else self.uc.ctl_flush_tb()
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.uc.ctl_flush_tb()
 
     # -- port I/O --------------------------------------------------------------------------------
     def _install_io_hooks(self):
@@ -254,12 +276,12 @@ class Machine:
         add(UC_HOOK_INSN, self._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
         add(UC_HOOK_INSN, self._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
 
-    def _fail_in_hook(self, exc):
+    def _fail_in_hook(self, exc, note=None):
         """A device failed inside an I/O hook. Unicorn honours the stop only at the end of the
         block, so the state is captured now (the hook sees the I/O instruction's EIP) and every
         later I/O of that block is a no-op; the run loop raises the error when the CPU stops."""
         if isinstance(exc, VMStop) and exc.diagnostic is None:
-            exc.diagnostic = self.diagnostic(exc)
+            exc.diagnostic = self.diagnostic(exc) + (f"\n  {note}" if note else "")
         self._fatal = exc
         self.uc.emu_stop()
 

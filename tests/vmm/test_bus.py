@@ -86,10 +86,13 @@ def test_dword_on_word_device_uses_words(bus):
     assert dev.log == [("r", 0, 2), ("r", 2, 2)]
 
 
-def test_unsplittable_width_raises(bus):
+def test_unsplittable_width_is_a_fail_stop(bus):
+    from v3tools.errors import Unimplemented
     attach(bus, Regs(4), 0x40, 4, "dev", widths=(2,))
-    with pytest.raises(BusError, match=r"cannot split a 1-byte access into widths \(2,\)"):
+    with pytest.raises(Unimplemented, match=r"^1-byte access to dev .* implements 2-byte accesses only"):
         bus.read(0x40, 1)
+    with pytest.raises(Unimplemented):
+        bus.write(0x40, 1, 0)
 
 
 def test_values_are_masked_to_the_access_width(bus):

@@ -23,6 +23,8 @@ PACKAGES = {
     "busybox-static": "/bin/busybox",
     "cpio": "/usr/bin/cpio",
     "seabios": "/usr/share/seabios/bios.bin",
+    "syslinux": "/usr/bin/syslinux",
+    "dosfstools": "/usr/sbin/mkfs.msdos",
 }
 
 

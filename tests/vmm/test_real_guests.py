@@ -133,3 +133,96 @@ def test_seabios_boots_debian_linux(tmp_path, linux_iso, require_artefact):
     result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(linux_iso), bios=str(bios))
     assert result.status == 0
     assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+
+
+STUB_MARKER = "v3 lwk stub: run it with"
+
+
+def _fat_image(path, size_kib, offset=0):
+    subprocess.run(["mkfs.msdos", "-C", str(path), str(size_kib)] if not offset else
+                   ["mkfs.msdos", f"--offset={offset // 512}", "-F", "16", str(path),
+                    str(size_kib)], check=True, capture_output=True)
+
+
+def _syslinux_volume(image, offset=0):
+    """Install SYSLINUX on the FAT volume at `offset` and give it the v3 stub kernel (a Linux
+    boot-protocol image that prints a line on COM1 and halts) to boot, over serial."""
+    from isoimage import STUB_KERNEL
+    subprocess.run(["syslinux", "--install", *(["--offset", str(offset)] if offset else []),
+                    str(image)], check=True, capture_output=True)
+    cfg = image.parent / "syslinux.cfg"
+    cfg.write_text("SERIAL 0 115200\nTIMEOUT 1\nDEFAULT stub\nLABEL stub\n  KERNEL stub\n")
+    target = f"{image}@@{offset}" if offset else str(image)
+    for src, name in ((cfg, "syslinux.cfg"), (STUB_KERNEL, "stub")):
+        subprocess.run(["mcopy", "-o", "-i", target, str(src), f"::{name}"], check=True,
+                       capture_output=True)
+
+
+def _floppy(tmp_path):
+    image = tmp_path / "floppy.img"
+    _fat_image(image, 1440)
+    _syslinux_volume(image)
+    return image
+
+
+def _mbr_disk(tmp_path, require_artefact):
+    """A 32 MiB disk: an MBR with SYSLINUX's boot code and one bootable FAT16 partition."""
+    import struct
+    mbr = require_artefact(_syslinux_mbr)
+    image = tmp_path / "disk.img"
+    sectors, start = 65536, 2048
+    with open(image, "wb") as f:
+        f.truncate(sectors * 512)
+        f.seek(0)
+        f.write(mbr.read_bytes()[:440])
+        f.seek(0x1BE)
+        f.write(struct.pack("<B3sB3sII", 0x80, b"\x20\x21\x00", 0x06, b"\xfe\xff\xff", start,
+                            sectors - start))
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    _fat_image(image, (sectors - start) // 2, offset=start * 512)
+    _syslinux_volume(image, offset=start * 512)
+    return image
+
+
+def _syslinux_mbr():
+    from v3tools.errors import ToolMissing
+    mbr = Path("/usr/lib/syslinux/mbr/mbr.bin")
+    if not mbr.is_file():
+        raise ToolMissing("SYSLINUX's mbr.bin is missing (Debian package syslinux-common)")
+    return mbr
+
+
+def _el_torito(tmp_path, image, hard_disk):
+    """A CD whose El Torito boot entry emulates a floppy or a hard disk with `image`."""
+    root = tmp_path / "cd"
+    root.mkdir()
+    (root / image.name).write_bytes(image.read_bytes())
+    iso = tmp_path / "emulated.iso"
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-b", image.name,
+                    *(["-hard-disk-boot"] if hard_disk else []), "-c", "boot.cat",
+                    "-o", str(iso), str(root)], check=True, capture_output=True)
+    return iso
+
+
+@pytest.mark.parametrize("medium", ["floppy", "mbr-disk", "cd-floppy-emulation",
+                                    "cd-hard-disk-emulation"])
+def test_syslinux_boots_from_every_bios_boot_path(tmp_path, medium, require_tool, require_artefact):
+    """SYSLINUX (Debian's syslinux) loads a kernel through the BIOS from a floppy, an MBR hard
+    disk, and El Torito floppy and hard-disk emulation (INT 13h on drives 00h and 80h mapped
+    onto the image inside the CD)."""
+    for program, package in (("syslinux", "syslinux"), ("mkfs.msdos", "dosfstools"),
+                             ("mcopy", "mtools"), ("xorriso", "xorriso")):
+        require_tool(program, package)
+    if medium == "floppy":
+        opts = dict(fda=str(_floppy(tmp_path)))
+    elif medium == "mbr-disk":
+        opts = dict(hda=str(_mbr_disk(tmp_path, require_artefact)))
+    elif medium == "cd-floppy-emulation":
+        opts = dict(cdrom=str(_el_torito(tmp_path, _floppy(tmp_path), hard_disk=False)))
+    else:
+        opts = dict(cdrom=str(_el_torito(tmp_path, _mbr_disk(tmp_path, require_artefact),
+                                         hard_disk=True)))
+    result, serial = boot(tmp_path, STUB_MARKER, timeout=60, memory_mb=64, **opts)
+    assert result.status == 0
+    assert serial.index("SYSLINUX") < serial.index("Loading stub") < serial.index(STUB_MARKER)

@@ -76,6 +76,7 @@ class BoardContext:
         self.devices = {}                     # id -> Device, in creation order
         self.intc = None                      # the interrupt controller (8259A registers itself)
         self._lines = {}
+        self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
         self.requests = []                    # "reset", "poweroff" — consumed by the run loop
         self.a20 = True
@@ -121,6 +122,16 @@ class BoardContext:
             self.intc.set_irq(number, level)
             if level and self.stop_requested is not None:
                 self.stop_requested()
+
+    def on_acknowledge(self, number, callback):
+        """Call `callback()` whenever the CPU takes (acknowledges) an interrupt from line
+        `number`: sources that owe the guest interrupts (a late timer) hand over the next one."""
+        self.ack_listeners.setdefault(number, []).append(callback)
+
+    def acknowledged(self, number):
+        """Called by the interrupt controller on INTA for line `number`."""
+        for callback in self.ack_listeners.get(number, ()):
+            callback()
 
     def set_interrupt_controller(self, intc):
         """intc: set_irq(n, level), has_interrupt() -> bool, acknowledge() -> vector."""

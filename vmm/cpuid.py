@@ -11,6 +11,7 @@ the VMM then edits them:
 - MONITOR/MWAIT: hidden: Unicorn runs MWAIT as a no-op, so a guest idling with it would spin
   instead of halting (HLT lets the VMM fast-forward an idle guest);
 - HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm";
+- invariant TSC and TSC_ADJUST advertised (see CpuidPolicy: the TSC never stops or drifts);
 - the TSC frequency is reported (leaf 0x15: a 1 MHz crystal and the TSC/crystal ratio; leaf
   0x16: the base frequency in MHz), as some hypervisors do, so guests need not calibrate the
   TSC against the PIT. They could, but calibration loops time single port reads against a
@@ -73,6 +74,16 @@ class CpuidPolicy:
                 for reg, bits in edits:
                     self.table[key][reg] &= ~bits
         self.table[(1, 0)][2] |= 1 << 31                       # HYPERVISOR
+        # The TSC is the host's, plus an offset that only fast-forwarding moves: it runs at a
+        # constant rate and never stops, so it is invariant (0x80000007 EDX bit 8). With
+        # TSC_ADJUST (leaf 7 EBX bit 1) as well, Linux trusts it without its clocksource
+        # watchdog, whose only reference here would be the PIT clocksource, meaningless once
+        # the PIT runs one-shot. IA32_TSC_ADJUST reads 0 (no adjustment was ever made);
+        # Unicorn cannot trap WRMSR, so a write would not move the TSC: Linux writes it only
+        # when it reads a non-zero value.
+        if (0x80000007, 0) in self.table:
+            self.table[(0x80000007, 0)][3] |= 1 << 8
+        self.table[(7, 0)][1] |= 1 << 1
         # leaf 0xD describes XSAVE state: with XSAVE hidden it reads as zeros.
         for key in [k for k in self.table if k[0] == 0xD]:
             self.table[key] = [0, 0, 0, 0]

@@ -19,7 +19,8 @@ from vmm.devices import register
 from vmm.devices.base import Device
 
 PIT_HZ = 1193182
-MAX_CATCHUP_NS = 50_000_000       # IRQ 0 backlog delivered edge by edge up to this lag
+MAX_CATCHUP_NS = 1_000_000_000    # IRQ 0 backlog delivered edge by edge up to this lag
+MAX_OWED_TICKS = 1000             # ticks owed to a guest that has not taken IRQ 0 yet
 NS_PER_S = 1_000_000_000
 
 PIT_BASE = 0x40
@@ -174,6 +175,8 @@ class PIT8254(Device):
         self.clock = ctx.clock
         self.timers = ctx.timers
         self.irq0 = ctx.irq(0)
+        self.owed = 0                   # IRQ 0 ticks due while the previous one was pending
+        ctx.on_acknowledge(0, self._irq0_taken)
         ctx.io.attach(PIT_BASE, 4, self._read, self._write, self.id, widths=(1,))
         ctx.io.attach(PORT_B, 1, self._portb_read, self._portb_write, self.id, widths=(1,))
 
@@ -317,9 +320,15 @@ class PIT8254(Device):
         if ch.index == 0:
             self._reschedule()
 
+    def _irq0_taken(self):
+        if self.owed:
+            self.owed -= 1
+            self.irq0.pulse()           # the next owed tick, delivered after the guest's EOI
+
     def _reschedule(self):
         self.timers.cancel(self._timer)
         self._timer = None
+        self.owed = 0                   # reprogrammed: older ticks are no longer owed
         edge = self.channels[0].next_rising_edge(self._now_tick())
         if edge is not None:
             self._timer = self.timers.schedule(ns_at(edge), self._edge, "pit0")
@@ -329,10 +338,16 @@ class PIT8254(Device):
         late = self.clock.now_ns() - when_ns
         if self.log.on:
             self.log.debug(f"IRQ 0 edge at {when_ns} ns (late {late} ns)")
-        self.irq0.pulse()
-        # The next edge follows this one, so an IRQ 0 that fired a little late (the host was
-        # busy) is not lost: the run loop delivers the backlog one edge per guest run. Only a
-        # backlog longer than MAX_CATCHUP_NS (a clock jump) is coalesced into this edge.
+        intc = self.ctx.intc
+        if intc is not None and hasattr(intc, "is_requested") and intc.is_requested(0):
+            # The CPU has not taken the previous tick yet (interrupts were off, or the host
+            # was busy): owe this one and hand it over when the previous one is taken,
+            # instead of losing it in the already-set request bit.
+            self.owed = min(self.owed + 1, MAX_OWED_TICKS)
+        else:
+            self.irq0.pulse()
+        # The next edge follows this one; only a backlog longer than MAX_CATCHUP_NS (a clock
+        # jump) is coalesced into this edge.
         edge = self.channels[0].next_rising_edge(ticks_at(when_ns))
         if edge is not None and self.clock.now_ns() - ns_at(edge) > MAX_CATCHUP_NS:
             edge = self.channels[0].next_rising_edge(self._now_tick())

@@ -187,7 +187,13 @@ class PIC8259(Device):
         if self.log.on:
             self.log.debug(f"INTA: IRQ {n} vector {vector:#x} "
                            f"(ISR {m.isr:#04x}/{self.slave.isr:#04x})")
+        self.ctx.acknowledged(n)
         return vector
+
+    def is_requested(self, n):
+        """True while line n's request waits in IRR (an edge not yet taken by the CPU)."""
+        chip = self.master if n < 8 else self.slave
+        return bool(chip.irr & (1 << (n & 7)))
 
     def _cascade(self):
         self.master.set_input(CASCADE_IRQ, self.slave.pending() is not None)

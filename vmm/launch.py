@@ -250,6 +250,10 @@ def run(opts, on_machine=None):
     from vmm.context import Console
     from vmm.log import VMMLog
     SerialSink.check(opts.serial)
+    for option, path in (("--screen", opts.screen), ("--telemetry-json", opts.telemetry_json),
+                         ("--log", opts.log)):
+        if path:
+            _check_output_path(option, path)
     p = plan(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -314,12 +318,35 @@ def _start_stdin(console):
     threading.Thread(target=pump, name="v3-stdin", daemon=True).start()
 
 
+def _check_output_path(option, path):
+    """An output file of the run must be creatable: its directory exists, it is not one."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise V3Error(f"{option} {path}: is a directory")
+    if not os.path.isdir(parent):
+        raise V3Error(f"{option} {path}: cannot open: {os.strerror(errno.ENOENT)}")
+
+
+def _write_output(option, path, text):
+    """Write a result file whole (temp file, then rename), or fail with one line."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise V3Error(f"{option} {path}: cannot write: {exc.strerror}")
+
+
 def _finish(machine, opts):
     import json
     if opts.screen:
         from vmm.screen import dump_text_screen
-        with open(opts.screen, "w") as f:
-            f.write(dump_text_screen(machine.ctx.mem))
+        _write_output("--screen", opts.screen, dump_text_screen(machine.ctx.mem))
     if opts.telemetry_json:
-        with open(opts.telemetry_json, "w") as f:
-            json.dump(machine.stats.as_dict(machine.ctx.clock.now_ns(), machine.cpu), f, indent=1)
+        stats = machine.stats.as_dict(machine.ctx.clock.now_ns(), machine.cpu)
+        _write_output("--telemetry-json", opts.telemetry_json, json.dumps(stats, indent=1))

@@ -94,6 +94,17 @@ def test_bad_serial(workdir, v3, spec, message):
     assert_one_line_error(r, message, workdir, [name])
 
 
+@pytest.mark.parametrize("option, path, message", [
+    ("--screen", "/nonexistent/dir/screen.txt", "cannot open: No such file or directory"),
+    ("--telemetry-json", ".", "is a directory"),
+    ("--log", "/nonexistent/dir/vmm.log", "cannot open: No such file or directory"),
+])
+def test_bad_output_paths_are_refused_before_the_run(workdir, v3, option, path, message):
+    name = fda(workdir, CLI_HLT)
+    r = v3("run", "--fda", name, "--serial", "null", option, path)
+    assert_one_line_error(r, f"{option} {path}: {message}", workdir, [name])
+
+
 def test_bad_serial_leaves_no_log_file(workdir, v3):
     name = fda(workdir, CLI_HLT)
     r = v3("run", "--fda", name, "--log", "vmm.log", "--serial", "bogus")

@@ -104,10 +104,19 @@ def init_project(directory=".", force=False):
     if existing and not force:
         raise V3Error(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''} "
                       f"(use --force to overwrite)")
-    os.makedirs(directory, exist_ok=True)
-    write_sample_iso(iso)
-    tmp = config + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(config_xml())
-    os.replace(tmp, config)
+    created = not os.path.isdir(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        write_sample_iso(iso)
+        tmp = config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(config_xml())
+        os.replace(tmp, config)
+    except OSError as exc:
+        for path in (iso, config + ".tmp"):
+            if os.path.exists(path) and path not in existing:
+                os.unlink(path)
+        if created and os.path.isdir(directory) and not os.listdir(directory):
+            os.rmdir(directory)
+        raise V3Error(f"{exc.filename or directory}: cannot write: {exc.strerror}") from None
     return InitResult(directory=directory, config=config, iso=iso, iso_size=os.path.getsize(iso))

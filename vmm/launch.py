@@ -63,6 +63,9 @@ def _kind_of_medium(path):
         raise V3Error(f"{path}: cannot read: {exc.strerror}")
     if head.startswith(b"v3vee\0"):
         return "guest-image"
+    if head.lstrip()[:1] == b"<" or head.startswith(b"\xef\xbb\xbf<"):
+        raise V3Error(f"{path} looks like a Palacios XML configuration, not a bootable image: "
+                      f"build it first (v3 build-vm {path} -o image.dat, then v3 run image.dat)")
     if cd:
         return "cdrom"
     if size in FLOPPY_SIZES:

@@ -52,3 +52,14 @@ def test_sample_guest_boots_in_qemu(v3, tmp_path, qemu_boot):
     assert v3("init", tmp_path).exit_code == 0
     log = qemu_boot(tmp_path / "sample.iso", "resetting through the keyboard controller", timeout=60)
     assert BANNER in log and "base memory (INT 12h): 6" in log and "boot drive (DL): 0x" in log
+
+
+def test_unwritable_directory_is_one_line(v3, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    target = blocker / "project"                  # a directory under a regular file
+    r = v3("init", str(target))
+    assert r.exit_code == 1
+    assert r.stderr.startswith("v3: error: ") and r.stderr.count("\n") == 1
+    assert "cannot write" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["file"]

@@ -271,3 +271,11 @@ def test_log_file_gets_vmm_log_not_serial(workdir, v3):
     assert "out 0x0064" in log and "out 0x03f8" in log
     assert (workdir / "serial.out").read_bytes() == b"Z"
     assert "out 0x0064" not in r.stderr
+
+
+def test_an_xml_configuration_is_not_booted(workdir, v3):
+    (workdir / "config.xml").write_text('<vm class="PC"><memory>16</memory></vm>\n')
+    r = v3("run", "config.xml", "--serial", "null")
+    assert_one_line_error(r, "config.xml looks like a Palacios XML configuration, not a bootable "
+                             "image: build it first (v3 build-vm config.xml -o image.dat, then "
+                             "v3 run image.dat)", workdir, ["config.xml"])

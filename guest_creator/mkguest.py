@@ -203,7 +203,10 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise V3Error(f"{output}: directory {directory} does not exist")
-    fd, initramfs = tempfile.mkstemp(prefix=".v3initramfs-", suffix=".cpio.gz", dir=directory)
+    try:
+        fd, initramfs = tempfile.mkstemp(prefix=".v3initramfs-", suffix=".cpio.gz", dir=directory)
+    except OSError as exc:
+        raise V3Error(f"{output}: cannot write: {exc.strerror}") from None
     os.close(fd)
     try:
         counted = {}

@@ -56,7 +56,10 @@ def write_iso(output, files, boot=None, load_size=4, boot_info_table=True, vol_i
                              rr_bootcatname=layout.BOOT_CAT, joliet_bootcatfile=f"/{layout.BOOT_CAT}",
                              boot_load_size=load_size, boot_info_table=boot_info_table,
                              media_name="noemul")
-        fd, tmp = tempfile.mkstemp(prefix=".v3iso-", suffix=".tmp", dir=directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".v3iso-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise V3Error(f"{output}: cannot write: {exc.strerror}") from None
         os.close(fd)
         try:
             cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
@@ -69,6 +72,8 @@ def write_iso(output, files, boot=None, load_size=4, boot_info_table=True, vol_i
             raise
     except pycdlib.pycdlibexception.PyCdlibException as exc:
         raise V3Error(f"{output}: cannot build the ISO: {exc}") from exc
+    except OSError as exc:
+        raise V3Error(f"{output}: cannot write: {exc.strerror}") from None
     finally:
         iso.close()
         for fp in keep_open:

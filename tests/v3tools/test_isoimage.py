@@ -63,3 +63,13 @@ def test_not_a_guest_image(v3, tmp_path, monkeypatch):
     assert result.stderr == ("v3: error: image.dat: not a Palacios guest image (no v3vee header); "
                              "use --kernel/--initrd for an ordinary initrd\n")
     assert os.listdir(tmp_path) == ["image.dat"]
+
+
+def test_unwritable_output_is_one_line(v3, tmp_path, monkeypatch, require_artefact):
+    from v3tools import artefacts
+    require_artefact(artefacts.isolinux_bin)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "k").write_bytes(b"\0" * 4096)
+    r = v3("isoimage", "--kernel", "k", "-o", "/proc/v3-test.iso")
+    assert r.exit_code == 1
+    assert r.stderr == "v3: error: /proc/v3-test.iso: cannot write: No such file or directory\n"

@@ -274,6 +274,8 @@ def run(opts, on_machine=None):
             on_machine(machine)
         if sink.stdin:
             _start_stdin(console)
+            # a person at a terminal: idle time passes in real time, not fast-forwarded
+            machine.realtime_idle = _stdin_is_a_terminal()
         try:
             result = machine.run(timeout=opts.timeout, until=opts.until)
         except VMStop as exc:
@@ -297,6 +299,14 @@ def _open_log(path):
         return open(path, "w")
     except OSError as exc:
         raise V3Error(f"--log {path}: cannot open: {exc.strerror}")
+
+
+def _stdin_is_a_terminal():
+    import sys
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _start_stdin(console):

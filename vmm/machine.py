@@ -144,6 +144,7 @@ class Machine:
         self._until = None
         self._until_seen = False
         self._wall_deadline_ns = None
+        self.realtime_idle = False            # True for interactive runs: see _idle_in_real_time
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
@@ -426,16 +427,31 @@ class Machine:
                     nxt = ctx.timers.next_deadline()
                     if self._halt_until is not None:
                         nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
+                    stats.halts += 1
+                    if self.realtime_idle:
+                        self._idle_in_real_time(nxt)
+                        continue
                     if nxt is None:
                         raise GuestHalted("the guest halted with interrupts enabled but no "
                                           "timer is armed and no input can arrive")
-                    stats.halts += 1
                     self._skip_time(nxt)
                     continue
                 self._run_guest()
         finally:
             self.preempter.stop()
             stats.wall_s = time.monotonic() - stats.wall_start
+
+    def _idle_in_real_time(self, deadline_ns):
+        """Interactive runs (a terminal on --serial stdio): an idle guest waits in real time,
+        so its clock keeps wall time and the host's CPU rests, until its next timer deadline
+        or until input arrives (checked every 10 ms)."""
+        console = self.ctx.console
+        wait_ns = 10_000_000 if deadline_ns is None else \
+            min(10_000_000, self.ctx.clock.host_ns_until(deadline_ns))
+        if wait_ns > 0 and not console.input:
+            time.sleep(wait_ns / 1e9)
+        if console.input:
+            self._halted = False            # let the UART or the BIOS keyboard take it
 
     def _deliver_console_input(self):
         """Host input (--serial stdio) waits in the console until a guest reads it: the BIOS

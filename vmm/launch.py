@@ -235,6 +235,15 @@ def build_machine(p, opts, console, vmmlog):
             f"<memmap> region {start:#x}-{end:#x} -> host {host:#x}: there is no host physical "
             f"memory to map in this VMM; the region stays ordinary guest memory")
     m.add_devices(p.config.devices, omit=opts.omit)
+    com1 = m.ctx.io.find(0x3F8)
+    if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
+        # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):
+        # the guest's serial console then talks to nothing, and a Linux console waits on a
+        # transmitter that never empties. Say so where the user will look.
+        vmmlog.component("config").info(
+            f"COM1 (0x3f8) belongs to {com1.owner}, not to a SERIAL device: the guest's serial "
+            f"output will not reach --serial. Add <device class=\"SERIAL\" id=\"serial\"/> and "
+            f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does)")
     if p.floppy:
         m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True), 0, 0, "fda"))
     m.finish_board()

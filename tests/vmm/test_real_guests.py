@@ -226,3 +226,27 @@ def test_syslinux_boots_from_every_bios_boot_path(tmp_path, medium, require_tool
     result, serial = boot(tmp_path, STUB_MARKER, timeout=60, memory_mb=64, **opts)
     assert result.status == 0
     assert serial.index("SYSLINUX") < serial.index("Loading stub") < serial.index(STUB_MARKER)
+
+
+def test_grub2_boots_debian_linux(tmp_path, linux_iso, require_artefact):
+    """GRUB 2's own Linux loader (its `linux` and `initrd` commands, which load the kernel
+    through the BIOS disk services and enter it themselves) boots the Debian i386 guest."""
+    import isoimage
+    mkrescue = require_artefact(artefacts.grub_mkrescue)
+    kernel = require_artefact(artefacts.debian_kernel, "i386")
+    bootdir = tmp_path / "iso" / "boot"
+    (bootdir / "grub").mkdir(parents=True)
+    (bootdir / "vmlinuz").write_bytes(Path(kernel).read_bytes())
+    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(linux_iso, "/initrd.img"))
+    (bootdir / "grub" / "grub.cfg").write_text(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+        "set timeout=1\n"
+        'menuentry "Debian i386 via GRUB" {\n  linux /boot/vmlinuz console=ttyS0\n'
+        "  initrd /boot/initrd.img\n}\n")
+    iso = tmp_path / "grub-linux.iso"
+    subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
+                   capture_output=True)
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
+    assert result.status == 0
+    assert (serial.index("Booting `Debian i386 via GRUB'") < serial.index("Linux version")
+            < serial.index(LINUX_MARKER))

@@ -4,25 +4,8 @@
 ;   #BP (int3), #OF (into with OF set), #BR (bound out of range)
 ; Expected output: "DE UD NM DB BP OF BR OK" then cli; hlt.
 ; Rebuild: scripts/build-test-guests
-bits 16
 org 0x7c00
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7c00
-    lgdt [gdtr]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp 0x08:pm32
-
-bits 32
-pm32:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
+%include "enter_pm32.inc"
     mov esp, 0x90000
     mov edi, 0x20000                    ; IDT: 32 interrupt gates
     mov ecx, 64

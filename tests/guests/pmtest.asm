@@ -3,26 +3,9 @@
 ; Prints through port 0xE9 and ends with "DONE" then cli; hlt at CPL 0.
 ; Expected output: "S3 PF4@00200000 PF7@00201000 GP040A GP0000 DONE"
 ; Rebuild: scripts/build-test-guests (nasm -f bin pmtest.asm -o pmtest.bin)
-bits 16
 org 0x7c00
 start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7c00
-    lgdt [gdtr]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp 0x08:pm32
-
-bits 32
-pm32:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
+%include "enter_pm32.inc"
     mov fs, ax
     mov gs, ax
     mov esp, 0x90000

@@ -9,7 +9,6 @@
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
 import ctypes
-import time
 
 from unicorn import (Uc, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR, UC_HOOK_INSN,
                      UC_HOOK_INSN_INVALID)
@@ -59,7 +58,11 @@ class CPU:
 
     def install_hooks(self):
         uc = self.uc
-        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        on_interrupt = self._on_interrupt
+        if self.machine is not None and self.machine.telemetry_enabled:
+            from vmm.telemetry import timed
+            on_interrupt = timed(on_interrupt, self.machine.stats)
+        uc.hook_add(UC_HOOK_INTR, on_interrupt)
         uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
         uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         uc.hook_add(UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
@@ -194,14 +197,7 @@ class CPU:
 
     # -- hooks ---------------------------------------------------------------------------------
     def _on_interrupt(self, uc, intno, user_data):
-        if self.machine is not None and self.machine.telemetry_enabled:
-            t0 = time.perf_counter()
-            try:
-                self.delivery.on_unicorn_event(intno)
-            finally:
-                self.machine.stats.hook_s += time.perf_counter() - t0
-        else:
-            self.delivery.on_unicorn_event(intno)
+        self.delivery.on_unicorn_event(intno)
 
     def _on_invalid(self, uc, user_data):
         try:

@@ -176,9 +176,7 @@ class SerialSink:
             path = spec[5:]
             if not path:
                 raise V3Error("--serial file: needs a path (file:serial.out)")
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                raise V3Error(f"--serial {spec}: cannot open: {os.strerror(errno.ENOENT)}")
+            _check_output_path(f"--serial {spec}", path)
         elif spec not in ("stdio", "null"):
             raise V3Error(f"--serial {spec}: expected file:PATH, stdio or null")
 
@@ -265,7 +263,7 @@ def run(opts, on_machine=None):
     for option, path in (("--screen", opts.screen), ("--telemetry-json", opts.telemetry_json),
                          ("--log", opts.log)):
         if path:
-            _check_output_path(option, path)
+            _check_output_path(f"{option} {path}", path)
     p = plan(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -340,13 +338,14 @@ def _start_stdin(console):
     threading.Thread(target=pump, name="v3-stdin", daemon=True).start()
 
 
-def _check_output_path(option, path):
-    """An output file of the run must be creatable: its directory exists, it is not one."""
+def _check_output_path(what, path):
+    """An output file of the run must be creatable: its directory exists, it is not one.
+    `what` names it in the error ("--screen FILE", "--serial file:PATH")."""
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise V3Error(f"{option} {path}: is a directory")
+        raise V3Error(f"{what}: is a directory")
     if not os.path.isdir(parent):
-        raise V3Error(f"{option} {path}: cannot open: {os.strerror(errno.ENOENT)}")
+        raise V3Error(f"{what}: cannot open: {os.strerror(errno.ENOENT)}")
 
 
 def _write_output(option, path, text):

@@ -19,7 +19,7 @@ from v3tools.errors import ConfigError, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock
 from vmm.log import VMMLog
-from vmm.telemetry import Telemetry
+from vmm.telemetry import Telemetry, timed
 
 MB = 1 << 20
 GUEST_MEMORY_LIMIT = 0xE0000000          # RAM stays below the 32-bit PCI/MMIO window
@@ -167,7 +167,6 @@ class Machine:
         self.ram_size = ram
         self.cpu.attach_ram(self.ram, ram)
         # Everything else up to 4 GiB answers as open bus: reads all ones, writes dropped.
-        self._open_bus_ranges = []
         start = ram
         end = 1 << 32
         if self.firmware is not None:
@@ -177,14 +176,14 @@ class Machine:
             uc.mem_map(end, len(self.firmware), UC_PROT_ALL)
             uc.mem_write(end, self.firmware)
         uc.mmio_map(start, end - start, self._open_bus_read, None, self._open_bus_write, None)
-        self._open_bus_ranges.append((start, end))
+        self._open_bus_base = start
         self._open_bus_noted = set()
 
     # Everything above RAM is one Unicorn MMIO window. An access goes to the device that claimed
     # the address on the MMIO bus (ctx.mmio, which owns the access-width policy), else it is
     # open bus. Unicorn splits accesses into aligned pieces of at most 4 bytes.
     def _open_bus_read(self, uc, offset, size, user_data):
-        addr = self._open_bus_ranges[0][0] + offset
+        addr = self._open_bus_base + offset
         self.stats.mmio[addr & ~0xFFF] += 1
         if self._fatal is None and self.ctx.mmio.find(addr) is not None:
             try:
@@ -196,7 +195,7 @@ class Machine:
         return (1 << (8 * size)) - 1
 
     def _open_bus_write(self, uc, offset, size, value, user_data):
-        addr = self._open_bus_ranges[0][0] + offset
+        addr = self._open_bus_base + offset
         self.stats.mmio[addr & ~0xFFF] += 1
         if self._fatal is None and self.ctx.mmio.find(addr) is not None:
             try:
@@ -271,7 +270,7 @@ class Machine:
                 self._fail_in_hook(exc)
 
         if self.telemetry_enabled:
-            on_in, on_out = _timed(on_in, self.stats), _timed(on_out, self.stats)
+            on_in, on_out = timed(on_in, self.stats), timed(on_out, self.stats)
         self._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
         add = self.uc._Uc__do_hook_add
         add(UC_HOOK_INSN, self._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
@@ -331,7 +330,7 @@ class Machine:
             low = self.firmware[-0x20000:]
             self.uc.mem_write(0x100000 - len(low), low)
         else:
-            from vmm.bios import Bios
+            from vmm.bios import Bios, BiosOptions
             self.bios = Bios(self.ctx, BiosOptions(self.bios_console_serial))
             rom = self.bios.rom()
             self.uc.mem_write(0x100000 - len(rom), rom)
@@ -386,7 +385,6 @@ class Machine:
         self._until = until.encode() if isinstance(until, str) else until
         if self._until is not None:
             ctx.console.listeners.append(self._on_serial)
-        deadline_wall = time.monotonic() + timeout if timeout else None
         self._wall_deadline_ns = time.monotonic_ns() + int(timeout * 1e9) if timeout else None
         self.preempter.start()
         try:
@@ -400,7 +398,8 @@ class Machine:
                                                f"{self._until.decode(errors='replace')!r} appeared "
                                                f"on the serial port")
                     return RunResult(EXIT_OK, f"guest {what}")
-                if deadline_wall is not None and time.monotonic() > deadline_wall:
+                if self._wall_deadline_ns is not None and \
+                        time.monotonic_ns() > self._wall_deadline_ns:
                     raise RunTimeout(f"--timeout of {timeout} s reached")
                 ctx.timers.run_due()
                 if ctx.console.input:
@@ -564,25 +563,6 @@ def _read_firmware(path):
         raise V3Error(f"--bios {path}: a firmware image is 64, 128, 192 or 256 KiB "
                       f"(this one is {len(data)} bytes)")
     return data
-
-
-def _timed(hook, stats):
-    """The same hook, adding the time spent in it to stats.hook_s (telemetry only: two clock
-    reads per exit)."""
-    clock = time.perf_counter
-
-    def timed(*args):
-        t0 = clock()
-        try:
-            return hook(*args)
-        finally:
-            stats.hook_s += clock() - t0
-    return timed
-
-
-class BiosOptions:
-    def __init__(self, bios_console_serial=False):
-        self.bios_console_serial = bios_console_serial
 
 
 class GuestMemory:

@@ -1,12 +1,43 @@
-"""Only the optional compiled helpers live here; pyproject.toml holds the metadata.
+"""Only the compiled parts live here; pyproject.toml holds the metadata.
 
-`optional=True`: without a C compiler the install still succeeds. guest_creator.hashing then
-falls back to pure Python (identical results, much slower), and `v3 run --telemetry` reports
-guest blocks as not counted.
+* Optional C helpers (`optional=True`): without a C compiler the install still succeeds.
+  guest_creator.hashing then falls back to pure Python (identical results, much slower), and
+  `v3 run --telemetry` reports guest blocks as not counted.
+* The v3 engine: unicorn 2.1.4 from its pinned release archive plus the patches in
+  vmm/engine/patches/, built for x86 with cmake (vmm/engine/build.py, docs/engine.md). When it
+  cannot be built, the install still succeeds and `v3 run` warns that it uses the stock engine.
 """
-from setuptools import Extension, setup
+import importlib.util
+import os
 
-setup(ext_modules=[
-    Extension("guest_creator._v3hash", ["guest_creator/_v3hash.c"], optional=True),
-    Extension("vmm._blockcount", ["vmm/_blockcount.c"], optional=True),
-])
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _engine_builder():
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "v3_engine_build", os.path.join(here, "vmm", "engine", "build.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class BuildExtAndEngine(build_ext):
+    def run(self):
+        super().run()
+        if os.environ.get("V3_ENGINE") == "stock":
+            print("v3tools: V3_ENGINE=stock: the v3 engine is not built")
+            return
+        in_place = self.inplace or getattr(self, "editable_mode", False)
+        dest = os.path.join("" if in_place else self.build_lib, "vmm", "engine", "lib")
+        _engine_builder().build(dest)
+
+
+setup(
+    ext_modules=[
+        Extension("guest_creator._v3hash", ["guest_creator/_v3hash.c"], optional=True),
+        Extension("vmm._blockcount", ["vmm/_blockcount.c"], optional=True),
+    ],
+    cmdclass={"build_ext": BuildExtAndEngine},
+)

@@ -274,6 +274,9 @@ def run(opts, on_machine=None):
         logstream = _open_log(opts.log) if opts.log else sys.stderr
         logstream.write(early_log.getvalue())
         vmmlog.stream = logstream
+        from vmm import engine
+        if not engine.info().patched:
+            logstream.write(f"v3: warning: {engine.SLOW_WARNING}\n")
         sink = SerialSink(opts.serial)
         console.sink = sink
         vmmlog.component("run").debug(f"booting {p.description}")

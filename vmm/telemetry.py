@@ -86,7 +86,9 @@ class Telemetry:
 
     def as_dict(self, virtual_ns=0, cpu=None):
         wall = self.wall_s or (time.monotonic() - self.wall_start)
+        from vmm import engine
         d = {
+            "engine": engine.info().describe(),
             "exits": {
                 "port_io": {f"{p:#06x}": {"reads": self.port_reads[p], "writes": self.port_writes[p]}
                             for p in range(0x10000) if self.port_reads[p] or self.port_writes[p]},
@@ -133,6 +135,7 @@ class Telemetry:
         t.add_row("SYSENTER", "", str(d["sysenter"]))
         t.add_row("CPUID", "", str(d["cpuid"]))
         console.print(t)
+        console.print(f"engine: {d['engine']}")
         blocks = (f"{d['guest_blocks']:,} translated blocks executed"
                   if d["guest_blocks"] is not None else
                   "blocks not counted (the compiled helper vmm._blockcount is not built)")

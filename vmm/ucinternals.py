@@ -20,6 +20,7 @@ import struct
 
 os.environ.setdefault("UC_IGNORE_REG_BREAK", "1")   # wrong-mode register reads fail loudly
 
+from vmm import engine  # noqa: E402  (sets LIBUNICORN_PATH before unicorn is imported)
 import unicorn  # noqa: E402
 from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_MODE_64, UC_HOOK_INTR  # noqa: E402
 from unicorn import x86_const as X  # noqa: E402
@@ -312,6 +313,7 @@ def verify():
     global _verified
     if _verified:
         return
+    engine.check()          # the library loaded is the one installed, with its patches
     try:
         _verify_layout()
         _verify_fault_fields()

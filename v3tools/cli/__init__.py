@@ -39,8 +39,21 @@ class App:
         sys.exit(code)
 
 
+def _print_version(ctx, _param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from vmm import engine
+    try:
+        running = engine.check().describe()
+    except V3Error as exc:
+        running = f"unusable: {exc}"
+    click.echo(f"v3 {__version__}\nengine: {running}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="v3")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the CPU engine, then exit.")
 @click.pass_context
 def cli(ctx):
     """v3: build, package and boot Palacios guests (build-vm, isoimage, run, ...)."""

@@ -61,3 +61,18 @@ def test_stock_engine_runs_stale_code_through_the_nx_alias():
     what, text = out.stdout.strip().rsplit("|", 1)
     assert "stock" in what
     assert text.strip() == "ABCdE"
+
+
+def test_disk_reads_over_code_that_ran(tmp_path):
+    """INT 13h (the VMM writes guest RAM) and ATA PIO with rep insw (the guest does) over a
+    routine that already ran: the new routine runs (tests/guests/smc_disk.asm)."""
+    from vmm.launch import RunOptions, run
+    from vmm.machine import EXIT_OK
+    disk = tmp_path / "hd.img"
+    sector = (ROOT / "tests" / "guests" / "smc_disk.bin").read_bytes()
+    disk.write_bytes(sector + b"\xb0I\xc3".ljust(512, b"\0") + b"\xb0P\xc3".ljust(512, b"\0")
+                     + bytes(512 * 61))
+    out = tmp_path / "serial.out"
+    result, _ = run(RunOptions(serial=f"file:{out}", memory_mb=16, timeout=60, hda=str(disk)))
+    assert result.status == EXIT_OK, result
+    assert out.read_text("latin-1") == "SMC-DISK IP\n"

@@ -566,17 +566,31 @@ def _read_firmware(path):
 
 
 class GuestMemory:
-    """Guest-physical memory for devices and the BIOS; writes invalidate translated code."""
+    """Guest-physical memory for devices and the BIOS; writes invalidate translated code.
+
+    On the v3 engine uc_mem_write drops translated code by physical address. The stock
+    engine's only tool, uc_ctl_remove_cache, translates its address through the guest's page
+    tables, so with paging on it would miss the page (or hit another): there the whole
+    translation cache goes (correct, slow: one more reason for the v3 engine)."""
 
     def __init__(self, machine):
+        from vmm import engine
         self.m = machine
+        self.physical_invalidation = engine.has("uc_mem_write_invalidates_code")
 
     def read(self, addr, size):
         return self.m.cpu.phys_read(addr, size)
 
     def write(self, addr, data):
+        if not data:
+            return
+        if self.physical_invalidation:
+            self.m.uc.mem_write(addr, bytes(data))
+            return
         self.m.cpu.phys_write(addr, data)
-        if data:
+        if self.m.cpu.env.cr(0) & 0x80000000:
+            self.m.uc.ctl_flush_tb()
+        else:
             self.m.uc.ctl_remove_cache(addr, addr + len(data))
 
 

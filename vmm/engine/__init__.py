@@ -20,7 +20,8 @@ from v3tools.errors import V3Error
 LIB_DIR = Path(__file__).resolve().parent / "lib"
 LIBNAME = "libunicorn.so.2"
 # exported marker -> what the patch that adds it does (build.MARKERS lists the same names)
-PATCHES = {"uc_code_page_tracking": "code-page tracking"}
+PATCHES = {"uc_code_page_tracking": "code-page tracking",
+           "uc_mem_write_invalidates_code": "physical code invalidation"}
 SLOW_WARNING = ("running on the stock unicorn engine: guest stores are about 10x slower "
                 "(reinstall v3tools with cmake and gcc present; see docs/engine.md)")
 REINSTALL = "reinstall v3tools (pip install -e .) to rebuild it, or delete it to use the stock engine"
@@ -69,6 +70,11 @@ def _markers(lib):
         except ValueError:
             pass
     return tuple(found)
+
+
+def has(marker):
+    """Does the loaded engine carry the patch that exports `marker`? (imports unicorn)"""
+    return PATCHES[marker] in info().patches
 
 
 def info():

@@ -3,7 +3,9 @@
 The base values are Unicorn's own (its default Haswell-like model), read once without a hook;
 the VMM then edits them:
 - APIC (leaf 1 EDX bit 9), x2APIC and TSC-deadline: hidden while there is no LAPIC device;
-- long mode (0x80000001 EDX bit 29): hidden while the VMM cannot deliver events in long mode;
+- long mode, NX, SYSCALL/SYSRET, RDTSCP (0x80000001 EDX bits 29, 20, 11, 27) and LAHF/SAHF in
+  64-bit mode (ECX bit 0) are advertised: the engine runs them, the VMM delivers events in
+  IA-32e mode and emulates SYSCALL (vmm/delivery.py);
 - XSAVE/OSXSAVE/AVX: hidden (no XCR0 management); guests use FXSAVE;
 - ERMS and FSRM: hidden so Linux does not copy with `rep movsb`, which Unicorn runs one byte per
   step;
@@ -33,7 +35,6 @@ _HIDE = {
     # x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, FMA, F16C, MONITOR/MWAIT
     7: ((1, (1 << 9) | (1 << 5) | (1 << 16) | (1 << 3) | (1 << 8)), (3, 1 << 4)),
     # ERMS, AVX2, AVX512F, BMI1, BMI2 ; FSRM
-    0x80000001: ((3, 1 << 29),),                              # long mode
 }
 
 

@@ -503,7 +503,7 @@ class Machine:
         # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
         # that raced with our flag (then nothing is lost by another loop iteration).
         try:
-            prev = cpu.read_linear((cpu.linear_pc() - 1) & 0xFFFFFFFF, 1, user=False)
+            prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
         except Exception:
             prev = b""
         if prev == b"\xf4":
@@ -526,12 +526,19 @@ class Machine:
         lines = []
         try:
             sel, eip, base = cpu.cs_ip()
-            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {base + eip:#010x}), "
+            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {cpu.linear_pc():#010x}), "
                          f"mode {cpu.mode()}, CPL {env.cpl}")
-            g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
-            g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
-            lines.append("  " + " ".join(g))
-            lines.append("  " + " ".join(g2))
+            if env.hflags & (1 << 14):        # IA-32e mode: the full 64-bit registers
+                names = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi")
+                g = [f"{names[i].upper()}={env.reg(i):016x}" for i in range(8)]
+                g += [f"R{i}={env.reg(i):016x}" for i in range(8, 16)]
+                for k in range(0, 16, 4):
+                    lines.append("  " + " ".join(g[k:k + 4]))
+            else:
+                g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
+                g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
+                lines.append("  " + " ".join(g))
+                lines.append("  " + " ".join(g2))
             lines.append(f"  EFLAGS={cpu.eflags:08x} CR0={env.cr(0):08x} CR2={env.cr(2):08x} "
                          f"CR3={env.cr(3):08x} CR4={env.cr(4):08x}")
             segs = []
@@ -540,7 +547,7 @@ class Machine:
                 segs.append(f"{name}={s:04x}[{b:08x}]")
             lines.append("  " + " ".join(segs))
             try:
-                code = cpu.read_linear(base + eip, 16, user=False)
+                code = cpu.read_linear(cpu.linear_pc(), 16, user=False)
                 lines.append("  code at EIP: " + code.hex(" "))
             except Exception as e:   # the code page itself may be unreadable
                 lines.append(f"  code at EIP: unreadable ({e})")

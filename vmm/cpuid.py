@@ -2,7 +2,8 @@
 
 The base values are Unicorn's own (its default Haswell-like model), read once without a hook;
 the VMM then edits them:
-- APIC (leaf 1 EDX bit 9), x2APIC and TSC-deadline: hidden while there is no LAPIC device;
+- APIC (leaf 1 EDX bit 9): advertised when the board has a LAPIC device (`set_apic`);
+  x2APIC and TSC-deadline: hidden (the LAPIC is an xAPIC with one-shot/periodic timer);
 - long mode, NX, SYSCALL/SYSRET, RDTSCP (0x80000001 EDX bits 29, 20, 11, 27) and LAHF/SAHF in
   64-bit mode (ECX bit 0) are advertised: the engine runs them, the VMM delivers events in
   IA-32e mode and emulates SYSCALL (vmm/delivery.py);
@@ -90,6 +91,16 @@ class CpuidPolicy:
             self.table[key] = [0, 0, 0, 0]
         sig = struct.unpack("<3I", HYPERVISOR_SIGNATURE)
         self.hv = [0x40000000, sig[0], sig[1], sig[2]]
+
+    def set_apic(self, present, apic_id=0):
+        """Advertise the local APIC (leaf 1 EDX bit 9, initial APIC ID in EBX[31:24]) when the
+        board has a LAPIC device."""
+        regs = self.table[(1, 0)]
+        if present:
+            regs[3] |= 1 << 9
+            regs[1] = (regs[1] & 0x00FFFFFF) | (apic_id << 24)
+        else:
+            regs[3] &= ~(1 << 9)
 
     def lookup(self, leaf, subleaf):
         leaf &= 0xFFFFFFFF

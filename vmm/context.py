@@ -74,7 +74,11 @@ class BoardContext:
         self.console = console or Console()
         self.files = files or {}              # guest image file id -> bytes-like
         self.devices = {}                     # id -> Device, in creation order
-        self.intc = None                      # the interrupt controller (8259A registers itself)
+        self.intc = None                      # what the CPU asks for interrupts (8259A or LAPIC)
+        self.legacy_intc = None               # the 8259A pair
+        self.lapic = None                     # the local APIC
+        self.ioapic = None                    # the I/O APIC (PCI INTx routing reaches it here)
+        self.irq_listeners = []               # other sinks of the ISA lines (the IOAPIC)
         self._lines = {}
         self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
@@ -108,20 +112,28 @@ class BoardContext:
         return [d for d in self.devices.values() if isinstance(d, cls)]
 
     # -- interrupts ----------------------------------------------------------------------------
+    # ISA lines (ctx.irq(n), 0-15) go to the 8259A pair and to every other listener (the
+    # IOAPIC's ISA inputs). The CPU asks `ctx.intc` for interrupts: the 8259A on a PIC-only
+    # board; the LAPIC when there is one (the 8259A then reaches the CPU through the LAPIC's
+    # LINT0 in ExtINT mode, the virtual-wire wiring of the MP specification).
     def irq(self, number):
-        """The IrqLine for controller input `number` (0-15 on the 8259A pair)."""
+        """The IrqLine for ISA interrupt line `number` (0-15)."""
         line = self._lines.get(number)
         if line is None:
             line = self._lines[number] = IrqLine(number, self._irq_sink)
         return line
 
     def _irq_sink(self, number, level):
-        if self.intc is None:
+        pic = self.legacy_intc
+        if pic is None and not self.irq_listeners:
             self.pending_irq_events.append((number, level))
-        else:
-            self.intc.set_irq(number, level)
-            if level and self.stop_requested is not None:
-                self.stop_requested()
+            return
+        if pic is not None:
+            pic.set_irq(number, level)
+        for listener in self.irq_listeners:
+            listener(number, level)
+        if level and self.stop_requested is not None:
+            self.stop_requested()
 
     def on_acknowledge(self, number, callback):
         """Call `callback()` whenever the CPU takes (acknowledges) an interrupt from line
@@ -134,11 +146,31 @@ class BoardContext:
             callback()
 
     def set_interrupt_controller(self, intc):
-        """intc: set_irq(n, level), has_interrupt() -> bool, acknowledge() -> vector."""
-        self.intc = intc
-        for number, level in self.pending_irq_events:
-            intc.set_irq(number, level)
-        self.pending_irq_events.clear()
+        """The 8259A registers itself: set_irq(n, level), has_interrupt() -> bool,
+        acknowledge() -> vector, is_requested(n)."""
+        self.legacy_intc = intc
+        if self.lapic is None:
+            self.intc = intc
+        else:
+            self.lapic.extint_source = intc
+        self._replay_irq_events()
+
+    def set_local_apic(self, lapic):
+        """The LAPIC registers itself: it becomes what the CPU asks for interrupts, and the
+        8259A (if any) its ExtINT source."""
+        self.lapic = lapic
+        lapic.extint_source = self.legacy_intc
+        self.intc = lapic
+
+    def add_irq_listener(self, listener):
+        """listener(number, level) sees every ISA line change (the IOAPIC's ISA inputs)."""
+        self.irq_listeners.append(listener)
+        self._replay_irq_events()
+
+    def _replay_irq_events(self):
+        events, self.pending_irq_events = self.pending_irq_events, []
+        for number, level in events:
+            self._irq_sink(number, level)
 
     # -- machine requests ----------------------------------------------------------------------
     def request(self, what):

@@ -4,7 +4,7 @@
   the real-mode reset state of a UC_MODE_16 engine; SSE starts disabled as on hardware.
 * Unicorn delivers no interrupt or exception through the guest's IVT/IDT: every `INT n`,
   exception and #UD reaches our hooks, and `vmm.delivery` delivers it as the processor would.
-* SYSENTER is emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; IN/OUT go to the port bus.
+* SYSENTER and SYSCALL are emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; IN/OUT go to the port bus.
 * Asynchronous stops (timer preemption) are honoured only at translation-block boundaries
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
@@ -41,6 +41,7 @@ class CPU:
         self.mmu = MMU(self.phys_read, self.phys_write)
         self.delivery = Delivery(self)
         self.sysenter_count = 0
+        self.syscall_count = 0
         self.cpuid_count = 0
 
     # -- set-up ------------------------------------------------------------------------------
@@ -107,7 +108,8 @@ class CPU:
         env = self.env
         if user is None:
             user = env.cpl == 3
-        return self.mmu.translate(linear, env.cr(0), env.cr(3), env.cr(4), write, user)
+        return self.mmu.translate(linear, env.cr(0), env.cr(3), env.cr(4), write, user,
+                                  bool(env.hflags & U.HF_LMA))
 
     def read_linear(self, linear, n, user=None):
         """Read guest-linear memory page by page (raises PageFault)."""
@@ -188,7 +190,11 @@ class CPU:
 
     def linear_pc(self):
         sel, eip, base = self.cs_ip()
-        return (base + eip) & 0xFFFFFFFF
+        return (base + eip) & self.address_mask()
+
+    def address_mask(self):
+        """Linear addresses wrap at 4 GiB outside 64-bit mode."""
+        return 0xFFFFFFFFFFFFFFFF if self.env.hflags & U.HF_CS64 else 0xFFFFFFFF
 
     # -- run -----------------------------------------------------------------------------------
     def run(self):
@@ -224,5 +230,6 @@ class CPU:
         self.delivery.sysenter()
 
     def _on_syscall(self, uc, user_data):
-        raise Unimplemented("SYSCALL instruction (64-bit system calls are not implemented yet)")
+        self.syscall_count += 1
+        self.delivery.syscall()
 

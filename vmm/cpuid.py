@@ -2,8 +2,11 @@
 
 The base values are Unicorn's own (its default Haswell-like model), read once without a hook;
 the VMM then edits them:
-- APIC (leaf 1 EDX bit 9), x2APIC and TSC-deadline: hidden while there is no LAPIC device;
-- long mode (0x80000001 EDX bit 29): hidden while the VMM cannot deliver events in long mode;
+- APIC (leaf 1 EDX bit 9): advertised when the board has a LAPIC device (`set_apic`);
+  x2APIC and TSC-deadline: hidden (the LAPIC is an xAPIC with one-shot/periodic timer);
+- long mode, NX, SYSCALL/SYSRET, RDTSCP (0x80000001 EDX bits 29, 20, 11, 27) and LAHF/SAHF in
+  64-bit mode (ECX bit 0) are advertised: the engine runs them, the VMM delivers events in
+  IA-32e mode and emulates SYSCALL (vmm/delivery.py);
 - XSAVE/OSXSAVE/AVX: hidden (no XCR0 management); guests use FXSAVE;
 - ERMS and FSRM: hidden so Linux does not copy with `rep movsb`, which Unicorn runs one byte per
   step;
@@ -33,7 +36,6 @@ _HIDE = {
     # x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, FMA, F16C, MONITOR/MWAIT
     7: ((1, (1 << 9) | (1 << 5) | (1 << 16) | (1 << 3) | (1 << 8)), (3, 1 << 4)),
     # ERMS, AVX2, AVX512F, BMI1, BMI2 ; FSRM
-    0x80000001: ((3, 1 << 29),),                              # long mode
 }
 
 
@@ -89,6 +91,16 @@ class CpuidPolicy:
             self.table[key] = [0, 0, 0, 0]
         sig = struct.unpack("<3I", HYPERVISOR_SIGNATURE)
         self.hv = [0x40000000, sig[0], sig[1], sig[2]]
+
+    def set_apic(self, present, apic_id=0):
+        """Advertise the local APIC (leaf 1 EDX bit 9, initial APIC ID in EBX[31:24]) when the
+        board has a LAPIC device."""
+        regs = self.table[(1, 0)]
+        if present:
+            regs[3] |= 1 << 9
+            regs[1] = (regs[1] & 0x00FFFFFF) | (apic_id << 24)
+        else:
+            regs[3] &= ~(1 << 9)
 
     def lookup(self, leaf, subleaf):
         leaf &= 0xFFFFFFFF

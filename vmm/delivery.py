@@ -11,9 +11,14 @@ guest's IVT or IDT. This module delivers them:
   #TS, #SS or #PF, then #DF by the double-fault rules, then a triple fault;
 * QEMU's "exception in flight" marker is reset after each delivery, so the next fault is not
   misreported as a double fault;
-* SYSENTER is emulated (Linux's vDSO uses it); SYSEXIT and IRET run natively.
+* IA-32e mode (64-bit and compatibility code): 16-byte interrupt and trap gates whose target is
+  a 64-bit code segment, the stack taken from the 64-bit TSS (RSP0-2 on a privilege change, or
+  the IST entry the gate names, always), the stack aligned down to 16 bytes, the 64-bit frame
+  with SS:RSP always pushed, SS loaded with a null selector on a privilege change;
+* SYSENTER (Linux's 32-bit vDSO uses it) and SYSCALL are emulated; SYSEXIT, SYSRET, SWAPGS and
+  IRET/IRETQ run natively.
 
-Not handled yet, each a fail-stop naming it: task gates, virtual-8086 mode, long mode.
+Not handled, each a fail-stop naming it: task gates, virtual-8086 mode.
 Real-mode `int3` executed inside the BIOS ROM is the built-in BIOS's trap: it is handed to the
 BIOS service it belongs to instead of being delivered.
 """
@@ -23,7 +28,7 @@ from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented, VMStop
 from vmm import ucinternals as U
-from vmm.mmu import PageFault
+from vmm.mmu import NonCanonical, PageFault
 
 EF_TF, EF_IF, EF_NT, EF_RF, EF_VM, EF_AC = 1 << 8, 1 << 9, 1 << 14, 1 << 16, 1 << 17, 1 << 18
 
@@ -50,6 +55,10 @@ class DeliveryFault(Exception):
         super().__init__(vector, error_code)
         self.vector = vector
         self.error_code = error_code
+
+
+def _canonical(addr):
+    return (addr >> 47) in (0, 0x1FFFF)
 
 
 def vector_name(v):
@@ -112,7 +121,8 @@ class Delivery:
             second = f.vector
             if soft:
                 # A fault raised by INT n itself (gate DPL, bad gate) points at the instruction.
-                self.env.eip = (self.env.eip - self._soft_int_length(vector)) & 0xFFFFFFFF
+                self.env.eip = (self.env.eip - self._soft_int_length(vector)) & \
+                    self.cpu.address_mask()
                 soft = False
             if first == 8:
                 self._triple(f"{vector_name(second)} while delivering a double fault")
@@ -138,8 +148,9 @@ class Delivery:
         """Length of the INT3 (CC), INTO (CE) or INT n (CD nn) instruction just executed."""
         sel, eip, base = self.cpu.cs_ip()
         try:
-            before = self.cpu.read_linear((base + eip - 2) & 0xFFFFFFFF, 2, user=False)
-        except PageFault:
+            before = self.cpu.read_linear((base + eip - 2) & self.cpu.address_mask(), 2,
+                                          user=False)
+        except (PageFault, NonCanonical):
             return 2
         if vector == 3 and before[1] == 0xCC or vector == 4 and before[1] == 0xCE:
             return 1
@@ -154,8 +165,8 @@ class Delivery:
             self._deliver_real(vector)
             return
         if env.hflags & U.HF_LMA:
-            raise Unimplemented(f"delivering {vector_name(vector)} in long mode "
-                                f"(64-bit guests come with the long-mode work)")
+            self._deliver_long(vector, soft, error_code, 1 if external else 0)
+            return
         if env.u64(U.ENV_EFLAGS) & EF_VM:
             raise Unimplemented(f"delivering {vector_name(vector)} in virtual-8086 mode")
         self._deliver_protected(vector, soft, error_code, 1 if external else 0)
@@ -190,6 +201,8 @@ class Delivery:
             return self.cpu.read_linear(linear, n, user=False)
         except PageFault as pf:
             self._page_fault(pf)
+        except NonCanonical:
+            raise DeliveryFault(13, 0)
 
     def _page_fault(self, pf):
         self.env.set_u64(U.ENV_CR + 16, pf.linear)          # CR2
@@ -296,6 +309,89 @@ class Delivery:
             clear |= EF_IF
         cpu.set_eflags_bits(clear_bits=clear)
 
+    # -- IA-32e mode -----------------------------------------------------------------------------
+    def _deliver_long(self, vector, soft, error_code, ext):
+        """Delivery through a 16-byte IDT gate (SDM vol. 3, 6.14): the target must be a 64-bit
+        code segment; the frame is SS, RSP, RFLAGS, CS, RIP (and the error code), 8 bytes each,
+        on a stack aligned down to 16 bytes."""
+        cpu, env = self.cpu, self.env
+        cpl = env.cpl
+        _, idt_base, idt_limit, _ = env.table(U.ENV_IDT)
+        idt_err = vector * 8 + 2 + ext
+        if vector * 16 + 15 > idt_limit:
+            raise DeliveryFault(13, idt_err)
+        w0, w1, w2, _ = struct.unpack("<IIII", self._sys_read(idt_base + vector * 16, 16))
+        gtype = (w1 >> 8) & 0x1F
+        dpl = (w1 >> 13) & 3
+        if gtype not in (0x0E, 0x0F):          # only 64-bit interrupt and trap gates exist
+            raise DeliveryFault(13, idt_err)
+        if soft and dpl < cpl:
+            raise DeliveryFault(13, vector * 8 + 2)
+        if not w1 & 0x8000:
+            raise DeliveryFault(11, idt_err)
+        offset = (w0 & 0xFFFF) | (w1 & 0xFFFF0000) | (w2 << 32)
+        selector = w0 >> 16
+        ist = w1 & 7
+        if selector & 0xFFFC == 0:
+            raise DeliveryFault(13, ext)
+        e1, e2 = self._descriptor(selector, ext)
+        cs_dpl = (e2 >> 13) & 3
+        if (not (e2 & (1 << 12)) or not (e2 & (1 << 11)) or cs_dpl > cpl
+                or not e2 & U.DESC_L or e2 & U.DESC_B):
+            raise DeliveryFault(13, (selector & 0xFFFC) | ext)
+        if not e2 & 0x8000:
+            raise DeliveryFault(11, (selector & 0xFFFC) | ext)
+        if not _canonical(offset):
+            raise DeliveryFault(13, ext)
+        new_cpl = cpl if e2 & (1 << 10) else cs_dpl
+        cs_base, cs_limit, cs_flags = self._cache(e1, e2)
+
+        rflags = cpu.eflags
+        old_cs = env.seg(U.SEG_CS)[0] & 0xFFFF
+        old_ss = env.seg(U.SEG_SS)[0] & 0xFFFF
+        old_rsp = env.reg(4)
+        rip = env.eip
+        if not env.hflags & U.HF_CS64:          # compatibility mode: the upper halves are zero
+            rip &= 0xFFFFFFFF
+        if ist:
+            rsp = self._tss64(0x24 + 8 * (ist - 1), ext)
+        elif new_cpl < cpl:
+            rsp = self._tss64(4 + 8 * new_cpl, ext)
+        else:
+            rsp = old_rsp
+        if not _canonical(rsp):
+            raise DeliveryFault(12, ext)
+        words = [old_ss, old_rsp, rflags, old_cs, rip]
+        if error_code is not None:
+            words.append(error_code)
+        sp = ((rsp & ~0xF) - 8 * len(words)) & 0xFFFFFFFFFFFFFFFF
+        data = struct.pack(f"<{len(words)}Q", *reversed(words))
+        try:
+            cpu.write_linear(sp, data, user=(new_cpl == 3))
+        except PageFault as pf:
+            self._page_fault(pf)
+        except NonCanonical:
+            raise DeliveryFault(12, ext)
+        # commit
+        if new_cpl != cpl:
+            # a null SS whose RPL is the new CPL (the engine keeps the CPL in SS's DPL)
+            env.set_seg(U.SEG_SS, new_cpl, 0, 0, new_cpl << U.DESC_DPL_SHIFT)
+        env.set_reg(4, sp)
+        env.set_seg(U.SEG_CS, (selector & 0xFFFC) | new_cpl, cs_base, cs_limit, cs_flags)
+        env.eip = offset
+        env.recompute_hflags()
+        clear = EF_TF | EF_NT | EF_RF | EF_VM
+        if gtype == 0x0E:
+            clear |= EF_IF
+        cpu.set_eflags_bits(clear_bits=clear)
+
+    def _tss64(self, off, ext):
+        """A stack pointer from the 64-bit TSS (RSPn at 4 + 8n, ISTn at 0x24 + 8(n-1))."""
+        tr_sel, tr_base, tr_limit, tr_flags = self.env.table(U.ENV_TR)
+        if (tr_flags >> 8) & 0xF not in (0x9, 0xB) or off + 7 > tr_limit:
+            raise DeliveryFault(10, (tr_sel & 0xFFFC) | ext)
+        return struct.unpack("<Q", self._sys_read(tr_base + off, 8))[0]
+
     def _tss_stack(self, new_cpl, ext):
         env = self.env
         tr_sel, tr_base, tr_limit, tr_flags = env.table(U.ENV_TR)
@@ -314,26 +410,69 @@ class Delivery:
             raise DeliveryFault(10, (tr_sel & 0xFFFC) | ext)
         return ss, esp
 
-    # -- SYSENTER ------------------------------------------------------------------------------
+    # -- SYSENTER and SYSCALL -------------------------------------------------------------------
+    # Both reach a Unicorn instruction hook that sees RIP at the instruction and, after the
+    # hook, adds the instruction length (2) to whatever RIP was written: targets are written
+    # as `target - 2`, and a fault delivered from here leaves its handler address minus 2.
+    def _fault_from_insn_hook(self, vector, error_code=None):
+        self.deliver(vector, error_code=error_code)
+        self.env.eip = (self.env.eip - 2) & 0xFFFFFFFFFFFFFFFF
+
     def sysenter(self):
         cpu, env, uc = self.cpu, self.env, self.cpu.uc
         if not env.cr(0) & 1:
-            self.deliver(13, error_code=0)
-            env.eip -= 2
+            self._fault_from_insn_hook(13, 0)
             return
         cs = uc.reg_read(X.UC_X86_REG_MSR, 0x174) & 0xFFFF
         if cs & 0xFFFC == 0:
-            self.deliver(13, error_code=0)
-            env.eip -= 2                   # Unicorn adds the instruction length afterwards
+            self._fault_from_insn_hook(13, 0)
             return
-        esp = uc.reg_read(X.UC_X86_REG_MSR, 0x175) & 0xFFFFFFFF
-        eip = uc.reg_read(X.UC_X86_REG_MSR, 0x176) & 0xFFFFFFFF
-        env.set_seg(U.SEG_CS, cs & 0xFFFC, 0, 0xFFFFFFFF, 0x00CF9B00)
+        esp = uc.reg_read(X.UC_X86_REG_MSR, 0x175)
+        eip = uc.reg_read(X.UC_X86_REG_MSR, 0x176)
+        if env.hflags & U.HF_LMA:
+            # IA-32e mode: a 64-bit flat code segment and the full 64-bit ESP/EIP MSRs
+            env.set_seg(U.SEG_CS, cs & 0xFFFC, 0, 0xFFFFFFFF, 0x00AF9B00)
+        else:
+            esp &= 0xFFFFFFFF
+            eip &= 0xFFFFFFFF
+            env.set_seg(U.SEG_CS, cs & 0xFFFC, 0, 0xFFFFFFFF, 0x00CF9B00)
         env.set_seg(U.SEG_SS, (cs + 8) & 0xFFFC, 0, 0xFFFFFFFF, 0x00CF9300)
         env.set_reg(4, esp)
         env.recompute_hflags()
         cpu.set_eflags_bits(clear_bits=EF_VM | EF_IF | EF_RF)
-        env.eip = (eip - 2) & 0xFFFFFFFF
+        env.eip = (eip - 2) & 0xFFFFFFFFFFFFFFFF
+
+    def syscall(self):
+        """SYSCALL (SDM vol. 2B; AMD APM vol. 3 for compatibility mode): RCX = the next RIP,
+        R11 = RFLAGS, CS and SS from STAR[47:32] as flat ring-0 segments, RFLAGS masked by
+        SFMASK; the entry is LSTAR from 64-bit code and CSTAR from compatibility-mode code.
+        The MSRs are read through the engine's register API as the guest wrote them.
+        Outside IA-32e mode, or with EFER.SCE clear, SYSCALL is #UD (as on Intel processors,
+        which this CPU reports being)."""
+        cpu, env, uc = self.cpu, self.env, self.cpu.uc
+        efer = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000080)
+        if not (env.hflags & U.HF_LMA) or not efer & 1:
+            self._fault_from_insn_hook(6)
+            return
+        star = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000081)
+        sfmask = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000084)
+        long64 = bool(env.hflags & U.HF_CS64)
+        target = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000082 if long64 else 0xC0000083)
+        rflags = cpu.eflags
+        next_rip = (env.eip + 2) & (0xFFFFFFFFFFFFFFFF if long64 else 0xFFFFFFFF)
+        if not _canonical(target):
+            # WRMSR already refuses non-canonical values on hardware; keep the guest honest.
+            raise Unimplemented(f"SYSCALL to the non-canonical address {target:#x}")
+        env.set_reg(1, next_rip)                               # RCX
+        env.set_reg(11, rflags & ~EF_RF)                       # R11
+        sel = (star >> 32) & 0xFFFF
+        env.set_seg(U.SEG_CS, sel & 0xFFFC, 0, 0xFFFFFFFF, 0x00AF9B00)
+        env.set_seg(U.SEG_SS, (sel + 8) & 0xFFFC, 0, 0xFFFFFFFF, 0x00CF9300)
+        env.recompute_hflags()
+        # One write through the API: the engine keeps DF and the arithmetic flags outside the
+        # EFLAGS word it stores, and SFMASK may name any of them.
+        uc.reg_write(X.UC_X86_REG_EFLAGS, rflags & ~(sfmask & 0xFFFFFFFF) & ~(EF_RF | EF_VM) | 2)
+        env.eip = (target - 2) & 0xFFFFFFFFFFFFFFFF
 
     # -- the BIOS trap ---------------------------------------------------------------------------
     def _bios_call(self, service):

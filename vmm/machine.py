@@ -35,7 +35,9 @@ EXIT_RESET_BEFORE_UNTIL = 7
 MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block that holds "
              "it as EIP, not the faulting instruction itself)")
 
-NOT_YET_AVAILABLE = {"LAPIC", "IOAPIC", "MPTABLE", "APIC"}
+IRQ_BLOCKED_POLL_NS = 200_000         # how soon to look again for IF=1 with an interrupt waiting
+
+NOT_YET_AVAILABLE = {"MPTABLE", "APIC"}
 
 
 class GuestHalted(VMStop):
@@ -139,6 +141,7 @@ class Machine:
         self.cpu.delivery.on_bios_wait = self._bios_wait
         self._kicked = False
         self._quick_stop = False
+        self._irq_blocked = False
         self._halted = False
         self._halt_until = None
         self._until = None
@@ -325,6 +328,8 @@ class Machine:
             attach_ignored_ports(self.ctx, self.iolog)
         for dev in self.ctx.devices.values():
             dev.reset()
+        if self.ctx.lapic is not None:
+            self.cpu.cpuid.set_apic(True)
         if self.firmware is not None:
             # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
             low = self.firmware[-0x20000:]
@@ -406,6 +411,9 @@ class Machine:
                     self._deliver_console_input()
                 intc = ctx.intc
                 want_irq = intc is not None and intc.has_interrupt()
+                # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets
+                # IF again (STI, IRET, POPF run inside the engine), so look again soon.
+                self._irq_blocked = want_irq and not cpu.interrupts_enabled
                 if want_irq and cpu.interrupts_enabled:
                     if cpu.in_interrupt_shadow and not self._halted:
                         self._quick_stop = True      # run past the shadow, then inject
@@ -474,6 +482,9 @@ class Machine:
             host_deadline = time.monotonic_ns() + ctx.clock.host_ns_until(nxt)
         else:
             host_deadline = None
+        if self._irq_blocked:
+            soon = time.monotonic_ns() + IRQ_BLOCKED_POLL_NS
+            host_deadline = soon if host_deadline is None else min(host_deadline, soon)
         if self._wall_deadline_ns is not None:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
@@ -503,7 +514,7 @@ class Machine:
         # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
         # that raced with our flag (then nothing is lost by another loop iteration).
         try:
-            prev = cpu.read_linear((cpu.linear_pc() - 1) & 0xFFFFFFFF, 1, user=False)
+            prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
         except Exception:
             prev = b""
         if prev == b"\xf4":
@@ -526,12 +537,19 @@ class Machine:
         lines = []
         try:
             sel, eip, base = cpu.cs_ip()
-            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {base + eip:#010x}), "
+            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {cpu.linear_pc():#010x}), "
                          f"mode {cpu.mode()}, CPL {env.cpl}")
-            g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
-            g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
-            lines.append("  " + " ".join(g))
-            lines.append("  " + " ".join(g2))
+            if env.hflags & (1 << 14):        # IA-32e mode: the full 64-bit registers
+                names = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi")
+                g = [f"{names[i].upper()}={env.reg(i):016x}" for i in range(8)]
+                g += [f"R{i}={env.reg(i):016x}" for i in range(8, 16)]
+                for k in range(0, 16, 4):
+                    lines.append("  " + " ".join(g[k:k + 4]))
+            else:
+                g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
+                g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
+                lines.append("  " + " ".join(g))
+                lines.append("  " + " ".join(g2))
             lines.append(f"  EFLAGS={cpu.eflags:08x} CR0={env.cr(0):08x} CR2={env.cr(2):08x} "
                          f"CR3={env.cr(3):08x} CR4={env.cr(4):08x}")
             segs = []
@@ -540,7 +558,7 @@ class Machine:
                 segs.append(f"{name}={s:04x}[{b:08x}]")
             lines.append("  " + " ".join(segs))
             try:
-                code = cpu.read_linear(base + eip, 16, user=False)
+                code = cpu.read_linear(cpu.linear_pc(), 16, user=False)
                 lines.append("  code at EIP: " + code.hex(" "))
             except Exception as e:   # the code page itself may be unreadable
                 lines.append(f"  code at EIP: unreadable ({e})")

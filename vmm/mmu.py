@@ -1,7 +1,9 @@
 """Linear -> physical translation for the VMM's own guest accesses (event delivery, BIOS calls,
-diagnostics), by the processor's rules: 32-bit paging with 4 MiB pages (CR4.PSE) and PAE paging
-with 2 MiB pages; user/supervisor and read/write permission with CR0.WP; Accessed and Dirty
-bits set as the hardware sets them. A failed walk raises `PageFault` with the error code the
+diagnostics), by the processor's rules: 32-bit paging with 4 MiB pages (CR4.PSE), PAE paging
+with 2 MiB pages, and 4-level IA-32e paging (long mode: 2 MiB and 1 GiB pages, 48-bit linear
+addresses); user/supervisor and read/write permission with CR0.WP; Accessed and Dirty bits set
+as the hardware sets them. The VMM never fetches instructions through this walker, so the
+execute-disable bit only has to be kept out of the physical address. A failed walk raises `PageFault` with the error code the
 processor would report; the caller turns it into a #PF for the guest.
 """
 import struct
@@ -28,7 +30,10 @@ class MMU:
         self.read = phys_read
         self.write = phys_write
 
-    def translate(self, linear, cr0, cr3, cr4, write=False, user=False):
+    def translate(self, linear, cr0, cr3, cr4, write=False, user=False, long_mode=False):
+        if long_mode and cr0 & CR0_PG:
+            return self._walk_4level(linear & 0xFFFFFFFFFFFFFFFF, cr3, write, user,
+                                     bool(cr0 & CR0_WP))
         linear &= 0xFFFFFFFF
         if not cr0 & CR0_PG:
             return linear
@@ -91,3 +96,38 @@ class MMU:
         self._touch(pde_addr, pde, "<Q", A)
         self._touch(pte_addr, pte, "<Q", A | (D if write else 0))
         return (pte & mask) | (linear & 0xFFF)
+
+    def _walk_4level(self, linear, cr3, write, user, wp):
+        top = linear >> 47
+        if top not in (0, 0x1FFFF):
+            # A non-canonical address: the caller's access raises #GP (or #SS), not #PF.
+            raise NonCanonical(linear)
+        mask = 0x000FFFFFFFFFF000
+        table = cr3 & mask
+        entries = []
+        for level, shift in ((4, 39), (3, 30), (2, 21), (1, 12)):
+            addr = table + (((linear >> shift) & 0x1FF) << 3)
+            e = struct.unpack("<Q", self.read(addr, 8))[0]
+            if not e & P:
+                self._fault(linear, False, write, user)
+            entries.append((addr, e))
+            if level in (3, 2) and e & PS:
+                size_mask = (1 << shift) - 1
+                self._check([x for _, x in entries], linear, write, user, wp)
+                for a, x in entries[:-1]:
+                    self._touch(a, x, "<Q", A)
+                self._touch(addr, e, "<Q", A | (D if write else 0))
+                return (e & mask & ~size_mask) | (linear & size_mask)
+            table = e & mask
+        self._check([x for _, x in entries], linear, write, user, wp)
+        for a, x in entries[:-1]:
+            self._touch(a, x, "<Q", A)
+        a, x = entries[-1]
+        self._touch(a, x, "<Q", A | (D if write else 0))
+        return (x & mask) | (linear & 0xFFF)
+
+
+class NonCanonical(Exception):
+    def __init__(self, linear):
+        super().__init__(f"non-canonical address {linear:#x}")
+        self.linear = linear

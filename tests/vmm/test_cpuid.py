@@ -35,7 +35,6 @@ def bit(policy, leaf, reg, n, sub=0):
     (7, EBX, 9, "ERMS"),
     (7, EDX, 4, "FSRM"),
     (7, EBX, 5, "AVX2"),
-    (0x80000001, EDX, 29, "LM"),
 ])
 def test_hidden_features(policy, tsc_policy, leaf, reg, n, what):
     assert bit(policy, leaf, reg, n) == 0, what
@@ -43,6 +42,10 @@ def test_hidden_features(policy, tsc_policy, leaf, reg, n, what):
 
 
 def test_kept_features(policy):
+    assert bit(policy, 0x80000001, EDX, 29) == 1  # long mode: delivered by the VMM
+    assert bit(policy, 0x80000001, EDX, 20) == 1  # NX
+    assert bit(policy, 0x80000001, EDX, 11) == 1  # SYSCALL/SYSRET: emulated by the VMM
+    assert bit(policy, 0x80000001, ECX, 0) == 1   # LAHF/SAHF in 64-bit mode
     assert bit(policy, 1, EDX, 4) == 1          # TSC
     assert bit(policy, 1, EDX, 24) == 1         # FXSR: guests save FPU state with FXSAVE
     assert bit(policy, 1, EDX, 0) == 1          # FPU

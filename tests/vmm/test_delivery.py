@@ -88,3 +88,54 @@ def test_faults_and_traps_reach_protected_mode_handlers(bare):
     with pytest.raises(GuestHalted):
         b.run(timeout=20)
     assert b.text == "DE UD NM DB BP OF BR OK"
+
+
+def test_long_mode_delivery_ist_ring3_and_syscall(bare):
+    """lmtest.asm in IA-32e mode: #PF error codes and CR2 (not present, execute-disable,
+    user), IST and the 16-byte stack alignment, ring 3 -> ring 0 through RSP0 of the 64-bit
+    TSS with SS:RSP pushed, #GP from ring 3, SYSCALL/SYSRET from 64-bit code (LSTAR) and from
+    compatibility mode (CSTAR) with SFMASK applied, INT from compatibility mode."""
+    b = bare().load("lmtest.bin")
+    with pytest.raises(GuestHalted):
+        b.run(timeout=20)
+    assert b.text == (
+        "PF02@00400000 PF11@001FF000 IST 0009EFD8 AL 0008FFC8 PF04@00400000 "
+        "S3 CS=003B SS=0033 RSP=00097FD8 GP0000 GP040A "
+        "SC64 CS=0018 SS=0020 FL=0000 R11=0600 RCX=ok "
+        "SC32 CS=0018 SS=0020 FL=0000 RCX=ok "
+        "S3 CS=002B SS=0033 RSP=00097FD8 DONE")
+    cpu = b.machine.cpu
+    assert cpu.mode() == "long"
+    assert cpu.env.cpl == 0
+    assert cpu.syscall_count == 2
+
+
+def test_long_mode_triple_fault_when_idt_is_too_short(bare):
+    """lmtest with an IDT limit of 15 (vector 0 only): its first #PF meets #GP on delivery,
+    then #DF cannot be delivered either."""
+    from pathlib import Path
+    code = bytearray((Path(__file__).resolve().parents[1] / "guests" / "lmtest.bin").read_bytes())
+    assert code[-10:-8] == (256 * 16 - 1).to_bytes(2, "little")     # idtr: limit, base
+    code[-10:-8] = (15).to_bytes(2, "little")
+    b = bare()
+    b.machine.uc.mem_write(0x7C00, bytes(code))
+    b.machine.cpu.reset(cs=0, ip=0x7C00)
+    with pytest.raises(TripleFault):
+        b.run(timeout=20)
+    assert b.text == ""
+
+
+def test_syscall_outside_long_mode_is_ud(bare):
+    """SYSCALL in legacy protected mode is #UD on Intel processors (as this CPU reports)."""
+    b = bare()
+    m = b.machine
+    # real mode: IVT[6] -> 0000:0600 prints 'U', then cli; hlt.
+    m.uc.mem_write(0x600, bytes([0xB0, ord("U"), 0xE6, 0xE9, 0xFA, 0xF4]))
+    m.uc.mem_write(6 * 4, bytes([0x00, 0x06, 0x00, 0x00]))
+    m.uc.mem_write(0x7C00, bytes.fromhex("bc0070 0f05"))           # mov sp, 0x7000; syscall
+    m.cpu.reset(cs=0, ip=0x7C00)
+    with pytest.raises(GuestHalted):
+        b.run(timeout=10)
+    assert b.text == "U"
+    # the #UD frame points at the SYSCALL
+    assert m.uc.mem_read(0x7000 - 6, 2) == bytes.fromhex("037c")

@@ -178,3 +178,38 @@ def test_pae_accessed_and_dirty(tpae):
 
 def test_page_fault_message():
     assert str(PageFault(0xDEAD000, 6)) == "#PF at 0xdead000 (error code 0x6)"
+
+
+def test_four_level_paging_4k_2m_1g_nx_and_canonical():
+    """IA-32e paging: PML4 0x1000 -> PDPT 0x2000; PDPT[0] -> PD 0x3000 -> PT 0x4000;
+    PD[1] a 2 MiB page; PDPT[1] a 1 GiB page; the top PML4 slot maps the kernel half.
+    The XD bit (63) is not part of the address."""
+    from vmm.mmu import NonCanonical
+    t = Tables()
+    XD = 1 << 63
+    t.put64(0x1000, 0x2000 | P | RW | US)
+    t.put64(0x1000 + 511 * 8, 0x2000 | P | RW)             # 0xFFFFFF80_00000000 -> same PDPT
+    t.put64(0x2000, 0x3000 | P | RW | US)
+    t.put64(0x2008, 0x40000000 | P | RW | US | PS | XD)     # 1 GiB at 0x40000000
+    t.put64(0x3000, 0x4000 | P | RW | US)
+    t.put64(0x3008, 0x00600000 | P | US | PS)               # read-only 2 MiB page
+    t.put64(0x4000 + 5 * 8, 0x345000 | P | RW | US | XD)
+    tr = lambda lin, **kw: t.mmu.translate(lin, PG | CR0_WP, 0x1000, CR4_PAE, long_mode=True, **kw)
+    assert tr(0x5123) == 0x345123
+    assert t.get64(0x4000 + 5 * 8) & (A | D) == A
+    assert tr(0x5123, write=True) == 0x345123
+    assert t.get64(0x4000 + 5 * 8) & D
+    assert tr(0x212345) == 0x612345
+    assert tr(0x40000000 + 0x1234567) == 0x41234567
+    assert tr(0xFFFFFF8000005000) == 0x345000               # kernel half, supervisor
+    with pytest.raises(PageFault) as e:
+        tr(0xFFFFFF8000005000, user=True)
+    assert e.value.error_code == 5
+    with pytest.raises(PageFault) as e:
+        tr(0x212345, write=True)
+    assert e.value.error_code == 3
+    with pytest.raises(PageFault) as e:
+        tr(0x8000000000)                                    # PML4 slot 1 not present
+    assert e.value.error_code == 0 and e.value.linear == 0x8000000000
+    with pytest.raises(NonCanonical):
+        tr(0x0000800000000000)

@@ -283,7 +283,7 @@ def run(opts, on_machine=None):
         if on_machine is not None:
             on_machine(machine)
         if sink.stdin:
-            _start_stdin(console)
+            _add_stdin(machine, console)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
             machine.realtime_idle = _stdin_is_a_terminal()
         try:
@@ -319,26 +319,17 @@ def _stdin_is_a_terminal():
         return False
 
 
-def _start_stdin(console):
-    """Feed the host's standard input to COM1 (and the BIOS keyboard) as it arrives."""
+def _add_stdin(machine, console):
+    """The host's standard input feeds COM1 (and the BIOS keyboard) as an input source of the
+    run loop: while it is open an idle guest waits for it in real time; end-of-file closes it
+    and the guest runs on (and may be fast-forwarded again)."""
     import sys
-    import threading
-
-    def pump():
-        try:
-            fd = sys.stdin.fileno()
-        except (AttributeError, ValueError, OSError):
-            return
-        while True:
-            try:
-                data = os.read(fd, 256)
-            except OSError:
-                return
-            if not data:
-                return
-            console.feed(data)
-
-    threading.Thread(target=pump, name="v3-stdin", daemon=True).start()
+    from vmm.events import Reader
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    machine.events.add(Reader("stdin", fd, console.feed, chunk=256))
 
 
 def _check_output_path(what, path):

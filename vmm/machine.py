@@ -18,6 +18,7 @@ from unicorn import x86_const as X
 from v3tools.errors import ConfigError, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock
+from vmm.events import EventSources, POLL_SLICE_NS
 from vmm.log import VMMLog
 from vmm.telemetry import Telemetry, timed
 
@@ -120,6 +121,8 @@ class Machine:
         self.ctx = BoardContext(memory=GuestMemory(self), clock=clock or Clock(), log=self.vmmlog,
                                 console=console or Console())
         self.ctx.memory_size = self.memory_size
+        self.events = EventSources()          # host inputs: stdin, network, debugger ...
+        self.ctx.events = self.events
         self.ctx.stop_requested = self.kick
         self.ctx.a20_listeners.append(self._set_a20)
         self.ctx.timers.on_change = self._deadline_moved
@@ -407,6 +410,8 @@ class Machine:
                         time.monotonic_ns() > self._wall_deadline_ns:
                     raise RunTimeout(f"--timeout of {timeout} s reached")
                 ctx.timers.run_due()
+                if self.events.sources:
+                    self.events.poll(0)
                 if ctx.console.input:
                     self._deliver_console_input()
                 intc = ctx.intc
@@ -435,7 +440,7 @@ class Machine:
                     if self._halt_until is not None:
                         nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
                     stats.halts += 1
-                    if self.realtime_idle:
+                    if self.realtime_idle or self.events.any_open():
                         self._idle_in_real_time(nxt)
                         continue
                     if nxt is None:
@@ -449,15 +454,26 @@ class Machine:
             stats.wall_s = time.monotonic() - stats.wall_start
 
     def _idle_in_real_time(self, deadline_ns):
-        """Interactive runs (a terminal on --serial stdio): an idle guest waits in real time,
-        so its clock keeps wall time and the host's CPU rests, until its next timer deadline
-        or until input arrives (checked every 10 ms)."""
-        console = self.ctx.console
-        wait_ns = 10_000_000 if deadline_ns is None else \
-            min(10_000_000, self.ctx.clock.host_ns_until(deadline_ns))
-        if wait_ns > 0 and not console.input:
-            time.sleep(wait_ns / 1e9)
-        if console.input:
+        """While an input is open (stdin, a network backend, a debugger) or a person sits at the
+        terminal, an idle guest waits in real time, so its clock keeps wall time and the host
+        rests: one poll over every input with the next guest deadline (or --timeout) as its
+        timeout. Whatever arrives wakes the guest through its device."""
+        now = time.monotonic_ns()
+        host_deadline = None if deadline_ns is None else \
+            now + max(0, self.ctx.clock.host_ns_until(deadline_ns))
+        if self._wall_deadline_ns is not None:
+            host_deadline = self._wall_deadline_ns if host_deadline is None else \
+                min(host_deadline, self._wall_deadline_ns)
+        if self.ctx.console.input or self.ctx.requests:
+            host_deadline = now
+        if self.events.any_open():
+            self.events.wait_until(host_deadline)
+        else:
+            # a terminal run whose stdin ended: still real time, in short sleeps
+            wait = 10_000_000 if host_deadline is None else min(10_000_000, host_deadline - now)
+            if wait > 0:
+                time.sleep(wait / 1e9)
+        if self.ctx.console.input:
             self._halted = False            # let the UART or the BIOS keyboard take it
 
     def _deliver_console_input(self):
@@ -484,6 +500,10 @@ class Machine:
             host_deadline = None
         if self._irq_blocked:
             soon = time.monotonic_ns() + IRQ_BLOCKED_POLL_NS
+            host_deadline = soon if host_deadline is None else min(host_deadline, soon)
+        if self.events.any_open():
+            # inputs are serviced between runs: look at them at least every POLL_SLICE_NS
+            soon = time.monotonic_ns() + POLL_SLICE_NS
             host_deadline = soon if host_deadline is None else min(host_deadline, soon)
         if self._wall_deadline_ns is not None:
             # a guest spinning with no timer armed must still stop at --timeout
@@ -526,6 +546,7 @@ class Machine:
     def close(self):
         """Release host resources (files behind the drives)."""
         self.preempter.stop()
+        self.events.close()
         for drive in self.ctx.drives:
             close = getattr(drive.medium, "close", None)
             if close is not None:

@@ -8,7 +8,7 @@ import time
 
 COMPONENTS = (
     "pic", "pit", "nvram", "keyboard", "serial", "io", "ide", "pci",
-    "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory",
+    "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory", "msr",
 )
 
 

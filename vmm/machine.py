@@ -333,6 +333,7 @@ class Machine:
             dev.reset()
         if self.ctx.lapic is not None:
             self.cpu.cpuid.set_apic(True)
+        self.cpu.msrs.lapic = self.ctx.lapic
         if self.firmware is not None:
             # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
             low = self.firmware[-0x20000:]

@@ -46,7 +46,7 @@ def floppy(tmp, name):
 
 
 def tsc_seconds(t0, t1):
-    from vmm.machine import measure_tsc_hz
+    from vmm.clock import measure_tsc_hz
     return (t1 - t0) / measure_tsc_hz()
 
 

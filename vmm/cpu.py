@@ -17,6 +17,7 @@ from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented
 from vmm import ucinternals as U
+from vmm.clock import measure_tsc_hz
 from vmm.cpuid import CpuidPolicy
 from vmm.delivery import Delivery
 from vmm.mmu import MMU
@@ -37,7 +38,6 @@ class CPU:
         self.env = U.find_env(uc)
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
-        from vmm.machine import measure_tsc_hz
         self.cpuid = CpuidPolicy(tsc_hz=measure_tsc_hz())
         from vmm.msr import MSRs
         self.msrs = MSRs(self, log=machine.vmmlog.component("msr") if machine else None,

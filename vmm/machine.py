@@ -17,7 +17,8 @@ from unicorn import x86_const as X
 
 from v3tools.errors import ConfigError, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
-from vmm.clock import Clock
+from vmm.clock import Clock, measure_tsc_hz
+from vmm.cpu import CPU
 from vmm.events import EventSources, POLL_SLICE_NS
 from vmm.log import VMMLog
 from vmm.telemetry import Telemetry, timed
@@ -106,7 +107,6 @@ class Preempter(threading.Thread):
 class Machine:
     def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
                  telemetry=False, bios_console_serial=False, clock=None, firmware=None):
-        from vmm.cpu import CPU
         if memory_mb * MB > GUEST_MEMORY_LIMIT:
             raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
                               f"({GUEST_MEMORY_LIMIT // MB} MB below the 32-bit PCI window)")
@@ -645,24 +645,3 @@ def _explain_ucerror(exc):
     }.get(exc.errno, "an emulator error")
 
 
-_tsc_hz_cache = None
-
-
-def measure_tsc_hz():
-    """The host TSC frequency (RDTSC in the guest is the host TSC plus an offset)."""
-    global _tsc_hz_cache
-    if _tsc_hz_cache is None:
-        from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
-        uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        uc.mem_map(0, 0x1000)
-        uc.mem_write(0, b"\x0f\x31\xf4")
-
-        def tsc():
-            uc.emu_start(0, 3)
-            return uc.reg_read(X.UC_X86_REG_EAX) | (uc.reg_read(X.UC_X86_REG_EDX) << 32)
-
-        t0, c0 = time.perf_counter_ns(), tsc()
-        time.sleep(0.02)
-        t1, c1 = time.perf_counter_ns(), tsc()
-        _tsc_hz_cache = (c1 - c0) * 1e9 / (t1 - t0)
-    return _tsc_hz_cache

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from v3tools.errors import ConfigError, V3Error, VMStop
+from v3tools.paths import refuse_overwrite
 from vmm.config import parse_vm_config
 
 DEFAULT_IMAGE = "image.iso"
@@ -265,6 +266,7 @@ def run(opts, on_machine=None):
         if path:
             _check_output_path(f"{option} {path}", path)
     p = plan(opts)
+    refuse_overwrite(_outputs(opts), _inputs(opts, p))
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
@@ -302,6 +304,26 @@ def run(opts, on_machine=None):
                 sink.close()
             if opts.log and logstream is not None:
                 logstream.close()
+
+
+def _outputs(opts):
+    """The files a run writes, labelled as the user named them."""
+    serial = opts.serial[5:] if opts.serial.startswith("file:") else None
+    return [("--serial file:", serial), ("--screen", opts.screen),
+            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log)]
+
+
+def _inputs(opts, p):
+    """The files a run reads (or writes as a guest's disk): media, firmware, FILEDISK paths."""
+    image = opts.image
+    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+        image = DEFAULT_IMAGE
+    found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
+             ("--bios", opts.bios)]
+    for spec in p.config.devices:
+        if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
+            found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))
+    return found
 
 
 def _open_log(path):

@@ -280,3 +280,57 @@ def test_an_xml_configuration_is_not_booted(workdir, v3):
     assert_one_line_error(r, "config.xml looks like a Palacios XML configuration, not a bootable "
                              "image: build it first (v3 build-vm config.xml -o image.dat, then "
                              "v3 run image.dat)", workdir, ["config.xml"])
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+OWN = "; give each output its own file"
+BAD_INPUT = [
+    # (args, exit, message). The directory holds image.dat (a guest image whose FILEDISK `d`
+    # has <path>disk.img</path>), image.iso (a copy of boot.img), boot.img (a floppy that
+    # halts), disk.img, hard.img (a hard link to boot.img).
+    (["image.dat", "--serial", "file:image.dat"], 1,
+     "--serial file:image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:./image.dat"], 1,
+     "--serial file:./image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--screen", "image.dat"], 1,
+     "--screen image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--log", "image.dat"], 1,
+     "--log image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--telemetry-json", "image.dat"], 1,
+     "--telemetry-json image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as FILEDISK d <path> disk.img" + SAME),
+    (["--serial", "file:image.iso"], 1, "--serial file:image.iso: is the same file as IMAGE image.iso" + SAME),
+    (["--fda", "boot.img", "--serial", "file:hard.img"], 1,
+     "--serial file:hard.img: is the same file as --fda boot.img" + SAME),
+    (["--hda", "disk.img", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as --hda disk.img" + SAME),
+    (["--cdrom", "disk.img", "--serial", "null", "--screen", "disk.img"], 1,
+     "--screen disk.img: is the same file as --cdrom disk.img" + SAME),
+    (["--fda", "boot.img", "--bios", "disk.img", "--serial", "null", "--log", "disk.img"], 1,
+     "--log disk.img: is the same file as --bios disk.img" + SAME),
+    (["--fda", "boot.img", "--serial", "file:out.txt", "--log", "./out.txt"], 1,
+     "--log ./out.txt: is the same file as --serial file:out.txt" + OWN),
+    (["--fda", "boot.img", "--serial", "null", "--screen", "s.txt", "--telemetry-json", "s.txt"], 1,
+     "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
+]
+
+
+@pytest.fixture
+def baddir(workdir, v3):
+    (workdir / "cfg.xml").write_text(
+        '<vm class="PC"><memory>16</memory><devices>'
+        '<device class="FILEDISK" id="d"><path>disk.img</path></device></devices></vm>\n')
+    assert v3("build-vm", "cfg.xml", "-o", "image.dat").exit_code == 0
+    os.unlink(workdir / "cfg.xml")
+    fda(workdir, CLI_HLT)
+    fda(workdir, CLI_HLT, "image.iso")
+    (workdir / "disk.img").write_bytes(bytes(512 * 64))
+    os.link(workdir / "boot.img", workdir / "hard.img")
+    return workdir
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(baddir, bad_input, args, code, message):
+    bad_input(["run", *args], code, message)

@@ -94,7 +94,7 @@ def test_version_2(workdir, v3):
     write_cfg(workdir / "cfg.xml", "")
     before = sorted(os.listdir(workdir))
     assert_one_line_error(v3("build-vm", "cfg.xml", "-v", "2"),
-                          "image version 2: only versions 0 and 1 are supported", workdir, before)
+                          "-v 2: expected the image format version, 0 or 1", workdir, before)
 
 
 def test_unwritable_output(workdir, v3):
@@ -140,6 +140,12 @@ BAD_INPUT = [
      '-o sub/x.bin: is the same file as <file id="x"> sub/x.bin' + SAME),
     # no -o: the default output (CONFIG.dat) is a packed file
     (["d.xml"], {}, 1, 'output d.dat: is the same file as <file id="d"> d.dat' + SAME),
+    # option values and usage
+    (["cfg.xml", "-v", "abc"], {}, 1, "-v abc: expected the image format version, 0 or 1"),
+    (["cfg.xml", "-v", "-1"], {}, 1, "-v -1: expected the image format version, 0 or 1"),
+    (["cfg.xml", "--nosuch"], {}, 1, "No such option '--nosuch' (see `v3 build-vm --help`)"),
+    ([], {}, 1, "Missing argument 'CONFIG' (see `v3 build-vm --help`)"),
+    (["cfg.xml", "x.xml"], {}, 1, "Got unexpected extra argument (x.xml) (see `v3 build-vm --help`)"),
 ]
 
 

@@ -314,7 +314,32 @@ BAD_INPUT = [
      "--log ./out.txt: is the same file as --serial file:out.txt" + OWN),
     (["--fda", "boot.img", "--serial", "null", "--screen", "s.txt", "--telemetry-json", "s.txt"], 1,
      "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
+    # option values: one line naming the option and what it expects
+    *[(["--fda", "boot.img", "-m", m], 1, f"-m {m}: expected the machine's memory in MB, a whole "
+                                          f"number from 1 to 3584") for m in ("0", "-5", "abc", "3585", "1.5")],
+    *[(["--fda", "boot.img", "--timeout", t], 1, f"--timeout {t}: expected a number of seconds "
+                                                 f"above 0 and at most 1000000")
+      for t in ("nan", "inf", "-inf", "1e300", "0", "-1", "abc", "1000001")],
+    (["--fda", "boot.img", "--smp", "2"], 1, "--smp 2: expected 1 (one core so far)"),
+    (["--fda", "boot.img", "--boot", "x"], 1,
+     "Invalid value for '--boot': 'x' is not one of 'd', 'c', 'a' (see `v3 run --help`)"),
+    (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
 ]
+
+
+def test_library_refuses_bad_numbers(workdir):
+    from v3tools.errors import V3Error
+    from vmm.launch import RunOptions, run
+    for opts, message in ((RunOptions(fda="x", timeout=float("nan")), "--timeout nan: expected"),
+                          (RunOptions(fda="x", timeout=1e300), "--timeout 1e+300: expected"),
+                          (RunOptions(fda="x", memory_mb=0), "-m 0: expected")):
+        with pytest.raises(V3Error, match=message.replace("+", r"\+")):
+            run(opts)
+
+
+def test_bare_v3_prints_the_commands(v3):
+    r = v3()
+    assert r.exit_code == 0 and "Commands:" in r.stdout and r.stderr == ""
 
 
 @pytest.fixture

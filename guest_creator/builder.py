@@ -20,6 +20,7 @@ from guest_creator import hashing, serialize
 from guest_creator.image import CHUNK, ENTRY_SIZE, MAX_FILE_SIZE, SUPPORTED_VERSIONS, encode_header
 from guest_creator.xmlconfig import file_refs, parse_file
 from v3tools.errors import ConfigError, V3Error
+from v3tools.paths import refuse_overwrite
 
 
 @dataclass
@@ -33,6 +34,11 @@ class BuildEntry:
     size: int
     offset: int = 0
     hash: int | None = None
+
+    @property
+    def label(self):
+        """How messages name the entry: <file id="x">, or <file> N for one without an id."""
+        return f"<file id=\"{self.id}\">" if self.id is not None else f"<file> {self.index}"
 
 
 @dataclass
@@ -101,9 +107,12 @@ def build_image(config, output=None, version: int = 1, progress=None) -> BuildRe
     xml = serialize.to_bytes(doc)
     if len(xml) > 0xFFFFFFFF:
         raise ConfigError(f"{config}: the serialised XML exceeds 4 GiB")
+    label = "-o" if output is not None else "output"
     output = os.fsdecode(output) if output is not None else default_output(config)
     if os.path.isdir(output):
         raise V3Error(f"{output}: output is a directory")
+    refuse_overwrite([(label, output)],
+                     [("CONFIG", config)] + [(entry.label, entry.path) for entry in entries])
 
     header = encode_header(xml, [e.size for e in entries], [0] * len(entries), version)
     offset = len(header)

@@ -16,6 +16,7 @@ from isoimage.eltorito import write_iso
 from isoimage.isolinux import find_isolinux, find_ldlinux, isolinux_version
 from isoimage.reader import GUEST_MAGIC, file_extent, is_hosted_iso, read_file_from_iso
 from v3tools.errors import ImageFormatError, V3Error
+from v3tools.paths import refuse_overwrite
 
 STUB_KERNEL = Path(__file__).with_name("stub") / "lwk.bin"
 
@@ -70,8 +71,12 @@ def build_iso(output, kernel=None, initrd=None, guest=None, append=None, serial=
         payload = _need_file(initrd, "initrd")
     stub = kernel is None
     kernel = os.fspath(STUB_KERNEL) if stub else _need_file(kernel, "kernel")
+    inputs = [("--guest", guest), ("--initrd", initrd), ("--kernel", None if stub else kernel),
+              ("--isolinux", isolinux)]
+    refuse_overwrite([("-o", output)], inputs)
     isolinux_bin = find_isolinux(isolinux)
     ldlinux = find_ldlinux(isolinux_bin)
+    refuse_overwrite([("-o", output)], inputs + [("isolinux.bin", isolinux_bin), ("ldlinux.c32", ldlinux)])
 
     cfg = layout.isolinux_cfg(layout.DEFAULT_APPEND if append is None else append,
                               serial=serial, initrd=payload is not None)

@@ -8,14 +8,18 @@ What can be booted:
   medium attached.
 """
 import errno
+import math
 import os
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from v3tools.errors import ConfigError, V3Error, VMStop
+from v3tools.paths import refuse_overwrite
 from vmm.config import parse_vm_config
 
 DEFAULT_IMAGE = "image.iso"
+MAX_TIMEOUT_S = 1_000_000         # about 11.6 days (host waits are poll() calls in milliseconds)
+MAX_MEMORY_MB = 3584              # below the 32-bit PCI hole
 FLOPPY_SIZES = {160 * 1024, 180 * 1024, 320 * 1024, 360 * 1024, 720 * 1024, 1200 * 1024,
                 1440 * 1024, 2880 * 1024}
 
@@ -259,12 +263,14 @@ def run(opts, on_machine=None):
     import sys
     from vmm.context import Console
     from vmm.log import VMMLog
+    check_numbers(opts)
     SerialSink.check(opts.serial)
     for option, path in (("--screen", opts.screen), ("--telemetry-json", opts.telemetry_json),
                          ("--log", opts.log)):
         if path:
             _check_output_path(f"{option} {path}", path)
     p = plan(opts)
+    refuse_overwrite(_outputs(opts), _inputs(opts, p))
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
@@ -302,6 +308,38 @@ def run(opts, on_machine=None):
                 sink.close()
             if opts.log and logstream is not None:
                 logstream.close()
+
+
+def check_numbers(opts):
+    """The numeric options, checked for library callers as the CLI checks them."""
+    t = opts.timeout
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)
+                          or not 0 < t <= MAX_TIMEOUT_S):
+        raise V3Error(f"--timeout {t}: expected a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
+    m = opts.memory_mb
+    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= MAX_MEMORY_MB:
+        raise V3Error(f"-m {m}: expected the machine's memory in MB, a whole number from 1 to "
+                      f"{MAX_MEMORY_MB}")
+
+
+def _outputs(opts):
+    """The files a run writes, labelled as the user named them."""
+    serial = opts.serial[5:] if opts.serial.startswith("file:") else None
+    return [("--serial file:", serial), ("--screen", opts.screen),
+            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log)]
+
+
+def _inputs(opts, p):
+    """The files a run reads (or writes as a guest's disk): media, firmware, FILEDISK paths."""
+    image = opts.image
+    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+        image = DEFAULT_IMAGE
+    found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
+             ("--bios", opts.bios)]
+    for spec in p.config.devices:
+        if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
+            found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))
+    return found
 
 
 def _open_log(path):

@@ -94,7 +94,7 @@ def test_version_2(workdir, v3):
     write_cfg(workdir / "cfg.xml", "")
     before = sorted(os.listdir(workdir))
     assert_one_line_error(v3("build-vm", "cfg.xml", "-v", "2"),
-                          "image version 2: only versions 0 and 1 are supported", workdir, before)
+                          "-v 2: expected the image format version, 0 or 1", workdir, before)
 
 
 def test_unwritable_output(workdir, v3):
@@ -119,3 +119,50 @@ def test_unreadable_file(workdir, v3):
     before = sorted(os.listdir(workdir))
     assert_one_line_error(v3("build-vm", "cfg.xml"), 'cfg.xml:3:5: <file id="a">: a.bin: Permission denied',
                           workdir, before)
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+BAD_INPUT = [
+    # (args, setup files {name: bytes | ("link", target) | ("symlink", target)}, exit, message)
+    (["cfg.xml", "-o", "cfg.xml"], {}, 1, "-o cfg.xml: is the same file as CONFIG cfg.xml" + SAME),
+    (["cfg.xml", "-o", "./cfg.xml"], {}, 1, "-o ./cfg.xml: is the same file as CONFIG cfg.xml" + SAME),
+    (["./cfg.xml", "-o", "cfg.xml"], {}, 1, "-o cfg.xml: is the same file as CONFIG ./cfg.xml" + SAME),
+    (["cfg.xml", "-o", "hard.xml"], {"hard.xml": ("link", "cfg.xml")}, 1,
+     "-o hard.xml: is the same file as CONFIG cfg.xml" + SAME),
+    (["cfg.xml", "-o", "soft.xml"], {"soft.xml": ("symlink", "cfg.xml")}, 1,
+     "-o soft.xml: is the same file as CONFIG cfg.xml" + SAME),
+    (["cfg.xml", "-o", "a.bin"], {}, 1, '-o a.bin: is the same file as <file id="a"> a.bin' + SAME),
+    (["cfg.xml", "-o", "b.bin"], {}, 1, '-o b.bin: is the same file as <file id="b"> b.bin' + SAME),
+    (["cfg.xml", "-o", "hard.bin"], {"hard.bin": ("link", "b.bin")}, 1,
+     '-o hard.bin: is the same file as <file id="b"> b.bin' + SAME),
+    (["sub/cfg.xml", "-o", "sub/x.bin"], {}, 1,
+     '-o sub/x.bin: is the same file as <file id="x"> sub/x.bin' + SAME),
+    # no -o: the default output (CONFIG.dat) is a packed file
+    (["d.xml"], {}, 1, 'output d.dat: is the same file as <file id="d"> d.dat' + SAME),
+    # option values and usage
+    (["cfg.xml", "-v", "abc"], {}, 1, "-v abc: expected the image format version, 0 or 1"),
+    (["cfg.xml", "-v", "-1"], {}, 1, "-v -1: expected the image format version, 0 or 1"),
+    (["cfg.xml", "--nosuch"], {}, 1, "No such option '--nosuch' (see `v3 build-vm --help`)"),
+    ([], {}, 1, "Missing argument 'CONFIG' (see `v3 build-vm --help`)"),
+    (["cfg.xml", "x.xml"], {}, 1, "Got unexpected extra argument (x.xml) (see `v3 build-vm --help`)"),
+]
+
+
+@pytest.mark.parametrize("args, setup, code, message", BAD_INPUT,
+                         ids=[" ".join(case[0]) for case in BAD_INPUT])
+def test_bad_input(workdir, bad_input, args, setup, code, message):
+    write_cfg(workdir / "cfg.xml", '    <file id="a" filename="a.bin"/>\n    <file id="b" filename="b.bin"/>\n')
+    write_cfg(workdir / "d.xml", '    <file id="d" filename="d.dat"/>\n')
+    (workdir / "d.dat").write_bytes(b"DDDD")
+    (workdir / "sub").mkdir()
+    (workdir / "sub" / "x.bin").write_bytes(b"X")
+    write_cfg(workdir / "sub" / "cfg.xml", '    <file id="x" filename="x.bin"/>\n')
+    for name, what in setup.items():
+        if isinstance(what, bytes):
+            (workdir / name).write_bytes(what)
+        elif what[0] == "link":
+            os.link(workdir / what[1], workdir / name)
+        else:
+            os.symlink(what[1], workdir / name)
+    bad_input(["build-vm", *args], code, message)

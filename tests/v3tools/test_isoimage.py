@@ -1,7 +1,11 @@
 """`v3 isoimage`: exit codes and exact output."""
 import os
+import shutil
+
+import pytest
 
 import isoimage
+from guest_creator import build_image
 
 GUEST = b"v3vee\0\0\0" + b"\0" * 100
 
@@ -73,3 +77,36 @@ def test_unwritable_output_is_one_line(v3, tmp_path, monkeypatch, require_artefa
     r = v3("isoimage", "--kernel", "k", "-o", "/proc/v3-test.iso")
     assert r.exit_code == 1
     assert r.stderr == "v3: error: /proc/v3-test.iso: cannot write: No such file or directory\n"
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+BAD_INPUT = [
+    # (args, exit, message); the directory holds image.dat (a guest image), bz (a bzImage),
+    # rd (an initrd), hard.dat (a hard link to image.dat)
+    (["--guest", "image.dat", "-o", "image.dat"], 1,
+     "-o image.dat: is the same file as --guest image.dat" + SAME),
+    (["-o", "image.dat"], 1, "-o image.dat: is the same file as --guest image.dat" + SAME),
+    (["--guest", "./image.dat", "-o", "hard.dat"], 1,
+     "-o hard.dat: is the same file as --guest ./image.dat" + SAME),
+    (["--kernel", "bz", "--initrd", "rd", "-o", "bz"], 1, "-o bz: is the same file as --kernel bz" + SAME),
+    (["--kernel", "bz", "--initrd", "rd", "-o", "./rd"], 1, "-o ./rd: is the same file as --initrd rd" + SAME),
+    (["--kernel", "bz", "--isolinux", "bz", "-o", "bz"], 1, "-o bz: is the same file as --kernel bz" + SAME),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.xml").write_text("<vm><memory>16</memory></vm>\n")
+    build_image("cfg.xml", "image.dat")
+    os.unlink("cfg.xml")
+    shutil.copy(isoimage.STUB_KERNEL, "bz")
+    (tmp_path / "rd").write_bytes(b"initrd")
+    os.link("image.dat", "hard.dat")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(workdir, bad_input, args, code, message):
+    bad_input(["isoimage", *args], code, message)

@@ -1,5 +1,8 @@
 """`v3 mkguest`: exit codes and exact output."""
 import os
+import shutil
+
+import pytest
 
 import isoimage
 from guest_creator import mkguest as mg
@@ -48,3 +51,40 @@ def test_bad_add(v3, tmp_path, monkeypatch):
     assert result.stderr.startswith("v3: error: ")
     assert result.stderr.count("\n") == 1
     assert os.listdir(tmp_path) == ["bzImage"]
+
+
+# an ELF64 header with no program headers: "static" to mkguest's check, never run here
+STATIC_ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+BAD_INPUT = [
+    # (args, exit, message); the directory holds bz (a bzImage), bb (a static ELF standing in for
+    # busybox), init.sh, data/ (a directory with one file), hard.bz (a hard link to bz)
+    (["--kernel", "bz", "-o", "bz"], 1, "-o bz: is the same file as --kernel bz" + SAME),
+    (["--kernel", "./bz", "-o", "hard.bz"], 1, "-o hard.bz: is the same file as --kernel ./bz" + SAME),
+    (["--kernel", "bz", "--init", "init.sh", "-o", "init.sh"], 1,
+     "-o init.sh: is the same file as --init init.sh" + SAME),
+    (["--kernel", "bz", "--add", "data/f:/f", "-o", "data/f"], 1,
+     "-o data/f: is the same file as --add data/f" + SAME),
+    (["--kernel", "bz", "--add", "data:/data", "-o", "data/new.iso"], 1,
+     "-o data/new.iso: lies inside --add data; the ISO would be packed into its own initramfs "
+     "(write it elsewhere)"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(isoimage.STUB_KERNEL, "bz")
+    os.link("bz", "hard.bz")
+    (tmp_path / "init.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "bb").write_bytes(STATIC_ELF)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f").write_text("payload")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(workdir, bad_input, args, code, message):
+    bad_input(["mkguest", "--busybox", "bb", *args], code, message)

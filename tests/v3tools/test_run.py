@@ -280,3 +280,82 @@ def test_an_xml_configuration_is_not_booted(workdir, v3):
     assert_one_line_error(r, "config.xml looks like a Palacios XML configuration, not a bootable "
                              "image: build it first (v3 build-vm config.xml -o image.dat, then "
                              "v3 run image.dat)", workdir, ["config.xml"])
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+OWN = "; give each output its own file"
+BAD_INPUT = [
+    # (args, exit, message). The directory holds image.dat (a guest image whose FILEDISK `d`
+    # has <path>disk.img</path>), image.iso (a copy of boot.img), boot.img (a floppy that
+    # halts), disk.img, hard.img (a hard link to boot.img).
+    (["image.dat", "--serial", "file:image.dat"], 1,
+     "--serial file:image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:./image.dat"], 1,
+     "--serial file:./image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--screen", "image.dat"], 1,
+     "--screen image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--log", "image.dat"], 1,
+     "--log image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--telemetry-json", "image.dat"], 1,
+     "--telemetry-json image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as FILEDISK d <path> disk.img" + SAME),
+    (["--serial", "file:image.iso"], 1, "--serial file:image.iso: is the same file as IMAGE image.iso" + SAME),
+    (["--fda", "boot.img", "--serial", "file:hard.img"], 1,
+     "--serial file:hard.img: is the same file as --fda boot.img" + SAME),
+    (["--hda", "disk.img", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as --hda disk.img" + SAME),
+    (["--cdrom", "disk.img", "--serial", "null", "--screen", "disk.img"], 1,
+     "--screen disk.img: is the same file as --cdrom disk.img" + SAME),
+    (["--fda", "boot.img", "--bios", "disk.img", "--serial", "null", "--log", "disk.img"], 1,
+     "--log disk.img: is the same file as --bios disk.img" + SAME),
+    (["--fda", "boot.img", "--serial", "file:out.txt", "--log", "./out.txt"], 1,
+     "--log ./out.txt: is the same file as --serial file:out.txt" + OWN),
+    (["--fda", "boot.img", "--serial", "null", "--screen", "s.txt", "--telemetry-json", "s.txt"], 1,
+     "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
+    # option values: one line naming the option and what it expects
+    *[(["--fda", "boot.img", "-m", m], 1, f"-m {m}: expected the machine's memory in MB, a whole "
+                                          f"number from 1 to 3584") for m in ("0", "-5", "abc", "3585", "1.5")],
+    *[(["--fda", "boot.img", "--timeout", t], 1, f"--timeout {t}: expected a number of seconds "
+                                                 f"above 0 and at most 1000000")
+      for t in ("nan", "inf", "-inf", "1e300", "0", "-1", "abc", "1000001")],
+    (["--fda", "boot.img", "--smp", "2"], 1, "--smp 2: expected 1 (one core so far)"),
+    (["--fda", "boot.img", "--boot", "x"], 1,
+     "Invalid value for '--boot': 'x' is not one of 'd', 'c', 'a' (see `v3 run --help`)"),
+    (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
+]
+
+
+def test_library_refuses_bad_numbers(workdir):
+    from v3tools.errors import V3Error
+    from vmm.launch import RunOptions, run
+    for opts, message in ((RunOptions(fda="x", timeout=float("nan")), "--timeout nan: expected"),
+                          (RunOptions(fda="x", timeout=1e300), "--timeout 1e+300: expected"),
+                          (RunOptions(fda="x", memory_mb=0), "-m 0: expected")):
+        with pytest.raises(V3Error, match=message.replace("+", r"\+")):
+            run(opts)
+
+
+def test_bare_v3_prints_the_commands(v3):
+    r = v3()
+    assert r.exit_code == 0 and "Commands:" in r.stdout and r.stderr == ""
+
+
+@pytest.fixture
+def baddir(workdir, v3):
+    (workdir / "cfg.xml").write_text(
+        '<vm class="PC"><memory>16</memory><devices>'
+        '<device class="FILEDISK" id="d"><path>disk.img</path></device></devices></vm>\n')
+    assert v3("build-vm", "cfg.xml", "-o", "image.dat").exit_code == 0
+    os.unlink(workdir / "cfg.xml")
+    fda(workdir, CLI_HLT)
+    fda(workdir, CLI_HLT, "image.iso")
+    (workdir / "disk.img").write_bytes(bytes(512 * 64))
+    os.link(workdir / "boot.img", workdir / "hard.img")
+    return workdir
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(baddir, bad_input, args, code, message):
+    bad_input(["run", *args], code, message)

@@ -3,6 +3,7 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 import guest_creator
+from v3tools.cli.options import Number
 
 
 class _Bars:
@@ -25,7 +26,8 @@ class _Bars:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(),
               help="Image to write [default: CONFIG with the extension replaced by .dat].")
-@click.option("-v", "version", type=int, default=1, show_default=True,
+@click.option("-v", "version", default=1, show_default=True,
+              type=Number(int, 0, 1, "the image format version, 0 or 1", metavar="0|1"),
               help="Image format version: 0 (no hashes) or 1 (per-file hashes).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj

@@ -1,7 +1,8 @@
 """`v3 run`: boot a guest image, a hosted ISO or any bootable medium in the v3 VMM."""
 import click
 
-from vmm.launch import RunOptions, run
+from v3tools.cli.options import Number
+from vmm.launch import MAX_MEMORY_MB, MAX_TIMEOUT_S, RunOptions, run
 from vmm.log import COMPONENTS
 
 
@@ -9,14 +10,20 @@ from vmm.log import COMPONENTS
 @click.argument("image", required=False)
 @click.option("--serial", default="stdio", show_default=True, metavar="file:PATH|stdio|null",
               help="Where the guest's COM1 goes.")
-@click.option("-m", "memory_mb", type=click.IntRange(1, 3584), default=1024, show_default=True,
+@click.option("-m", "memory_mb", default=1024, show_default=True,
+              type=Number(int, 1, MAX_MEMORY_MB, f"the machine's memory in MB, a whole number from 1 "
+                                                 f"to {MAX_MEMORY_MB}", metavar="MB"),
               help="Machine memory in MB (a guest image's <memory> must fit).")
-@click.option("--smp", type=click.IntRange(1, 1), default=1, help="Cores (1 so far).")
+@click.option("--smp", type=Number(int, 1, 1, "1 (one core so far)", metavar="N"), default=1,
+              help="Cores (1 so far).")
 @click.option("--cdrom", type=click.Path(), help="Attach an ISO as the CD-ROM (secondary master).")
 @click.option("--hda", type=click.Path(), help="Attach a disk image (primary master).")
 @click.option("--fda", type=click.Path(), help="Attach a floppy image.")
 @click.option("--boot", type=click.Choice(["d", "c", "a"]), help="Boot CD (d), disk (c) or floppy (a) first.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop after SECONDS of wall time (exit 6).")
+@click.option("--timeout", metavar="SECONDS",
+              type=Number(float, 0, MAX_TIMEOUT_S, f"a number of seconds above 0 and at most "
+                                                   f"{MAX_TIMEOUT_S}", low_open=True),
+              help=f"Stop after SECONDS of wall time (exit 6); 0 < SECONDS <= {MAX_TIMEOUT_S}.")
 @click.option("--until", metavar="TEXT", help="End with status 0 once TEXT appears on the serial port.")
 @click.option("--screen", type=click.Path(), help="Dump the VGA text screen to FILE at exit.")
 @click.option("--bios", "bios", type=click.Path(dir_okay=False),
@@ -37,7 +44,8 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
-    Exit status: 0 guest powered off or reset (or --until text seen), 1 bad input,
+    Exit status: 0 guest powered off or reset (or --until text seen), 1 bad input (a missing or
+    unusable file, a bad option or option value: one line on stderr),
     3 fail-stop, 4 triple fault, 5 halted with interrupts disabled, 6 --timeout,
     7 guest ended before the --until text appeared."""
     unknown = [c for c in debug.split(",") if c.strip() and c.strip() not in COMPONENTS + ("all",)]

@@ -37,6 +37,27 @@ def linux_iso(tmp_path_factory, require_artefact):
     return out
 
 
+@pytest.fixture(scope="module")
+def linux64_iso(tmp_path_factory, require_artefact):
+    """Debian's amd64 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
+    from guest_creator.mkguest import mkguest
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    busybox = require_artefact(artefacts.busybox_static, "amd64")
+    require_artefact(artefacts.isolinux_bin)
+    out = tmp_path_factory.mktemp("linux64") / "guest.iso"
+    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
+    return out
+
+
+def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
+    """The 64-bit kernel on the standard PC (LAPIC and IOAPIC included), command line
+    `console=ttyS0` only: isolinux, the kernel in long mode, /init's marker."""
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(linux64_iso))
+    assert result.status == 0, serial[-2000:]
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+    assert "-amd64" in serial[serial.index("Linux version"):][:200]
+
+
 def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
     require_artefact(artefacts.isolinux_bin)
     monkeypatch.chdir(tmp_path)

@@ -356,11 +356,11 @@ class LocalAPIC(Device):
                 self._misuse(offset, f"destination model {model:#x} (flat is 0xF, cluster 0x0)")
             self.dfr = (value & 0xF0000000) | 0x0FFFFFFF
         elif offset == 0x0F0:
-            if value & 0x200:
-                self._misuse(offset, f"{value:#x}: focus processor checking is not modelled")
             if value & 0x1000:
                 self._misuse(offset, f"{value:#x}: EOI-broadcast suppression is not advertised")
-            self.svr = value & 0x1FF
+            # bit 9 disables focus processor checking, which only matters for lowest-priority
+            # delivery among several processors: kept as written, no effect on one CPU
+            self.svr = value & 0x3FF
             if not self.enabled:
                 for off in LVT_OFFSETS:
                     self.lvt[off] |= MASKED

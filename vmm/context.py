@@ -90,6 +90,7 @@ class BoardContext:
         self.drives = []                      # vmm.media.Drive: what is attached where (BIOS)
         self.memory_size = len(getattr(self.mem, "data", b""))  # guest RAM bytes (set by machine)
         self.boot_order = ["cdrom", "disk", "floppy"]
+        self.kernel_boot = None                   # vmm.boot.linux.LinuxKernel (--kernel)
         self.pci_bus = None                   # the PCI device registers itself here
 
     # -- devices -------------------------------------------------------------------------------

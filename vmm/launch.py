@@ -45,6 +45,9 @@ class RunOptions:
     omit: tuple = ()
     smp: int = 1
     bios: str = None                  # a firmware image instead of the built-in BIOS
+    kernel: str = None                # direct Linux boot: bzImage, initrd, command line
+    initrd: str = None
+    append: str = None
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Plan:
     files: dict = field(default_factory=dict)
     floppy: str = None
     description: str = ""
+    kernel: object = None             # vmm.boot.linux.LinuxKernel
 
 
 def _kind_of_medium(path):
@@ -115,7 +119,8 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
 def plan(opts):
     """Work out what to boot from the options (no machine is built yet)."""
     image = opts.image
-    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+    kernel = _kernel(opts)
+    if image is None and not (opts.cdrom or opts.hda or opts.fda or kernel):
         image = DEFAULT_IMAGE
         if not os.path.exists(image):
             raise V3Error(f"nothing to boot: no IMAGE given and there is no ./{DEFAULT_IMAGE} "
@@ -129,22 +134,39 @@ def plan(opts):
             raise V3Error(f"{image}: no such file")
         kind = _kind_of_medium(image)
         if kind == "guest-image":
-            return _guest_plan(image, open_from="file", opts=opts)
+            return _guest_plan(image, open_from="file", opts=opts, kernel=kernel)
         if kind == "cdrom":
             from isoimage import is_hosted_iso
             if is_hosted_iso(image):
-                return _guest_plan(image, open_from="iso", opts=opts)
+                return _guest_plan(image, open_from="iso", opts=opts, kernel=kernel)
             cdrom = image
         elif kind == "floppy":
             fda = image
         else:
             hda = image
     cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
-    what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
-    return Plan(cfg, {}, fda, f"standard PC with {what}")
+    what = ", ".join(f"{k} {v}" for k, v in (("kernel", opts.kernel), ("cdrom", cdrom),
+                                             ("hda", hda), ("fda", fda)) if v)
+    return Plan(cfg, {}, fda, f"standard PC with {what}", kernel)
 
 
-def _guest_plan(path, open_from, opts):
+def _kernel(opts):
+    """The --kernel/--initrd/--append trio, read and checked (None without --kernel)."""
+    if opts.kernel is None:
+        for what in ("initrd", "append"):
+            if getattr(opts, what) is not None:
+                raise V3Error(f"--{what} needs --kernel (direct Linux boot)")
+        return None
+    from vmm.boot.linux import LinuxKernel
+    kernel = LinuxKernel.from_files(opts.kernel, opts.initrd, opts.append or "")
+    kernel.check_fits(opts.memory_mb << 20)
+    return kernel
+
+
+def _guest_plan(path, open_from, opts, kernel=None):
+    if kernel is not None:
+        raise V3Error(f"{path}: --kernel cannot be combined with a guest image (its XML "
+                      f"describes how the VM boots)")
     from guest_creator.image import open_image, open_image_bytes
     if open_from == "iso":
         from isoimage import read_file_from_iso
@@ -226,6 +248,7 @@ def build_machine(p, opts, console, vmmlog):
                 telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
                 bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
+    m.ctx.kernel_boot = p.kernel
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}
         first = order[opts.boot]
@@ -334,10 +357,10 @@ def _outputs(opts):
 def _inputs(opts, p):
     """The files a run reads (or writes as a guest's disk): media, firmware, FILEDISK paths."""
     image = opts.image
-    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+    if image is None and not (opts.cdrom or opts.hda or opts.fda or opts.kernel):
         image = DEFAULT_IMAGE
     found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
-             ("--bios", opts.bios)]
+             ("--bios", opts.bios), ("--kernel", opts.kernel), ("--initrd", opts.initrd)]
     for spec in p.config.devices:
         if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
             found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))

@@ -359,3 +359,15 @@ def baddir(workdir, v3):
 @pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
 def test_bad_input(baddir, bad_input, args, code, message):
     bad_input(["run", *args], code, message)
+
+
+def test_kernel_options_in_both_spellings(workdir, v3):
+    """--kernel and QEMU's -kernel: a file that is no bzImage is one line, nothing written."""
+    (workdir / "random.bin").write_bytes(bytes(range(256)) * 64)
+    for spelling in ("--kernel", "-kernel"):
+        r = v3("run", spelling, "random.bin", "--serial", "file:serial.out")
+        assert_one_line_error(r, "--kernel random.bin: not a Linux x86 kernel image (no 'HdrS' "
+                                 "boot header at offset 0x202)", workdir, ["random.bin"])
+    r = v3("run", "-append", "quiet", "--serial", "null")
+    assert_one_line_error(r, "--append needs --kernel (direct Linux boot)", workdir,
+                          ["random.bin"])

@@ -48,6 +48,8 @@ class RunOptions:
     kernel: str = None                # direct Linux boot: bzImage, initrd, command line
     initrd: str = None
     append: str = None
+    savevm: str = None                # write a VM snapshot here once --until's text appears
+    loadvm: str = None                # start from this VM snapshot instead of power-on
 
 
 @dataclass
@@ -296,6 +298,7 @@ def run(opts, on_machine=None):
             _check_output_path(f"{option} {path}", path)
     p = plan(opts)
     refuse_overwrite(_outputs(opts), _inputs(opts, p))
+    _check_snapshot_options(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
@@ -313,12 +316,21 @@ def run(opts, on_machine=None):
         vmmlog.component("run").debug(f"booting {p.description}")
         if on_machine is not None:
             on_machine(machine)
+        if opts.loadvm:
+            from vmm.debug import snapshot
+            meta = snapshot.load(machine, opts.loadvm)
+            vmmlog.component("run").info(f"restored {opts.loadvm}: the guest continues at "
+                                         f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
         if sink.stdin:
             _add_stdin(machine, console)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
             machine.realtime_idle = _stdin_is_a_terminal()
         try:
             result = machine.run(timeout=opts.timeout, until=opts.until)
+            if opts.savevm:
+                from vmm.debug import snapshot
+                snapshot.save(machine, opts.savevm)
+                result.reason += f"; saved the machine to {opts.savevm}"
         except VMStop as exc:
             if exc.diagnostic is None:
                 exc.diagnostic = machine.diagnostic(exc)
@@ -347,11 +359,23 @@ def check_numbers(opts):
                       f"{MAX_MEMORY_MB}")
 
 
+def _check_snapshot_options(opts):
+    if opts.savevm:
+        if not opts.until:
+            raise V3Error("--savevm needs --until TEXT: the snapshot is taken when TEXT "
+                          "appears on the serial port")
+        _check_output_path(f"--savevm {opts.savevm}", opts.savevm)
+    if opts.loadvm:
+        from vmm.debug import snapshot
+        snapshot.read_meta(opts.loadvm)           # a one-line error before any machine exists
+
+
 def _outputs(opts):
     """The files a run writes, labelled as the user named them."""
     serial = opts.serial[5:] if opts.serial.startswith("file:") else None
     return [("--serial file:", serial), ("--screen", opts.screen),
-            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log)]
+            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
+            ("--savevm", opts.savevm)]
 
 
 def _inputs(opts, p):
@@ -360,7 +384,8 @@ def _inputs(opts, p):
     if image is None and not (opts.cdrom or opts.hda or opts.fda or opts.kernel):
         image = DEFAULT_IMAGE
     found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
-             ("--bios", opts.bios), ("--kernel", opts.kernel), ("--initrd", opts.initrd)]
+             ("--bios", opts.bios), ("--kernel", opts.kernel), ("--initrd", opts.initrd),
+             ("--loadvm", opts.loadvm)]
     for spec in p.config.devices:
         if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
             found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))

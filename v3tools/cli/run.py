@@ -42,12 +42,16 @@ from vmm.log import COMPONENTS
               help="With --kernel: the initial ramdisk.")
 @click.option("--append", "-append", "append", metavar="CMDLINE",
               help="With --kernel: the kernel command line.")
+@click.option("--savevm", type=click.Path(), metavar="FILE",
+              help="With --until: save the whole machine to FILE when TEXT appears, then end.")
+@click.option("--loadvm", type=click.Path(), metavar="FILE",
+              help="Start from a snapshot saved by --savevm (same image and options).")
 @click.option("--omit", multiple=True, metavar="CLASS",
               help="Leave out devices of this class (e.g. LAPIC until it exists).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
-            append, omit):
+            append, savevm, loadvm, omit):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -63,7 +67,7 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
                       io_policy=io_policy, omit=omit, smp=smp, bios=bios, kernel=kernel,
-                      initrd=initrd, append=append)
+                      initrd=initrd, append=append, savevm=savevm, loadvm=loadvm)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

@@ -1,0 +1,1 @@
+"""Looking inside and steering a running VM: snapshots (`snapshot`)."""

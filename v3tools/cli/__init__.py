@@ -21,6 +21,7 @@ COMMANDS = {
     "mkguest": "mkguest",
     "init": "init",
     "run": "run",
+    "img": "img",
 }
 
 

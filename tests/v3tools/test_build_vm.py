@@ -123,6 +123,11 @@ def test_unreadable_file(workdir, v3):
 
 # -- bad input, table-driven: exit status, one line, no file created or changed -------------------
 SAME = "; refusing to overwrite an input"
+BILLION_LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE vm [\n<!ENTITY a0 "lol">\n'
+                  + "".join(f'<!ENTITY a{i} "{("&a%d;" % (i - 1)) * 10}">\n' for i in range(1, 10))
+                  + ']>\n<vm><name>&a9;</name></vm>\n').encode()
+DEEP_ENTITIES = ("<!DOCTYPE vm [" + '<!ENTITY e0 "x">'
+                 + "".join(f'<!ENTITY e{i} "&e{i - 1};">' for i in range(1, 30)) + "]><vm>&e29;</vm>").encode()
 BAD_INPUT = [
     # (args, setup files {name: bytes | ("link", target) | ("symlink", target)}, exit, message)
     (["cfg.xml", "-o", "cfg.xml"], {}, 1, "-o cfg.xml: is the same file as CONFIG cfg.xml" + SAME),
@@ -140,6 +145,13 @@ BAD_INPUT = [
      '-o sub/x.bin: is the same file as <file id="x"> sub/x.bin' + SAME),
     # no -o: the default output (CONFIG.dat) is a packed file
     (["d.xml"], {}, 1, 'output d.dat: is the same file as <file id="d"> d.dat' + SAME),
+    # entity bombs: refused in one line, nothing written
+    (["bomb.xml"], {"bomb.xml": BILLION_LAUGHS}, 1,
+     "bomb.xml:14:11: entity references expand to more than 1048576 bytes in total "
+     "(refused as an entity bomb)"),
+    (["deep.xml"], {"deep.xml": DEEP_ENTITIES}, 1,
+     "deep.xml:1:341: entity &e16; nests 17 levels of entity references; at most 16 are allowed "
+     "(refused as an entity bomb)"),
     # option values and usage
     (["cfg.xml", "-v", "abc"], {}, 1, "-v abc: expected the image format version, 0 or 1"),
     (["cfg.xml", "-v", "-1"], {}, 1, "-v -1: expected the image format version, 0 or 1"),

@@ -56,6 +56,14 @@ class Plan:
     description: str = ""
 
 
+def _need_medium(shown, path):
+    """A medium must be a file (one line naming it otherwise)."""
+    if os.path.isdir(path):
+        raise V3Error(f"{shown}: is a directory")
+    if not os.path.isfile(path):
+        raise V3Error(f"{shown}: no such file")
+
+
 def _kind_of_medium(path):
     try:
         size = os.path.getsize(path)
@@ -120,11 +128,10 @@ def plan(opts):
                           f"(give an image, --cdrom, --hda or --fda)")
     cdrom, hda, fda = opts.cdrom, opts.hda, opts.fda
     for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
-        if path is not None and not os.path.isfile(path):
-            raise V3Error(f"{what} {path}: no such file")
+        if path is not None:
+            _need_medium(f"{what} {path}", path)
     if image is not None:
-        if not os.path.isfile(image):
-            raise V3Error(f"{image}: no such file")
+        _need_medium(image, image)
         kind = _kind_of_medium(image)
         if kind == "guest-image":
             return _guest_plan(image, open_from="file", opts=opts)
@@ -264,6 +271,7 @@ def run(opts, on_machine=None):
     from vmm.context import Console
     from vmm.log import VMMLog
     check_numbers(opts)
+    check_omit(opts.omit)
     SerialSink.check(opts.serial)
     for option, path in (("--screen", opts.screen), ("--telemetry-json", opts.telemetry_json),
                          ("--log", opts.log)):
@@ -320,6 +328,17 @@ def check_numbers(opts):
     if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= MAX_MEMORY_MB:
         raise V3Error(f"-m {m}: expected the machine's memory in MB, a whole number from 1 to "
                       f"{MAX_MEMORY_MB}")
+
+
+def check_omit(classes):
+    """--omit names device classes: ones that exist, or the Palacios ones not written yet."""
+    from vmm import devices
+    from vmm.machine import NOT_YET_AVAILABLE
+    known = {c.upper() for c in devices.known_classes()} | NOT_YET_AVAILABLE
+    for name in classes:
+        if name.upper() not in known:
+            raise V3Error(f"--omit {name}: unknown device class; known: "
+                          f"{', '.join(devices.known_classes() + sorted(NOT_YET_AVAILABLE))}")
 
 
 def _outputs(opts):

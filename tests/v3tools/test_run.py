@@ -324,6 +324,14 @@ BAD_INPUT = [
     (["--fda", "boot.img", "--boot", "x"], 1,
      "Invalid value for '--boot': 'x' is not one of 'd', 'c', 'a' (see `v3 run --help`)"),
     (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
+    # inputs that cannot work
+    (["--fda", "boot.img", "--serial", "null", "--omit", "NOSUCH"], 1,
+     "--omit NOSUCH: unknown device class; known: 8254_PIT, 8259A, BOCHS_DEBUG, FILEDISK, GENERIC, "
+     "IDE, IOAPIC, KEYBOARD, LAPIC, NVRAM, OS_DEBUG, PCI, PIIX3, RAMDISK, SERIAL, i440FX, APIC, MPTABLE"),
+    (["sub", "--serial", "null"], 1, "sub: is a directory"),
+    (["--cdrom", "sub", "--serial", "null"], 1, "--cdrom sub: is a directory"),
+    (["--hda", "sub/", "--serial", "null"], 1, "--hda sub/: is a directory"),
+    (["nope.img", "--serial", "null"], 1, "nope.img: no such file"),
 ]
 
 
@@ -353,6 +361,7 @@ def baddir(workdir, v3):
     fda(workdir, CLI_HLT, "image.iso")
     (workdir / "disk.img").write_bytes(bytes(512 * 64))
     os.link(workdir / "boot.img", workdir / "hard.img")
+    (workdir / "sub").mkdir()
     return workdir
 
 

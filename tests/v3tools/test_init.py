@@ -13,7 +13,8 @@ def test_writes_config_and_sample(v3, tmp_path):
     iso = tmp_path / "proj" / "sample.iso"
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (f"wrote {tmp_path}/proj/config.xml and {iso} ({iso.stat().st_size} bytes)\n"
-                             "next: v3 build-vm config.xml -o image.dat && v3 run image.dat\n")
+                             f"next: cd {tmp_path}/proj && v3 build-vm config.xml -o image.dat && "
+                             f"v3 isoimage && v3 run\n")
     assert sorted(os.listdir(tmp_path / "proj")) == ["config.xml", "sample.iso"]
     vm = etree.parse(str(tmp_path / "proj" / "config.xml")).getroot()
     assert vm.tag == "vm" and vm.get("class") == "PC" and vm.findtext("memory") == "256"
@@ -33,8 +34,25 @@ def test_writes_config_and_sample(v3, tmp_path):
 
 def test_default_directory_is_cwd(v3, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert v3("init").exit_code == 0
+    r = v3("init")
+    assert r.exit_code == 0
+    assert r.stdout.endswith("\nnext: v3 build-vm config.xml -o image.dat && v3 isoimage && v3 run\n")
     assert sorted(os.listdir(tmp_path)) == ["config.xml", "sample.iso"]
+
+
+def test_the_hint_is_the_flow_that_works(v3, tmp_path, monkeypatch, require_artefact):
+    """Following `v3 init`'s hint boots the sample in v3 run (status 0: it resets)."""
+    from v3tools import artefacts
+    require_artefact(artefacts.isolinux_bin)
+    monkeypatch.chdir(tmp_path)
+    hint = v3("init").stdout.splitlines()[-1]
+    steps = hint.removeprefix("next: ").split(" && ")
+    assert steps == ["v3 build-vm config.xml -o image.dat", "v3 isoimage", "v3 run"]
+    for step in steps:
+        extra = ["--serial", "file:serial.out"] if step == "v3 run" else []
+        r = v3(*step.split()[1:], *extra)
+        assert r.exit_code == 0, (step, r)
+    assert "v3 sample guest: done" in (tmp_path / "serial.out").read_text()
 
 
 def test_refuses_to_overwrite_without_force(v3, tmp_path):

@@ -41,8 +41,8 @@ def test_v0_and_output_option(workdir, v3):
 
 
 CASES = {
-    "no-id": ('    <file filename="a.bin"/>\n',
-              'cfg.xml:3:5: <file> entry 0 has no id (attribute or <id> child)'),
+    "no-id-no-filename": ('    <file/>\n', 'cfg.xml:3:5: <file> 0 (no id) has no filename (attribute or '
+                                            '<filename> child)'),
     "no-filename": ('    <file id="a"/>\n',
                     'cfg.xml:3:5: <file id="a"> has no filename (attribute or <filename> child)'),
     "duplicate-id": ('    <file id="a" filename="a.bin"/>\n    <file id="a" filename="b.bin"/>\n',
@@ -195,3 +195,18 @@ def test_unknown_device_class_is_a_warning_and_the_image_is_written(workdir, v3)
         f"v3: warning: cfg.xml:6:3: <device> without a class attribute: v3 run will refuse it\n")
     with open_image(workdir / "cfg.dat") as img:
         assert b'class="NOSUCH"' in img.xml
+
+
+def test_file_without_id_is_packed_with_a_note(workdir, v3):
+    """build_vm takes a <file> with no id (the no_id vector checks the bytes): a note, status 0."""
+    write_cfg(workdir / "cfg.xml", '    <file filename="a.bin"/>\n    <file id="b" filename="b.bin"/>\n'
+                                   '    <file><filename>a.bin</filename></file>\n')
+    r = v3("build-vm", "cfg.xml")
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert r.stderr == "".join(
+        f"v3: note: cfg.xml:{line}:5: <file> {i} (a.bin) has no id: it is packed, indexed and hashed "
+        f"as build_vm does, but no device can name it\n" for i, line in ((0, 3), (2, 5)))
+    with open_image(workdir / "cfg.dat") as img:
+        assert [(e.index, e.id, e.filename, img.read(e)) for e in img.files] == [
+            (0, None, "a.bin", b"AAAA"), (1, "b", "b.bin", b"BB"), (2, None, "a.bin", b"AAAA")]
+        assert img.verify() == []

@@ -18,7 +18,7 @@ class _Bars:
     def __call__(self, entry, done, size):
         task = self.tasks.get(entry.index)
         if task is None:
-            task = self.tasks[entry.index] = self.progress.add_task(f"[{entry.index}] {entry.id}",
+            task = self.tasks[entry.index] = self.progress.add_task(f"[{entry.index}] {entry.id or '(no id)'}",
                                                                    total=max(size, 1))
         self.progress.update(task, completed=done if size else 1)
 
@@ -39,13 +39,15 @@ def command(app, config, output, version, quiet):
     """
     show = not quiet and app.out.is_terminal
     if not show:
-        guest_creator.build_image(config, output, version=version)
+        result = guest_creator.build_image(config, output, version=version)
     else:
         bars = _Bars(app.out)
         with bars.progress:
             result = guest_creator.build_image(config, output, version=version, progress=bars)
         app.out.print(f"wrote {result.output}: v{result.version}, {len(result.entries)} file(s), "
                       f"{result.size} bytes", soft_wrap=True)
+    for note in result.notes:
+        app.err.print(f"v3: note: {escape(note)}", soft_wrap=True)
     for warning in device_warnings(config):
         app.err.print(f"[bold yellow]v3: warning:[/] {escape(warning)}", soft_wrap=True)
 

@@ -81,3 +81,26 @@ def test_unwritable_directory_is_one_line(v3, tmp_path):
     assert r.stderr.startswith("v3: error: ") and r.stderr.count("\n") == 1
     assert "cannot write" in r.stderr
     assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+BAD_INPUT = [
+    (["afile"], 1, "Invalid value for '[DIRECTORY]': Directory 'afile' is a file (see `v3 init --help`)"),
+    (["old"], 1, "old/config.xml already exists (use --force to overwrite)"),
+    (["both"], 1, "both/config.xml and both/sample.iso already exist (use --force to overwrite)"),
+    (["/proc/v3-init-test"], 1, "/proc/v3-init-test: cannot write: No such file or directory"),
+    (["--nosuch"], 1, "No such option '--nosuch' (see `v3 init --help`)"),
+    (["a", "b"], 1, "Got unexpected extra argument (b) (see `v3 init --help`)"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(tmp_path, monkeypatch, bad_input, args, code, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.xml").write_text("mine")
+    (tmp_path / "both").mkdir()
+    (tmp_path / "both" / "config.xml").write_text("mine")
+    (tmp_path / "both" / "sample.iso").write_text("mine too")
+    bad_input(["init", *args], code, message)

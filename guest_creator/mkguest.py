@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 import isoimage
+from isoimage.bootfiles import check_append, check_isolinux, check_kernel
+from isoimage.isolinux import find_isolinux, isolinux_version
 from guest_creator.cpio import write_gzip_archive
 from v3tools.errors import ToolMissing, V3Error
 from v3tools.paths import inside, refuse_overwrite
@@ -189,6 +191,10 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
     kernel = find_host_kernel() if kernel is None else kernel
     if not os.path.isfile(kernel):
         raise V3Error(f"kernel {kernel} not found")
+    check_kernel(kernel)
+    check_append(append)
+    if isolinux is not None:
+        check_isolinux(find_isolinux(isolinux), isolinux_version(isolinux))
     busybox = find_busybox(busybox)
     if init is None:
         init_script = DEFAULT_INIT

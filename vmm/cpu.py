@@ -84,6 +84,10 @@ class CPU:
             sel, base, limit, flags = env.seg(i)
             env.set_seg(i, 0, 0, 0xFFFF, flags or 0x9300)
         self.set_real_segment(U.SEG_CS, cs)
+        # GDTR and IDTR at reset: base 0, limit 0xFFFF (Intel SDM vol. 3, table 9-1); the
+        # real-mode IVT is then the 256 vectors at 0 (delivery checks vectors against it)
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
+        self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0xFFFF, 0))
         env.eip = ip
         env.clear_exception_marker()
         env.recompute_hflags()

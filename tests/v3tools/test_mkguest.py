@@ -18,7 +18,7 @@ def _dynamic_binary():
 def test_writes_guest_iso(v3, tmp_path, monkeypatch, require_artefact):
     busybox = str(require_artefact(artefacts.busybox_static, "amd64"))
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "bzImage").write_bytes(b"kernel")
+    shutil.copy(isoimage.STUB_KERNEL, tmp_path / "bzImage")
     (tmp_path / "my-init").write_text("#!/bin/sh\necho custom\n")
     (tmp_path / "data").write_text("payload")
     result = v3("mkguest", "--kernel", "bzImage", "--busybox", busybox, "--init", "my-init",
@@ -34,7 +34,7 @@ def test_writes_guest_iso(v3, tmp_path, monkeypatch, require_artefact):
 def test_dynamic_busybox_refused(v3, tmp_path, monkeypatch):
     dynamic = _dynamic_binary()
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "bzImage").write_bytes(b"kernel")
+    shutil.copy(isoimage.STUB_KERNEL, tmp_path / "bzImage")
     result = v3("mkguest", "--kernel", "bzImage", "--busybox", dynamic)
     interp = mg.elf_interpreter(dynamic)
     assert (result.exit_code, result.stdout) == (1, "")
@@ -45,7 +45,7 @@ def test_dynamic_busybox_refused(v3, tmp_path, monkeypatch):
 
 def test_bad_add(v3, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "bzImage").write_bytes(b"kernel")
+    shutil.copy(isoimage.STUB_KERNEL, tmp_path / "bzImage")
     result = v3("mkguest", "--kernel", "bzImage", "--add", "relative")
     assert result.exit_code == 1
     assert result.stderr.startswith("v3: error: ")
@@ -70,6 +70,21 @@ BAD_INPUT = [
     (["--kernel", "bz", "--add", "data:/data", "-o", "data/new.iso"], 1,
      "-o data/new.iso: lies inside --add data; the ISO would be packed into its own initramfs "
      "(write it elsewhere)"),
+    # inputs that cannot work
+    (["--kernel", "random.bin"], 1, "--kernel random.bin: not a Linux kernel (no boot-protocol "
+                                    "header: 55AA at 0x1FE and HdrS at 0x202); give a bzImage"),
+    (["--kernel", "init.sh"], 1, "--kernel init.sh: not a Linux kernel (no boot-protocol "
+                                 "header: 55AA at 0x1FE and HdrS at 0x202); give a bzImage"),
+    (["--kernel", "bz", "--isolinux", "random.bin"], 1,
+     "--isolinux random.bin: not an isolinux.bin (no ISOLINUX banner); give the one from the "
+     "Debian package `isolinux`"),
+    (["--kernel", "bz", "--append", "console=ttyS0\ninit=/bin/sh"], 1,
+     "--append 'console=ttyS0\\ninit=/bin/sh': control character 0x0a is not allowed (the kernel "
+     "arguments are one line of isolinux.cfg)"),
+    (["--kernel", "nope"], 1, "kernel nope not found"),
+    (["--kernel", "bz", "--add", "relative"], 1,
+     "--add relative: expected SRC:DEST with an absolute DEST (e.g. app:/bin/app)"),
+    (["--kernel", "bz", "--add", "nope:/x"], 1, "--add: nope not found"),
 ]
 
 
@@ -80,6 +95,7 @@ def workdir(tmp_path, monkeypatch):
     os.link("bz", "hard.bz")
     (tmp_path / "init.sh").write_text("#!/bin/sh\n")
     (tmp_path / "bb").write_bytes(STATIC_ELF)
+    (tmp_path / "random.bin").write_bytes(bytes((i * 151 + 7) * (i >> 3) & 0xFF for i in range(8192)))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "f").write_text("payload")
     return tmp_path

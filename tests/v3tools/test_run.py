@@ -38,6 +38,16 @@ TRIPLE_FAULT = bytes.fromhex(
     "90909090909090"
     "0000000000000000ffff0000009acf00ffff00000092cf00"
     "1700307c0000" "000000000000")
+# Real mode honours the IVT limit: an IVT of limit 0, then INT3 (#GP, #DF, shutdown).
+#   xor ax,ax / mov ds,ax / lidt [idtr] / int3 / hlt / idtr: dw 0, dd 0
+IVT_LIMIT_0_INT3 = bytes.fromhex("31c08ed80f011e0b7c" "cc" "f4" "0000" "00000000")
+# A limit of 15 holds vectors 0-3: INT3 reaches its handler, which resets (status 0); the
+# same with INT 4 (bytes 16-19, past the limit) shuts down.
+#   xor ax,ax / mov ds,ax / mov word [12],handler / mov [14],ax / lidt [idtr] / int3 / jmp $ /
+#   handler: mov al,0xfe / out 0x64,al / cli / hlt / idtr: dw 15, dd 0
+IVT_LIMIT_15_INT3 = bytes.fromhex("31c08ed8c7060c00157ca30e000f011e1b7cccebfeb0fee664faf40f0000000000")
+#   (the same with [16], [18] and `int 4`)
+IVT_LIMIT_15_INT4 = bytes.fromhex("31c08ed8c7061000167ca312000f011e1c7ccd04ebfeb0fee664faf40f0000000000")
 
 # `v3 init`'s configuration (boot-cd = sample.iso) with a LAPIC device added
 LAPIC_CONFIG = config_xml().replace('<device class="8259A" id="PIC"/>',
@@ -184,6 +194,18 @@ def test_triple_fault_is_4(workdir, v3):
     assert "mode protected 32-bit" in r.stderr
 
 
+@pytest.mark.parametrize("code, status", [(IVT_LIMIT_0_INT3, 4), (IVT_LIMIT_15_INT3, 0),
+                                          (IVT_LIMIT_15_INT4, 4)], ids=["limit0-int3", "limit15-int3",
+                                                                        "limit15-int4"])
+def test_real_mode_ivt_limit(workdir, v3, code, status):
+    r = v3("run", "--fda", fda(workdir, code), "--serial", "null")
+    assert r.exit_code == status, r
+    if status == 4:
+        assert r.stderr.startswith("v3: error: triple fault: faults while delivering ")
+        assert "#GP general protection and #GP general protection" in r.stderr
+        assert "mode real" in r.stderr
+
+
 def test_unclaimed_port_is_a_fail_stop_with_diagnostic(workdir, v3):
     r = v3("run", "--fda", fda(workdir, UNCLAIMED_IN), "--serial", "null")
     assert r.exit_code == 3, r
@@ -324,6 +346,14 @@ BAD_INPUT = [
     (["--fda", "boot.img", "--boot", "x"], 1,
      "Invalid value for '--boot': 'x' is not one of 'd', 'c', 'a' (see `v3 run --help`)"),
     (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
+    # inputs that cannot work
+    (["--fda", "boot.img", "--serial", "null", "--omit", "NOSUCH"], 1,
+     "--omit NOSUCH: unknown device class; known: 8254_PIT, 8259A, BOCHS_DEBUG, FILEDISK, GENERIC, "
+     "IDE, IOAPIC, KEYBOARD, LAPIC, NVRAM, OS_DEBUG, PCI, PIIX3, RAMDISK, SERIAL, i440FX, APIC, MPTABLE"),
+    (["sub", "--serial", "null"], 1, "sub: is a directory"),
+    (["--cdrom", "sub", "--serial", "null"], 1, "--cdrom sub: is a directory"),
+    (["--hda", "sub/", "--serial", "null"], 1, "--hda sub/: is a directory"),
+    (["nope.img", "--serial", "null"], 1, "nope.img: no such file"),
 ]
 
 
@@ -353,6 +383,7 @@ def baddir(workdir, v3):
     fda(workdir, CLI_HLT, "image.iso")
     (workdir / "disk.img").write_bytes(bytes(512 * 64))
     os.link(workdir / "boot.img", workdir / "hard.img")
+    (workdir / "sub").mkdir()
     return workdir
 
 

@@ -8,6 +8,7 @@ from rich.table import Table
 
 import guest_creator
 from v3tools.errors import ImageFormatError, V3Error
+from v3tools.paths import refuse_overwrite
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -83,6 +84,9 @@ def command(app, image, extract_dir, xml_only):
             app.out.print(escape(line), soft_wrap=True)
         return
     with guest_creator.open_image(image, verify=False) as img:
+        if extract_dir is not None:      # an entry named like the image must not overwrite it
+            refuse_overwrite([("--extract", os.path.join(extract_dir, name))
+                              for name in safe_names(img.files).values()], [("IMAGE", image)])
         if xml_only:
             click.echo(img.xml, nl=False)
             return

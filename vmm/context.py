@@ -91,6 +91,8 @@ class BoardContext:
         self.memory_size = len(getattr(self.mem, "data", b""))  # guest RAM bytes (set by machine)
         self.boot_order = ["cdrom", "disk", "floppy"]
         self.pci_bus = None                   # the PCI device registers itself here
+        self.cpuid = None                     # the CPUID policy (firmware tables read it)
+        self.firmware_tables = None           # vmm.tables.TableArea once the board is built
 
     # -- devices -------------------------------------------------------------------------------
     def add_device(self, dev):
@@ -193,5 +195,6 @@ def _component_of(dev):
         "8259A": "pic", "8254_PIT": "pit", "NVRAM": "nvram", "KEYBOARD": "keyboard",
         "SERIAL": "serial", "BOCHS_DEBUG": "debugport", "OS_DEBUG": "debugport",
         "GENERIC": "generic", "PCI": "pci", "I440FX": "pci", "PIIX3": "pci", "IDE": "ide",
-        "RAMDISK": "ide", "FILEDISK": "ide",
+        "RAMDISK": "ide", "FILEDISK": "ide", "LAPIC": "apic", "IOAPIC": "apic",
+        "MPTABLE": "config", "ACPI": "acpi", "HPET": "hpet",
     }.get(name, name.lower())

@@ -92,6 +92,7 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
  <devices>
   <device class="8259A" id="PIC"/>
   <device class="8254_PIT" id="PIT"/>
+  <device class="MPTABLE" id="mptable"/>
   <device class="LAPIC" id="apic"/>
   <device class="IOAPIC" id="ioapic"><apic>apic</apic></device>
   <device class="KEYBOARD" id="keyboard"/>

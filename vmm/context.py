@@ -92,6 +92,8 @@ class BoardContext:
         self.boot_order = ["cdrom", "disk", "floppy"]
         self.kernel_boot = None                   # vmm.boot.linux.LinuxKernel (--kernel)
         self.pci_bus = None                   # the PCI device registers itself here
+        self.cpuid = None                     # the CPUID policy (firmware tables read it)
+        self.firmware_tables = None           # vmm.tables.TableArea once the board is built
 
     # -- devices -------------------------------------------------------------------------------
     def add_device(self, dev):
@@ -194,5 +196,6 @@ def _component_of(dev):
         "8259A": "pic", "8254_PIT": "pit", "NVRAM": "nvram", "KEYBOARD": "keyboard",
         "SERIAL": "serial", "BOCHS_DEBUG": "debugport", "OS_DEBUG": "debugport",
         "GENERIC": "generic", "PCI": "pci", "I440FX": "pci", "PIIX3": "pci", "IDE": "ide",
-        "RAMDISK": "ide", "FILEDISK": "ide",
+        "RAMDISK": "ide", "FILEDISK": "ide", "LAPIC": "apic", "IOAPIC": "apic",
+        "MPTABLE": "config", "ACPI": "acpi", "HPET": "hpet",
     }.get(name, name.lower())

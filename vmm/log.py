@@ -8,7 +8,8 @@ import time
 
 COMPONENTS = (
     "pic", "pit", "nvram", "keyboard", "serial", "io", "ide", "pci",
-    "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory", "msr",
+    "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory",
+    "apic", "acpi", "hpet", "msr",
 )
 
 

@@ -39,7 +39,7 @@ MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block
 
 IRQ_BLOCKED_POLL_NS = 200_000         # how soon to look again for IF=1 with an interrupt waiting
 
-NOT_YET_AVAILABLE = {"MPTABLE", "APIC"}
+NOT_YET_AVAILABLE = {"APIC"}
 
 
 class GuestHalted(VMStop):
@@ -335,6 +335,10 @@ class Machine:
             self.cpu.cpuid.set_apic(True)
         self.cpu.msrs.lapic = self.ctx.lapic
         if self.firmware is not None:
+            tabled = [d.id for d in self.ctx.devices.values() if hasattr(d, "build_tables")]
+            if tabled:
+                self.log.info(f"--bios: devices {', '.join(tabled)} publish no tables; the "
+                              f"firmware builds its own MP/ACPI tables, or none")
             # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
             low = self.firmware[-0x20000:]
             self.uc.mem_write(0x100000 - len(low), low)
@@ -344,7 +348,23 @@ class Machine:
             rom = self.bios.rom()
             self.uc.mem_write(0x100000 - len(rom), rom)
             self.cpu.delivery.bios = self.bios
+            self._install_firmware_tables()
         self.cpu.reset()
+
+    def _install_firmware_tables(self):
+        """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
+        built-in BIOS's table area (vmm/tables). Another firmware (--bios) builds its own."""
+        from vmm.bios.rom import ROM_BASE, TABLES_AREA, TABLES_AREA_SIZE
+        from vmm.tables import TableArea, build_tables
+        self.ctx.cpuid = self.cpu.cpuid
+        area = build_tables(self.ctx, TableArea(ROM_BASE + TABLES_AREA, TABLES_AREA_SIZE))
+        if area.used:
+            self.ctx.mem.write(area.base, bytes(area.data[:area.used]))
+            log = self.vmmlog.component("config")
+            if log.on:
+                for addr, name, length in area.placed:
+                    log.debug(f"firmware table {name}: {length} bytes at {addr:#x}")
+        self.ctx.firmware_tables = area
 
     # -- control from hooks and threads -----------------------------------------------------------
     def kick(self):

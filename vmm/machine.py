@@ -604,6 +604,15 @@ class Machine:
         recent = self.stats.recent_text(16)
         if recent:
             lines.append("  last exits: " + "; ".join(recent))
+        try:
+            from vmm.screen import screen_tail
+            screen = screen_tail(self.ctx.mem)
+        except Exception:            # never let the diagnostic hide the stop
+            screen = []
+        if screen:
+            # a guest that says nothing on serial often said why on its VGA screen
+            lines.append("  VGA text screen (last lines):")
+            lines += [f"  | {line}" for line in screen]
         return "\n".join(lines)
 
 

@@ -82,7 +82,7 @@ class BoardContext:
         self._lines = {}
         self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
-        self.requests = []                    # "reset", "poweroff" — consumed by the run loop
+        self.requests = []                    # "reset", "poweroff", "quit" ... (run loop)
         self.a20 = True
         self.a20_listeners = []
         self.stop_requested = None            # callable set by the machine: interrupt the CPU now
@@ -177,7 +177,8 @@ class BoardContext:
 
     # -- machine requests ----------------------------------------------------------------------
     def request(self, what):
-        """'reset' (keyboard controller 0xFE, port 0xCF9, triple fault) or 'poweroff'."""
+        """'reset' (keyboard controller 0xFE, port 0xCF9, triple fault), 'poweroff', or from
+        the host: 'quit' (the console's Ctrl-A x), 'signal N' (the VMM process got signal N)."""
         self.requests.append(what)
         if self.stop_requested is not None:
             self.stop_requested()

@@ -299,6 +299,8 @@ def run(opts, on_machine=None):
     import sys
     from vmm.context import Console
     from vmm.log import VMMLog
+    from vmm.terminal.host import HostConsole
+    from vmm.terminal.signals import orderly_signals
     check_numbers(opts)
     check_omit(opts.omit)
     SerialSink.check(opts.serial)
@@ -313,7 +315,7 @@ def run(opts, on_machine=None):
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
     machine = build_machine(p, opts, console, vmmlog)
-    logstream = sink = None
+    logstream = sink = host = None
     try:
         logstream = _open_log(opts.log) if opts.log else sys.stderr
         logstream.write(early_log.getvalue())
@@ -332,11 +334,12 @@ def run(opts, on_machine=None):
             vmmlog.component("run").info(f"restored {opts.loadvm}: the guest continues at "
                                          f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
         if sink.stdin:
-            _add_stdin(machine, console)
+            host = HostConsole.attach(machine)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
-            machine.realtime_idle = _stdin_is_a_terminal()
+            machine.realtime_idle = host is not None and host.is_terminal
         try:
-            result = machine.run(timeout=opts.timeout, until=opts.until)
+            with orderly_signals(machine, on_force_exit=host and host.close):
+                result = machine.run(timeout=opts.timeout, until=opts.until)
             if opts.savevm:
                 from vmm.debug import snapshot
                 snapshot.save(machine, opts.savevm)
@@ -347,6 +350,8 @@ def run(opts, on_machine=None):
             raise
         return result, machine
     finally:
+        if host is not None:
+            host.close()                # the terminal first: whatever follows is readable
         try:
             _finish(machine, opts)
         finally:
@@ -418,27 +423,6 @@ def _open_log(path):
         return open(path, "w")
     except OSError as exc:
         raise V3Error(f"--log {path}: cannot open: {exc.strerror}")
-
-
-def _stdin_is_a_terminal():
-    import sys
-    try:
-        return os.isatty(sys.stdin.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _add_stdin(machine, console):
-    """The host's standard input feeds COM1 (and the BIOS keyboard) as an input source of the
-    run loop: while it is open an idle guest waits for it in real time; end-of-file closes it
-    and the guest runs on (and may be fast-forwarded again)."""
-    import sys
-    from vmm.events import Reader
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, ValueError, OSError):
-        return
-    machine.events.add(Reader("stdin", fd, console.feed, chunk=256))
 
 
 def _check_output_path(what, path):

@@ -15,7 +15,7 @@ import time
 from unicorn import UcError, UC_HOOK_INSN, UC_PROT_ALL
 from unicorn import x86_const as X
 
-from v3tools.errors import ConfigError, VMStop, UnhandledIO
+from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock, measure_tsc_hz
 from vmm.cpu import CPU
@@ -52,6 +52,17 @@ class RunTimeout(VMStop):
 
 class EndedBeforeUntil(VMStop):
     exit_status = EXIT_RESET_BEFORE_UNTIL
+
+
+class HostSignal(V3Error):
+    """The VMM process was told to stop (SIGINT, SIGTERM, SIGHUP): the run ends in order, so
+    the terminal and the output files are put right, with the shell's status for the signal."""
+
+    def __init__(self, signum):
+        import signal
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_status = 128 + signum
 
 
 class RunResult:
@@ -122,6 +133,7 @@ class Machine:
                                 console=console or Console())
         self.ctx.memory_size = self.memory_size
         self.events = EventSources()          # host inputs: stdin, network, debugger ...
+        self.escape_keys = None               # Ctrl-A keys of a terminal console (vmm/terminal)
         self.ctx.events = self.events
         self.ctx.stop_requested = self.kick
         self.ctx.a20_listeners.append(self._set_a20)
@@ -422,6 +434,10 @@ class Machine:
                     return RunResult(EXIT_OK, f"found {self._until!r} on the serial port")
                 if ctx.requests:
                     what = ctx.requests.pop(0)
+                    if what == "quit":
+                        return RunResult(EXIT_OK, "quit from the console (Ctrl-A x)")
+                    if what.startswith("signal "):
+                        raise HostSignal(int(what.split()[1]))
                     if self._until is not None:
                         raise EndedBeforeUntil(f"the guest requested {what} before "
                                                f"{self._until.decode(errors='replace')!r} appeared "
@@ -609,6 +625,15 @@ class Machine:
         recent = self.stats.recent_text(16)
         if recent:
             lines.append("  last exits: " + "; ".join(recent))
+        try:
+            from vmm.screen import screen_tail
+            screen = screen_tail(self.ctx.mem)
+        except Exception:            # never let the diagnostic hide the stop
+            screen = []
+        if screen:
+            # a guest that says nothing on serial often said why on its VGA screen
+            lines.append("  VGA text screen (last lines):")
+            lines += [f"  | {line}" for line in screen]
         return "\n".join(lines)
 
 

@@ -50,6 +50,10 @@ class RunOptions:
     append: str = None
     savevm: str = None                # write a VM snapshot here once --until's text appears
     loadvm: str = None                # start from this VM snapshot instead of power-on
+    nic: tuple = ()                   # --nic user|tap,... (QEMU's form)
+    net: tuple = ()                   # -net nic,... / -net user|tap,... (the legacy pair)
+    redir: tuple = ()                 # -redir tcp:PORT:GUESTADDR:GUESTPORT
+    pcap: str = None                  # capture every frame of every card to this file
 
 
 @dataclass
@@ -130,6 +134,16 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
 
 def plan(opts):
     """Work out what to boot from the options (no machine is built yet)."""
+    p = _plan_media(opts)
+    if opts.nic or opts.net or opts.redir or opts.pcap:
+        from vmm.net.options import add_to_config
+        if opts.pcap:
+            _check_output_path(f"--pcap {opts.pcap}", opts.pcap)
+        add_to_config(p.config, opts.nic, opts.net, opts.redir, opts.pcap)
+    return p
+
+
+def _plan_media(opts):
     image = opts.image
     kernel = _kernel(opts)
     if image is None and not (opts.cdrom or opts.hda or opts.fda or kernel):

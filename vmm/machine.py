@@ -581,8 +581,12 @@ class Machine:
             stats.preemptions += 1
 
     def close(self):
-        """Release host resources (files behind the drives)."""
+        """Release host resources (files behind the drives, network backends)."""
         self.preempter.stop()
+        for dev in self.ctx.devices.values():
+            close = getattr(dev, "close", None)
+            if close is not None:
+                close()
         self.events.close()
         for drive in self.ctx.drives:
             close = getattr(drive.medium, "close", None)

@@ -48,10 +48,20 @@ from vmm.log import COMPONENTS
               help="Start from a snapshot saved by --savevm (same image and options).")
 @click.option("--omit", multiple=True, metavar="CLASS",
               help="Leave out devices of this class (e.g. LAPIC until it exists).")
+@click.option("--nic", "-nic", "nic", multiple=True, metavar="user|tap,OPTIONS",
+              help="Add a network card and its backend, QEMU's form: user,model=rtl8139,"
+                   "hostfwd=tcp:127.0.0.1:8080-:80[,restrict=on][,net=10.0.2.0/24][,mac=...] "
+                   "or tap,ifname=tap0,model=ne2k_pci.")
+@click.option("-net", "net", multiple=True, metavar="nic,...|user,...|tap,...",
+              help="QEMU's legacy pair: -net nic,model=rtl8139 -net user (or tap,ifname=NAME).")
+@click.option("-redir", "redir", multiple=True, metavar="tcp:PORT:GUESTADDR:GUESTPORT",
+              help="QEMU's legacy host forward for -net user.")
+@click.option("--pcap", type=click.Path(dir_okay=False),
+              help="Write every frame of every network card to FILE (pcap; tcpdump -r reads it).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
-            append, savevm, loadvm, omit):
+            append, savevm, loadvm, omit, nic, net, redir, pcap):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -67,7 +77,8 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
                       io_policy=io_policy, omit=omit, smp=smp, bios=bios, kernel=kernel,
-                      initrd=initrd, append=append, savevm=savevm, loadvm=loadvm)
+                      initrd=initrd, append=append, savevm=savevm, loadvm=loadvm,
+                      nic=nic, net=net, redir=redir, pcap=pcap)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

@@ -41,6 +41,9 @@ class RunOptions:
     omit: tuple = ()
     smp: int = 1
     bios: str = None                  # a firmware image instead of the built-in BIOS
+    gdb: str = None                   # tcp:HOST:PORT | tcp::PORT | unix:PATH: a gdb stub there
+    start_stopped: bool = False       # -S: hold the CPU until a debugger or the monitor resumes it
+    monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
 
 
 @dataclass
@@ -264,6 +267,9 @@ def run(opts, on_machine=None):
                          ("--log", opts.log)):
         if path:
             _check_output_path(f"{option} {path}", path)
+    if opts.start_stopped and not (opts.gdb or opts.monitor):
+        raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
+                      "--gdb or --monitor with it")
     p = plan(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -271,6 +277,9 @@ def run(opts, on_machine=None):
     machine = build_machine(p, opts, console, vmmlog)
     logstream = sink = None
     try:
+        if opts.gdb or opts.monitor or opts.start_stopped:
+            from vmm.debug import attach
+            attach(machine, gdb=opts.gdb, monitor=opts.monitor, start_stopped=opts.start_stopped)
         logstream = _open_log(opts.log) if opts.log else sys.stderr
         logstream.write(early_log.getvalue())
         vmmlog.stream = logstream

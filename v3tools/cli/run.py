@@ -31,9 +31,17 @@ from vmm.log import COMPONENTS
               help="What an access to an unclaimed port does.")
 @click.option("--omit", multiple=True, metavar="CLASS",
               help="Leave out devices of this class (e.g. LAPIC until it exists).")
+@click.option("--gdb", "gdb", metavar="tcp:HOST:PORT|unix:PATH",
+              help="Wait for a gdb connection there (see docs/debug.md).")
+@click.option("-s", "gdb_default", is_flag=True, help="Shorthand for --gdb tcp::1234.")
+@click.option("-S", "start_stopped", is_flag=True,
+              help="Do not start the CPU until gdb or the monitor says so.")
+@click.option("--monitor", "monitor", metavar="unix:PATH,server",
+              help="Offer the monitor on a socket (help lists its commands).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
-            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit):
+            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit,
+            gdb, gdb_default, start_stopped, monitor):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -47,7 +55,9 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       boot=boot, timeout=timeout, until=until, screen=screen,
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
-                      io_policy=io_policy, omit=omit, smp=smp, bios=bios)
+                      io_policy=io_policy, omit=omit, smp=smp, bios=bios,
+                      gdb=gdb or ("tcp::1234" if gdb_default else None),
+                      start_stopped=start_stopped, monitor=monitor)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

@@ -44,6 +44,9 @@ class RunOptions:
     gdb: str = None                   # tcp:HOST:PORT | tcp::PORT | unix:PATH: a gdb stub there
     start_stopped: bool = False       # -S: hold the CPU until a debugger or the monitor resumes it
     monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
+    snapshot: bool = False            # disk writes go to a temporary overlay, images untouched
+    plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
+    name: str = None                  # the VM's name (QEMU's -name), for the log
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Plan:
     files: dict = field(default_factory=dict)
     floppy: str = None
     description: str = ""
+    note: str = None                  # one line for the log about what was chosen
 
 
 def _kind_of_medium(path):
@@ -121,6 +125,16 @@ def plan(opts):
     for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
         if path is not None and not os.path.isfile(path):
             raise V3Error(f"{what} {path}: no such file")
+    if image is None and cdrom and not (hda or fda) and not opts.plain_cdrom:
+        from isoimage import is_hosted_iso
+        if _kind_of_medium(cdrom) == "cdrom" and is_hosted_iso(cdrom):
+            # Kitten's and Palacios' own way: the ISO boots the host, which runs the guest
+            # image the ISO carries. Here the VMM is the host: run that guest.
+            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True)
+            p.note = (f"-cdrom {cdrom} was made by v3 isoimage: running the guest image it "
+                      f"carries (/initrd.img), as Kitten and Palacios would "
+                      f"(--plain-cdrom boots the CD itself)")
+            return p
     if image is not None:
         if not os.path.isfile(image):
             raise V3Error(f"{image}: no such file")
@@ -141,7 +155,7 @@ def plan(opts):
     return Plan(cfg, {}, fda, f"standard PC with {what}")
 
 
-def _guest_plan(path, open_from, opts):
+def _guest_plan(path, open_from, opts, via_cdrom=False):
     from guest_creator.image import open_image, open_image_bytes
     if open_from == "iso":
         from isoimage import read_file_from_iso
@@ -156,7 +170,8 @@ def _guest_plan(path, open_from, opts):
         for entry in image.files:
             if entry.id is not None:
                 files[entry.id] = image.read(entry)
-    extra = [f"--{k}" for k in ("cdrom", "hda", "fda") if getattr(opts, k)]
+    extra = [f"--{k}" for k in ("cdrom", "hda", "fda") if getattr(opts, k)
+             and not (via_cdrom and k == "cdrom")]
     if extra:
         raise ConfigError(f"{source}: {', '.join(extra)} cannot be added to a guest image: its "
                           f"XML describes the VM's media (add a RAMDISK or FILEDISK device)")
@@ -223,6 +238,7 @@ def build_machine(p, opts, console, vmmlog):
                 telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
                 bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
+    m.ctx.disk_snapshot = opts.snapshot
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}
         first = order[opts.boot]
@@ -246,7 +262,8 @@ def build_machine(p, opts, console, vmmlog):
             f"output will not reach --serial. Add <device class=\"SERIAL\" id=\"serial\"/> and "
             f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does)")
     if p.floppy:
-        m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True), 0, 0, "fda"))
+        m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True,
+                                                       snapshot=opts.snapshot), 0, 0, "fda"))
     m.finish_board()
     return m
 
@@ -288,7 +305,10 @@ def run(opts, on_machine=None):
             logstream.write(f"v3: warning: {engine.SLOW_WARNING}\n")
         sink = SerialSink(opts.serial)
         console.sink = sink
-        vmmlog.component("run").debug(f"booting {p.description}")
+        vmmlog.component("run").debug(f"booting {p.description}"
+                                      + (f" ({opts.name})" if opts.name else ""))
+        if p.note:
+            vmmlog.component("run").info(p.note)
         if on_machine is not None:
             on_machine(machine)
         if sink.stdin:

@@ -31,6 +31,11 @@ class Clock:
         """How many host nanoseconds until virtual time reaches `when_ns`."""
         return max(0, when_ns - self.now_ns())
 
+    def exclude(self, host_ns):
+        """Take `host_ns` of host time out of virtual time (the machine was stopped by a
+        debugger or the monitor: its clock did not run meanwhile)."""
+        self._origin += host_ns
+
 
 class ManualClock(Clock):
     def __init__(self, start_ns=0):
@@ -39,6 +44,9 @@ class ManualClock(Clock):
 
     def now_ns(self):
         return self._now
+
+    def exclude(self, host_ns):
+        pass
 
     def advance(self, delta_ns):
         self._now += delta_ns

@@ -82,6 +82,7 @@ class BoardContext:
         self._lines = {}
         self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
+        self.disk_snapshot = False            # -snapshot: host files behind disks are never written
         self.requests = []                    # "reset", "poweroff", "quit" ... (run loop)
         self.a20 = True
         self.a20_listeners = []

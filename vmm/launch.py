@@ -54,6 +54,12 @@ class RunOptions:
     net: tuple = ()                   # -net nic,... / -net user|tap,... (the legacy pair)
     redir: tuple = ()                 # -redir tcp:PORT:GUESTADDR:GUESTPORT
     pcap: str = None                  # capture every frame of every card to this file
+    gdb: str = None                   # tcp:HOST:PORT | tcp::PORT | unix:PATH: a gdb stub there
+    start_stopped: bool = False       # -S: hold the CPU until a debugger or the monitor resumes it
+    monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
+    snapshot: bool = False            # disk writes go to a temporary overlay, images untouched
+    plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
+    name: str = None                  # the VM's name (QEMU's -name), for the log
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Plan:
     floppy: str = None
     description: str = ""
     kernel: object = None             # vmm.boot.linux.LinuxKernel
+    note: str = None                  # one line for the log about what was chosen
 
 
 def _need_medium(shown, path):
@@ -155,6 +162,16 @@ def _plan_media(opts):
     for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
         if path is not None:
             _need_medium(f"{what} {path}", path)
+    if image is None and cdrom and not (hda or fda or kernel) and not opts.plain_cdrom:
+        from isoimage import is_hosted_iso
+        if _kind_of_medium(cdrom) == "cdrom" and is_hosted_iso(cdrom):
+            # Kitten's and Palacios' own way: the ISO boots the host, which runs the guest
+            # image the ISO carries. Here the VMM is the host: run that guest.
+            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True, kernel=kernel)
+            p.note = (f"-cdrom {cdrom} was made by v3 isoimage: running the guest image it "
+                      f"carries (/initrd.img), as Kitten and Palacios would "
+                      f"(--plain-cdrom boots the CD itself)")
+            return p
     if image is not None:
         _need_medium(image, image)
         kind = _kind_of_medium(image)
@@ -188,7 +205,7 @@ def _kernel(opts):
     return kernel
 
 
-def _guest_plan(path, open_from, opts, kernel=None):
+def _guest_plan(path, open_from, opts, via_cdrom=False, kernel=None):
     if kernel is not None:
         raise V3Error(f"{path}: --kernel cannot be combined with a guest image (its XML "
                       f"describes how the VM boots)")
@@ -206,7 +223,8 @@ def _guest_plan(path, open_from, opts, kernel=None):
         for entry in image.files:
             if entry.id is not None:
                 files[entry.id] = image.read(entry)
-    extra = [f"--{k}" for k in ("cdrom", "hda", "fda") if getattr(opts, k)]
+    extra = [f"--{k}" for k in ("cdrom", "hda", "fda") if getattr(opts, k)
+             and not (via_cdrom and k == "cdrom")]
     if extra:
         raise ConfigError(f"{source}: {', '.join(extra)} cannot be added to a guest image: its "
                           f"XML describes the VM's media (add a RAMDISK or FILEDISK device)")
@@ -274,6 +292,7 @@ def build_machine(p, opts, console, vmmlog):
                 bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
     m.ctx.kernel_boot = p.kernel
+    m.ctx.disk_snapshot = opts.snapshot
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}
         first = order[opts.boot]
@@ -297,7 +316,8 @@ def build_machine(p, opts, console, vmmlog):
             f"output will not reach --serial. Add <device class=\"SERIAL\" id=\"serial\"/> and "
             f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does)")
     if p.floppy:
-        m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True), 0, 0, "fda"))
+        m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True,
+                                                       snapshot=opts.snapshot), 0, 0, "fda"))
     m.finish_board()
     return m
 
@@ -322,6 +342,9 @@ def run(opts, on_machine=None):
                          ("--log", opts.log)):
         if path:
             _check_output_path(f"{option} {path}", path)
+    if opts.start_stopped and not (opts.gdb or opts.monitor):
+        raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
+                      "--gdb or --monitor with it")
     p = plan(opts)
     refuse_overwrite(_outputs(opts), _inputs(opts, p))
     _check_snapshot_options(opts)
@@ -331,6 +354,9 @@ def run(opts, on_machine=None):
     machine = build_machine(p, opts, console, vmmlog)
     logstream = sink = host = None
     try:
+        if opts.gdb or opts.monitor or opts.start_stopped:
+            from vmm.debug import attach
+            attach(machine, gdb=opts.gdb, monitor=opts.monitor, start_stopped=opts.start_stopped)
         logstream = _open_log(opts.log) if opts.log else sys.stderr
         logstream.write(early_log.getvalue())
         vmmlog.stream = logstream
@@ -339,7 +365,10 @@ def run(opts, on_machine=None):
             logstream.write(f"v3: warning: {engine.SLOW_WARNING}\n")
         sink = SerialSink(opts.serial)
         console.sink = sink
-        vmmlog.component("run").debug(f"booting {p.description}")
+        vmmlog.component("run").debug(f"booting {p.description}"
+                                      + (f" ({opts.name})" if opts.name else ""))
+        if p.note:
+            vmmlog.component("run").info(p.note)
         if on_machine is not None:
             on_machine(machine)
         if opts.loadvm:

@@ -166,6 +166,9 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self.debug = None                     # vmm.debug.control.Debugger while one is attached
+        self.precise_stops = False            # set by the debugger: stops only at instruction starts
+        self._quit = None                     # a host-side request to end the run (monitor, gdb)
 
     # -- memory map ------------------------------------------------------------------------------
     def _map_memory(self):
@@ -385,7 +388,15 @@ class Machine:
         before it starts the guest again."""
         if self.preempter.in_guest:
             self._kicked = True
-            self.uc.emu_stop()
+            if not self.precise_stops:        # else the debugger's instruction hook stops
+                self.uc.emu_stop()
+
+    def request_quit(self, reason):
+        """End the run from the host side (monitor `quit`, gdb `kill`): the run loop returns
+        at its next turn with status 0 and `reason`."""
+        self._quit = reason
+        self.kick()
+        self.events.wake()
 
     def _deadline_moved(self, when_ns):
         if self.preempter.in_guest:
@@ -430,6 +441,8 @@ class Machine:
         self.preempter.start()
         try:
             while True:
+                if self._quit is not None:
+                    return RunResult(EXIT_OK, self._quit)
                 if self._until_seen:
                     return RunResult(EXIT_OK, f"found {self._until!r} on the serial port")
                 if ctx.requests:
@@ -446,9 +459,15 @@ class Machine:
                 if self._wall_deadline_ns is not None and \
                         time.monotonic_ns() > self._wall_deadline_ns:
                     raise RunTimeout(f"--timeout of {timeout} s reached")
+                dbg = self.debug
+                if dbg is not None and dbg.held:
+                    dbg.wait_while_held(self._wall_deadline_ns)   # gdb or the monitor has it
+                    continue
                 ctx.timers.run_due()
                 if self.events.sources:
                     self.events.poll(0)
+                    if dbg is not None and dbg.held:
+                        continue
                 if ctx.console.input:
                     self._deliver_console_input()
                 intc = ctx.intc
@@ -456,6 +475,8 @@ class Machine:
                 # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets
                 # IF again (STI, IRET, POPF run inside the engine), so look again soon.
                 self._irq_blocked = want_irq and not cpu.interrupts_enabled
+                if want_irq and dbg is not None and dbg.stepping and not self._halted:
+                    want_irq = False                 # a single step sees no interrupt
                 if want_irq and cpu.interrupts_enabled:
                     if cpu.in_interrupt_shadow and not self._halted:
                         self._quick_stop = True      # run past the shadow, then inject
@@ -477,7 +498,7 @@ class Machine:
                     if self._halt_until is not None:
                         nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
                     stats.halts += 1
-                    if self.realtime_idle or self.events.any_open():
+                    if self.realtime_idle or self.events.any_active():
                         self._idle_in_real_time(nxt)
                         continue
                     if nxt is None:
@@ -546,6 +567,9 @@ class Machine:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
         self._kicked = False
+        dbg = self.debug
+        if dbg is not None:
+            dbg.before_run()
         pre.in_guest = True
         pre.arm(host_deadline)
         stats.runs += 1
@@ -565,11 +589,12 @@ class Machine:
         if env.old_exception == 8:
             from vmm.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")
-        if self._kicked:
-            stats.preemptions += 1
-            return
-        # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
-        # that raced with our flag (then nothing is lost by another loop iteration).
+        if dbg is not None and dbg.after_run():
+            return                       # a breakpoint, watchpoint or single step ended the run
+        # HLT (the byte before the resume address is F4), also when a stop request raced with
+        # it (a timer deadline in the same instant: resuming would run past the HLT), or a
+        # stop of ours, or a timer stop that raced with our flag (then nothing is lost by
+        # another loop iteration).
         try:
             prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
         except Exception:
@@ -587,6 +612,8 @@ class Machine:
             close = getattr(dev, "close", None)
             if close is not None:
                 close()
+        if self.debug is not None:
+            self.debug.close()
         self.events.close()
         for drive in self.ctx.drives:
             close = getattr(drive.medium, "close", None)

@@ -338,13 +338,13 @@ BAD_INPUT = [
      "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
     # option values: one line naming the option and what it expects
     *[(["--fda", "boot.img", "-m", m], 1, f"-m {m}: expected the machine's memory in MB, a whole "
-                                          f"number from 1 to 3584") for m in ("0", "-5", "abc", "3585", "1.5")],
+                                          f"number from 1 to 3584 (or a size: 512M, 1G)")
+      for m in ("0", "-5", "abc", "3585", "1.5")],
     *[(["--fda", "boot.img", "--timeout", t], 1, f"--timeout {t}: expected a number of seconds "
                                                  f"above 0 and at most 1000000")
       for t in ("nan", "inf", "-inf", "1e300", "0", "-1", "abc", "1000001")],
-    (["--fda", "boot.img", "--smp", "2"], 1, "--smp 2: expected 1 (one core so far)"),
-    (["--fda", "boot.img", "--boot", "x"], 1,
-     "Invalid value for '--boot': 'x' is not one of 'd', 'c', 'a' (see `v3 run --help`)"),
+    (["--fda", "boot.img", "--smp", "2"], 1, "-smp 2: only one core is implemented so far"),
+    (["--fda", "boot.img", "--boot", "x"], 1, "-boot x: expected d (CD), c (disk) or a (floppy)"),
     (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
     # inputs that cannot work
     (["--fda", "boot.img", "--serial", "null", "--omit", "NOSUCH"], 1,

@@ -39,3 +39,34 @@ class Number(click.ParamType):
                 number < self.low or (self.low_open and number == self.low) or number > self.high:
             raise OptionValueError(f"{option} {shown}: expected {self.expected}", ctx)
         return number
+
+
+class MemorySize(click.ParamType):
+    """-m as QEMU takes it: megabytes (1024), a size with a suffix (512M, 1G, 1.5G), or
+    size=...; a whole number of megabytes from 1 to `high`."""
+
+    name = "memory"
+
+    def __init__(self, high):
+        self.high = high
+
+    def get_metavar(self, param, ctx=None):
+        return "MB"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            mb = value
+        else:
+            text = str(value).strip()
+            text = text[5:] if text.startswith("size=") else text
+            scale = {"M": 1, "G": 1024}.get(text[-1:].upper(), None)
+            number = text[:-1] if scale else text
+            try:
+                amount = float(number) * (scale or 1)
+            except ValueError:
+                amount = math.nan
+            mb = int(amount) if math.isfinite(amount) and amount == int(amount) else None
+        if mb is None or not 1 <= mb <= self.high:
+            raise OptionValueError(f"-m {value}: expected the machine's memory in MB, a whole "
+                                   f"number from 1 to {self.high} (or a size: 512M, 1G)", ctx)
+        return mb

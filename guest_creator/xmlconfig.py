@@ -45,8 +45,11 @@ class EntityBudget:
                              f"(refused as an entity bomb)")
 
 
-# where decode must look next, per mode ('c' has nothing to look for)
-_SPECIAL = {"&": re.compile(rb"&"), "%": re.compile(rb"[&%]"), " ": re.compile(rb"[&\t\n\v\f\r ]")}
+# where decode must look next, per mode ('c' has nothing to look for); in attribute values
+# (' ') each whitespace byte becomes a space as it is passed, done in bulk by _SPACES
+_SPECIAL = {"&": re.compile(rb"&"), "%": re.compile(rb"[&%]"), " ": re.compile(rb"&")}
+_NO_CHANGE = bytes(range(256))
+_SPACES = bytes(0x20 if b in b" \t\n\v\f\r" else b for b in range(256))
 
 # The predefined entities, in ezxml's lookup order; each expands to a character
 # reference that is then decoded in turn.
@@ -180,51 +183,114 @@ def decode(raw: bytes, entities, mode: str, budget: EntityBudget | None = None) 
     mode: '&' text, ' ' attribute value, 'c' CDATA (newlines only), '%' DTD entity value.
     A replacement text is scanned again where it was put, as ezxml does; `budget` (one per
     document) bounds what entity references produce in total (ValueError past it).
+
+    ezxml rewrites its buffer in place, which costs the length of the rest of the text for
+    every reference (quadratic: a few MB of `&#65;` would take minutes). Here the output only
+    grows at its end and what is left to scan is a stack of segments, the input's rest at the
+    bottom and each replacement text being rescanned above it, so the work is linear.
     """
-    s = bytearray(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    s = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if mode == "c":
-        return bytes(s)
+        return s
     special = _SPECIAL[mode]
-    i = 0
-    while True:
-        n = len(s)
-        found = special.search(s, i)
+    passed = _SPACES if mode == " " else _NO_CHANGE
+    longest = max((len(name) for name, _value in entities), default=0)
+    out = bytearray()
+    stack = [[s, 0]]                     # [bytes, position]; the top is scanned first
+
+    def peek(n):
+        """The next n bytes still to scan (fewer at the end), across segments."""
+        parts = []
+        for seg in reversed(stack):
+            chunk = seg[0][seg[1]:seg[1] + n]
+            parts.append(chunk)
+            n -= len(chunk)
+            if n <= 0:
+                break
+        return b"".join(parts)
+
+    def advance(n):
+        while n:
+            seg = stack[-1]
+            left = len(seg[0]) - seg[1]
+            if n < left:
+                seg[1] += n
+                return
+            n -= left
+            stack.pop()
+
+    while stack:
+        seg = stack[-1]
+        data, pos = seg
+        found = special.search(data, pos)
         if found is None:
-            break
+            out += data[pos:].translate(passed)
+            stack.pop()
+            continue
         i = found.start()
-        ch = s[i]
-        if mode != "c" and s[i:i + 2] == b"&#":
-            if s[i + 2:i + 3] == b"x":
-                code, end = _strtol(s, i + 3, 16)
+        out += data[pos:i].translate(passed)
+        seg[1] = i
+        ch = data[i]
+        if ch == 0x26 and (data[i + 1:i + 2] == b"#" or (i + 1 == len(data) and peek(2) == b"&#")):
+            fast = _CHARREF.match(data, i)
+            if fast is not None:
+                code = int(fast.group(1), 16) if fast.group(1) else int(fast.group(2))
+                end = fast.end() - 1 - i
             else:
-                code, end = _strtol(s, i + 2, 10)
+                code, end, look = _charref_slow(peek)
+                if not (end < len(look) and look[end] == 0x3B):
+                    code = 0
             encoded = None
-            if code and end < n and s[end] == 0x3B and code < (1 << 37):
+            if code and code < (1 << 37):
                 encoded = _utf8_like_ezxml(code) if code > 0 else bytes([code & 0xFF])
             if not encoded or encoded == b"\0":
-                i += 1
+                out.append(ch)
+                advance(1)
                 continue
-            semi = s.index(b";", i)
-            s[i:semi + 1] = encoded
-            i += len(encoded)
+            out += encoded                   # not scanned again
+            advance(end + 1)
         elif (ch == 0x26 and mode in "& ") or (ch == 0x25 and mode == "%"):
+            look = peek(longest + 1)
             for name, value in entities:
-                if s.startswith(name, i + 1):
-                    semi = s.index(b";", i)
+                if look.startswith(name, 1):
+                    semi = look.index(b";")
                     if budget is not None and name not in _DEFAULT_NAMES:
                         budget.spend(len(value) + REFERENCE_COST)
-                    s[i:semi + 1] = value
-                    if len(s) > _MAX_TEXT:
+                    advance(semi + 1)
+                    if value:
+                        stack.append([value, 0])
+                    if len(out) > _MAX_TEXT:
                         raise ValueError("entity expansion exceeds 64 MiB")
                     break
             else:
-                i += 1
-        elif mode == " " and ch in _ISSPACE:
-            s[i] = 0x20
-            i += 1
+                out.append(ch)
+                advance(1)
         else:
-            i += 1
-    return bytes(s)
+            out.append(ch)
+            advance(1)
+    return bytes(out)
+
+
+# `&#NNN;` and `&#xHH;` in the plain form (no spaces, sign or 0x prefix), the common case
+_CHARREF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,10})|([0-9]{1,11}));")
+# bytes C strtol may go on through after "&#" or "&#x": spaces, a sign, 0x, digits
+_STRTOL_CHARS = frozenset(b" \t\n\v\f\r+-xX0123456789abcdefABCDEF")
+
+
+def _charref_slow(peek):
+    """(code, end, look) for a character reference at the scan position, as ezxml's strtol
+    reads it: `end` indexes `look` (the bytes peeked) at the character after the number."""
+    n = 64
+    while True:
+        look = peek(n)
+        if len(look) < n or any(b not in _STRTOL_CHARS for b in look[2:]):
+            break                            # strtol stops inside what was peeked
+        n *= 4
+    if look[2:3] == b"x":
+        code, end = _strtol(look, 3, 16)
+    else:
+        code, end = _strtol(look, 2, 10)
+    return code, end, look
 
 
 class _Parser:

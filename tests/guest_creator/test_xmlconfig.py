@@ -5,12 +5,14 @@ Time is not asserted: the work is bounded by construction (at most MAX_ENTITY_OU
 produced by entity references per document, definitions checked once per entity), and the peak
 memory of each refused parse is asserted instead.
 """
+import random
 import tracemalloc
 
 import pytest
 
 from guest_creator import serialize
-from guest_creator.xmlconfig import MAX_ENTITY_DEPTH, MAX_ENTITY_OUTPUT, parse_bytes
+from guest_creator.xmlconfig import (_DEFAULT_ENTITIES, MAX_ENTITY_DEPTH, MAX_ENTITY_OUTPUT, _strtol,
+                                     _entity_depth, _utf8_like_ezxml, decode, parse_bytes)
 from v3tools.errors import ConfigError
 
 BOMB = f"entity references expand to more than {MAX_ENTITY_OUTPUT} bytes in total (refused as an entity bomb)"
@@ -104,3 +106,84 @@ def test_external_entities_stay_unresolved(tmp_path):
     out = serialize.to_bytes(parse_bytes(data))
     assert b"SECRET" not in out
     assert out == b"<vm><name>&amp;x;</name></vm>"
+
+
+# -- decode: linear, and the same bytes as ezxml's rewrite-in-place --------------------------------
+def _in_place(raw, entities, mode, limit=20000):
+    """ezxml_decode as ezxml does it (the buffer rewritten in place, a replacement text scanned
+    again where it was put): the reference decode() is checked against."""
+    s = bytearray(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    i = 0
+    while mode != "c":
+        while i < len(s) and s[i] != 0x26 and not (s[i] == 0x25 and mode == "%") \
+                and s[i] not in b" \t\n\v\f\r":
+            i += 1
+        if i >= len(s):
+            break
+        ch = s[i]
+        if s[i:i + 2] == b"&#":
+            code, end = _strtol(s, i + 3, 16) if s[i + 2:i + 3] == b"x" else _strtol(s, i + 2, 10)
+            encoded = None
+            if code and end < len(s) and s[end] == 0x3B and code < (1 << 37):
+                encoded = _utf8_like_ezxml(code) if code > 0 else bytes([code & 0xFF])
+            if not encoded or encoded == b"\0":
+                i += 1
+                continue
+            s[i:s.index(b";", i) + 1] = encoded
+            i += len(encoded)
+        elif (ch == 0x26 and mode in "& ") or (ch == 0x25 and mode == "%"):
+            for name, value in entities:
+                if s.startswith(name, i + 1):
+                    s[i:s.index(b";", i) + 1] = value
+                    if len(s) > limit:
+                        raise ValueError("too long")
+                    break
+            else:
+                i += 1
+        elif mode == " " and ch in b" \t\n\v\f\r":
+            s[i] = 0x20
+            i += 1
+        else:
+            i += 1
+    return bytes(s)
+
+
+PIECES = [b"&", b"#", b"x", b"X", b";", b"%", b" ", b"\t", b"\n", b"\r", b"\v", b"a", b"1", b"6", b"5",
+          b"0", b"-", b"+", b"lt", b"amp", b"e", b"f", b"&#", b"&#x", b"3", b"8", b"&#38;", b"&#x41;",
+          b"&e;", b"&f;", b"%p;", b"&#0;", b"&#x0x41;", b"&#  65;", b"&lt;", b"&amp;"]
+
+
+def test_decode_matches_the_in_place_rewrite():
+    rng = random.Random(20261202)
+
+    def text(n):
+        return b"".join(rng.choice(PIECES) for _ in range(rng.randrange(n)))
+    for _ in range(3000):
+        entities = list(_DEFAULT_ENTITIES)
+        for _ in range(rng.randrange(4)):
+            name, value = rng.choice([b"e;", b"f;", b"ef;", b"e;f;", b"p;", b"a;"]), text(5)
+            if _entity_depth(name, value, entities) is not None:     # as the parser takes them
+                entities.append((name, value))
+        raw, mode = text(30), rng.choice("& %c")
+        try:
+            want = _in_place(raw, entities, mode)
+        except ValueError:
+            continue
+        assert decode(raw, entities, mode) == want, (raw, entities[5:], mode)
+
+
+def test_decode_across_replacement_boundaries():
+    entities = list(_DEFAULT_ENTITIES) + [(b"e;", b"&#"), (b"f;", b"&#x"), (b"g;", b"&am")]
+    for raw in (b"&e;65;", b"&e;" + b" " * 200 + b"+0065;", b"&f;0x41;", b"&f;" + b"\t" * 70 + b"41;",
+                b"&g;p;", b"&e;", b"&#" + b"9" * 40 + b";", b"&#-65;", b"&e;" + b" " * 63):
+        for mode in "& %":
+            assert decode(raw, entities, mode) == _in_place(raw, entities, mode), (raw, mode)
+
+
+def test_many_references():
+    """Many references in one text (decoded in one pass: the work per reference does not grow
+    with what follows it, where ezxml's in-place rewrite moved the rest of the text each time;
+    4 MB of `&#65;` take about a second, see docs/build-vm.md)."""
+    text = b"&#65;" * 50_000 + b"&#x20;&lt;"
+    assert decode(text, _DEFAULT_ENTITIES, "&") == b"A" * 50_000 + b" <"
+    assert bytes(parse_bytes(b"<vm>" + b"&amp;" * 30_000 + b"</vm>").root.text) == b"&" * 30_000

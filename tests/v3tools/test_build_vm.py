@@ -183,15 +183,15 @@ def test_bad_input(workdir, bad_input, args, setup, code, message):
 def test_unknown_device_class_is_a_warning_and_the_image_is_written(workdir, v3):
     from vmm.devices import known_classes
     (workdir / "cfg.xml").write_text('<vm class="PC">\n <devices>\n  <device class="8259A" id="pic"/>\n'
-                                     '  <device class="NOSUCH" id="x"/>\n  <device class="MPTABLE" id="m"/>\n'
+                                     '  <device class="NOSUCH" id="x"/>\n  <device class="APIC" id="m"/>\n'
                                      '  <device id="noclass"/>\n </devices>\n</vm>\n')
     r = v3("build-vm", "cfg.xml")
     assert (r.exit_code, r.stdout) == (0, ""), r
     assert r.stderr == (
         f"v3: warning: cfg.xml:4:3: unknown device class 'NOSUCH': v3 run will refuse it (known "
         f"classes: {', '.join(known_classes())})\n"
-        f"v3: warning: cfg.xml:5:3: device class MPTABLE is not available yet: v3 run will refuse it "
-        f"unless given --omit MPTABLE\n"
+        f"v3: warning: cfg.xml:5:3: device class APIC is not available yet: v3 run will refuse it "
+        f"unless given --omit APIC\n"
         f"v3: warning: cfg.xml:6:3: <device> without a class attribute: v3 run will refuse it\n")
     with open_image(workdir / "cfg.dat") as img:
         assert b'class="NOSUCH"' in img.xml

@@ -346,7 +346,7 @@ def run(opts, on_machine=None):
         raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
                       "--gdb or --monitor with it")
     p = plan(opts)
-    refuse_overwrite(_outputs(opts), _inputs(opts, p))
+    refuse_overwrite(_outputs(opts, p), _inputs(opts, p))
     _check_snapshot_options(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -435,16 +435,24 @@ def check_omit(classes):
     known = {c.upper() for c in devices.known_classes()} | NOT_YET_AVAILABLE
     for name in classes:
         if name.upper() not in known:
+            later = sorted(c for c in NOT_YET_AVAILABLE if devices.lookup(c) is None)
             raise V3Error(f"--omit {name}: unknown device class; known: "
-                          f"{', '.join(devices.known_classes() + sorted(NOT_YET_AVAILABLE))}")
+                          f"{', '.join(devices.known_classes() + later)}")
 
 
-def _outputs(opts):
-    """The files a run writes, labelled as the user named them."""
+def _outputs(opts, p):
+    """The files a run writes, labelled as the user named them (a capture file named in the
+    guest image's XML too; one file shared by every card counts once)."""
     serial = opts.serial[5:] if opts.serial.startswith("file:") else None
-    return [("--serial file:", serial), ("--screen", opts.screen),
-            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
-            ("--savevm", opts.savevm)]
+    found = [("--serial file:", serial), ("--screen", opts.screen),
+             ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
+             ("--savevm", opts.savevm), ("--pcap", opts.pcap)]
+    captures = {opts.pcap}
+    for spec in p.config.devices:
+        if spec.class_name.upper() == "NIC_BRIDGE" and spec.value("pcap") not in captures:
+            captures.add(spec.value("pcap"))
+            found.append((f"NIC_BRIDGE {spec.id or '?'} <pcap>", spec.value("pcap")))
+    return found
 
 
 def _inputs(opts, p):

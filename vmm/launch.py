@@ -95,6 +95,7 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
   <device class="MPTABLE" id="mptable"/>
   <device class="LAPIC" id="apic"/>
   <device class="IOAPIC" id="ioapic"><apic>apic</apic></device>
+  <device class="HPET" id="hpet"/>
   <device class="ACPI" id="acpi"/>
   <device class="KEYBOARD" id="keyboard"/>
   <device class="NVRAM" id="nvram"/>

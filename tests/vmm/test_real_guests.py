@@ -67,14 +67,17 @@ def type_after(text, command):
 def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
     """The 64-bit kernel on the standard PC, command line `console=ttyS0` only: isolinux, the
     kernel in long mode, /init's marker. The kernel found the ACPI tables and switched to the
-    APIC (IOAPIC for the ISA interrupts, the LAPIC timer as its clock event device); then
+    APIC (IOAPIC for the ISA interrupts, the LAPIC timer as its clock event device, the HPET
+    as the global one and a clocksource); then
     `poweroff -f` in the guest's shell ends the run with status 0 (ACPI S5)."""
     serial_path = tmp_path / "serial.out"
     result, machine = run(RunOptions(serial=f"file:{serial_path}", timeout=240,
                                      cdrom=str(linux64_iso)),
                           on_machine=type_after(LINUX_MARKER, "cat /proc/interrupts "
                                                 "/sys/devices/system/clockevents/clockevent0/"
-                                                "current_device; poweroff -f\n"))
+                                                "current_device /sys/devices/system/"
+                                                "clockevents/broadcast/current_device; "
+                                                "poweroff -f\n"))
     serial = serial_path.read_bytes().decode("latin-1")
     assert (result.status, result.reason) == (0, "guest poweroff"), serial[-2000:]
     assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
@@ -90,6 +93,11 @@ def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
     loc = re.search(r"^\s*LOC:\s+(\d+)", listing, re.M)
     assert loc and int(loc.group(1)) > 0
     assert re.search(r"^lapic\s*$", listing, re.M)
+    # the HPET: a clocksource, and the global clock event device in legacy replacement mode
+    # (timer 0 on ISA IRQ 0, i.e. IOAPIC pin 2)
+    assert "clocksource: hpet:" in serial and "hpet0: 3 comparators, 64-bit" in serial
+    assert re.search(r"^\s*0:\s+[1-9]\d*\s+IO-APIC\s+2-edge\s+timer", listing, re.M)
+    assert re.search(r"^hpet\s*$", listing, re.M)
 
 
 def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):

@@ -313,8 +313,9 @@ class Machine:
             if cls is None:
                 if name in NOT_YET_AVAILABLE:
                     raise ConfigError(
-                        f"{spec.where()}: device class {spec.class_name} is not available yet "
-                        f"(the APIC work comes next); pass --omit {spec.class_name} to leave it out")
+                        f"{spec.where()}: device class {spec.class_name} is not available "
+                        f"(Palacios' old name: use LAPIC and IOAPIC); pass --omit "
+                        f"{spec.class_name} to leave it out")
                 raise ConfigError(f"{spec.where()}: unknown device class '{spec.class_name}'; "
                                   f"known classes: {', '.join(devices.known_classes())}")
             dev = cls.from_spec(spec, self.ctx)

@@ -40,8 +40,13 @@ TRIPLE_FAULT = bytes.fromhex(
     "1700307c0000" "000000000000")
 
 # `v3 init`'s configuration (boot-cd = sample.iso) with a LAPIC device added
-LAPIC_CONFIG = config_xml().replace('<device class="8259A" id="PIC"/>',
-                                    '<device class="8259A" id="PIC"/>\n<device class="LAPIC" id="apic"/>')
+# v3 init's PC without its other APIC-platform devices: a LAPIC alone (the 8259A behind it)
+LAPIC_CONFIG = config_xml()
+for _dev in ('<device class="MPTABLE" id="mptable"/>',
+             '<device class="IOAPIC" id="ioapic">\n            <apic>apic</apic>\n        </device>',
+             '<device class="HPET" id="hpet"/>', '<device class="ACPI" id="acpi"/>'):
+    assert _dev in LAPIC_CONFIG, _dev
+    LAPIC_CONFIG = LAPIC_CONFIG.replace("        " + _dev + "\n", "")
 
 
 def floppy(code):
@@ -156,7 +161,7 @@ def test_unknown_device_class(sample, v3):
     assert v3("build-vm", "frob.xml", "-o", "frob.dat").exit_code == 0
     before = sorted(os.listdir(sample))
     r = v3("run", "frob.dat", "--serial", "null")
-    assert_one_line_error(r, f"frob.dat (embedded XML):11: unknown device class 'FROB'; known "
+    assert_one_line_error(r, f"frob.dat (embedded XML):12: unknown device class 'FROB'; known "
                              f"classes: {', '.join(devices.known_classes())}", sample, before)
     assert "SERIAL" in r.stderr and "8254_PIT" in r.stderr
 

@@ -41,6 +41,9 @@ class RunOptions:
     omit: tuple = ()
     smp: int = 1
     bios: str = None                  # a firmware image instead of the built-in BIOS
+    kernel: str = None                # direct kernel boot: a Linux bzImage
+    initrd: str = None
+    append: str = None
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Plan:
     files: dict = field(default_factory=dict)
     floppy: str = None
     description: str = ""
+    direct_boot: object = None        # vmm.boot.linux.LinuxBoot for --kernel
 
 
 def _kind_of_medium(path):
@@ -113,6 +117,8 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
 
 def plan(opts):
     """Work out what to boot from the options (no machine is built yet)."""
+    if opts.kernel is not None or opts.initrd is not None or opts.append is not None:
+        return _kernel_plan(opts)
     image = opts.image
     if image is None and not (opts.cdrom or opts.hda or opts.fda):
         image = DEFAULT_IMAGE
@@ -141,6 +147,28 @@ def plan(opts):
     cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
     what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
     return Plan(cfg, {}, fda, f"standard PC with {what}")
+
+
+def _kernel_plan(opts):
+    """--kernel [--initrd] [--append]: the standard PC (with any --cdrom/--hda/--fda) and the
+    kernel entered directly, everything checked before anything starts."""
+    from vmm.boot import linux
+    if opts.kernel is None:
+        raise V3Error(f"{'--initrd' if opts.initrd is not None else '--append'} needs --kernel")
+    if opts.image is not None:
+        raise V3Error(f"--kernel cannot be combined with IMAGE {opts.image} (use --cdrom, "
+                      f"--hda or --fda to attach media)")
+    if opts.bios is not None:
+        raise V3Error("--kernel cannot be combined with --bios: the kernel is entered directly")
+    for what, path in (("--kernel", opts.kernel), ("--initrd", opts.initrd),
+                       ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda)):
+        if path is not None and not os.path.isfile(path):
+            raise V3Error(f"{what} {path}: no such file")
+    boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20)
+    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, opts.cdrom, opts.hda).encode(),
+                          "<standard PC>")
+    return Plan(cfg, {}, opts.fda, f"standard PC, direct boot of {opts.kernel}",
+                direct_boot=boot)
 
 
 def _guest_plan(path, open_from, opts):
@@ -238,6 +266,7 @@ def build_machine(p, opts, console, vmmlog):
             f"<memmap> region {start:#x}-{end:#x} -> host {host:#x}: there is no host physical "
             f"memory to map in this VMM; the region stays ordinary guest memory")
     m.add_devices(p.config.devices, omit=opts.omit)
+    m.direct_boot = p.direct_boot
     com1 = m.ctx.io.find(0x3F8)
     if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
         # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):

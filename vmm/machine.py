@@ -154,6 +154,7 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
 
     # -- memory map ------------------------------------------------------------------------------
     def _map_memory(self):
@@ -350,6 +351,18 @@ class Machine:
             self.cpu.delivery.bios = self.bios
             self._install_firmware_tables()
         self.cpu.reset()
+        if self.direct_boot is not None:
+            self._start_direct_boot()
+
+    def _start_direct_boot(self):
+        """--kernel: the kernel, initrd, command line and zero page in memory, the CPU at the
+        kernel's 32-bit entry (no POST: the BIOS ROM and its firmware tables are in place)."""
+        from vmm.bios.int15 import memory_map
+        from vmm.boot import linux
+        boot = self.direct_boot
+        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size))
+        linux.enter(self.cpu)
+        self.log.debug(f"direct boot: {boot.describe()}")
 
     def _install_firmware_tables(self):
         """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the

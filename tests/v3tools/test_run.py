@@ -285,3 +285,17 @@ def test_an_xml_configuration_is_not_booted(workdir, v3):
     assert_one_line_error(r, "config.xml looks like a Palacios XML configuration, not a bootable "
                              "image: build it first (v3 build-vm config.xml -o image.dat, then "
                              "v3 run image.dat)", workdir, ["config.xml"])
+
+
+# -- --kernel / -kernel: bad input is one line, nothing started ---------------------------------
+def test_kernel_bad_input_is_one_line(workdir, v3):
+    (workdir / "notakernel").write_bytes(b"hello\n" * 200)
+    (workdir / "initrd").write_bytes(b"x")
+    before = sorted(os.listdir(workdir))
+    r = v3("run", "-kernel", "notakernel", "--serial", "file:serial.out")
+    assert_one_line_error(r, "--kernel notakernel: not a Linux bzImage (no boot sector "
+                             "signature and 'HdrS' setup header at 0x1FE/0x202)", workdir, before)
+    r = v3("run", "-initrd", "initrd", "--serial", "null")
+    assert_one_line_error(r, "--initrd needs --kernel", workdir, before)
+    r = v3("run", "--kernel", "missing", "--serial", "null")
+    assert_one_line_error(r, "--kernel missing: no such file", workdir, before)

@@ -50,6 +50,25 @@ def linux64_iso(tmp_path_factory, require_artefact):
     return out
 
 
+@pytest.mark.parametrize("arch", ["amd64", "i386"])
+def test_debian_linux_direct_kernel_boot(tmp_path, arch, require_artefact, linux_iso, linux64_iso):
+    """`v3 run --kernel bzImage --initrd f --append console=ttyS0`: no boot loader, no POST;
+    the kernel's 32-bit entry (the 64-bit kernel goes on to long mode itself) reaches /init."""
+    import isoimage
+    kernel = require_artefact(artefacts.debian_kernel, arch)
+    iso = linux64_iso if arch == "amd64" else linux_iso
+    initrd = tmp_path / "initrd.img"
+    initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
+    result, serial = boot(tmp_path, LINUX_MARKER, kernel=str(kernel), initrd=str(initrd),
+                          append="console=ttyS0")
+    assert result.status == 0, serial[-2000:]
+    assert "ISOLINUX" not in serial
+    assert serial.index("Command line: console=ttyS0") < serial.index(LINUX_MARKER) \
+        if arch == "amd64" else serial.index("Kernel command line: console=ttyS0") < \
+        serial.index(LINUX_MARKER)
+    assert "APIC: Switch to symmetric I/O mode setup" in serial
+
+
 def type_after(text, command):
     """An on_machine hook: once `text` has appeared on COM1, type `command` there."""
     def hook(machine):

@@ -30,10 +30,17 @@ from vmm.log import COMPONENTS
 @click.option("--io-policy", type=click.Choice(["stop", "ignore"]), default="stop", show_default=True,
               help="What an access to an unclaimed port does.")
 @click.option("--omit", multiple=True, metavar="CLASS",
-              help="Leave out devices of this class (e.g. LAPIC until it exists).")
+              help="Leave out devices of this class.")
+@click.option("--kernel", "-kernel", "kernel", type=click.Path(dir_okay=False),
+              help="Boot this Linux bzImage directly (Linux/x86 boot protocol, no boot loader).")
+@click.option("--initrd", "-initrd", "initrd", type=click.Path(dir_okay=False),
+              help="The initial RAM disk for --kernel.")
+@click.option("--append", "-append", "append", metavar="TEXT",
+              help="The kernel command line for --kernel.")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
-            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit):
+            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit,
+            kernel, initrd, append):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -47,7 +54,8 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       boot=boot, timeout=timeout, until=until, screen=screen,
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
-                      io_policy=io_policy, omit=omit, smp=smp, bios=bios)
+                      io_policy=io_policy, omit=omit, smp=smp, bios=bios, kernel=kernel,
+                      initrd=initrd, append=append)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

@@ -1,0 +1,203 @@
+"""Direct kernel boot of a Linux bzImage through the Linux/x86 boot protocol
+(Documentation/arch/x86/boot.rst in the Linux sources, "32-bit boot protocol").
+
+What the VMM does in place of a boot loader, with no BIOS POST and no real-mode setup code:
+* the protected-mode kernel (everything after the `(setup_sects + 1) * 512` bytes of real-mode
+  setup) goes to 1 MiB (`code32_start`, where the 32-bit entry expects it);
+* the initrd goes as high as RAM and the kernel's `initrd_addr_max` allow, page-aligned;
+* the command line goes to 0x20000 (at most `cmdline_size` bytes);
+* a zero page (`struct boot_params`) at 0x10000 receives the kernel's setup header, the loader
+  fields (type_of_loader 0xFF, cmd_line_ptr, ramdisk_image/size), the E820 map the BIOS
+  would report, and an 80x25 VGA text screen description;
+* the CPU enters the kernel's 32-bit entry in flat protected mode as the protocol requires:
+  a GDT (at 0x8000) with __BOOT_CS 0x10 and __BOOT_DS 0x18 (4 GiB, base 0), CS=0x10,
+  DS=ES=SS=0x18, paging off, interrupts off, ESI = the zero page, EBX=EBP=EDI=0.
+The kernel's own entry code then decompresses itself (a 64-bit kernel goes on to long mode).
+
+The firmware tables (MP, ACPI) stay where the built-in BIOS publishes them, in the F segment,
+and Linux finds them by its usual search.
+
+Everything is checked before the machine starts: a file that is not a bzImage, a truncated
+one, a protocol older than 2.06, an initrd that does not fit in RAM below the kernel's limit,
+a command line longer than the kernel accepts: each is one line naming the file.
+"""
+import struct
+from dataclasses import dataclass
+
+from v3tools.errors import V3Error
+
+KERNEL_ADDR = 0x100000
+BOOT_PARAMS = 0x10000
+CMDLINE_ADDR = 0x20000
+GDT_ADDR = 0x8000
+BOOT_CS, BOOT_DS = 0x10, 0x18
+MIN_VERSION = 0x0206                 # cmdline_size and the 32-bit entry as documented
+LOADED_HIGH = 0x01
+XLF_KERNEL_64 = 0x01
+E820_MAX = 128
+
+
+@dataclass
+class BzImage:
+    path: str
+    data: bytes
+    version: int
+    setup_sects: int
+    loadflags: int
+    initrd_addr_max: int
+    cmdline_size: int
+    init_size: int
+    xloadflags: int
+    header_end: int
+
+    @property
+    def payload(self):
+        return self.data[(self.setup_sects + 1) * 512:]
+
+    @property
+    def is_64bit(self):
+        return bool(self.xloadflags & XLF_KERNEL_64)
+
+    def describe(self):
+        return (f"Linux bzImage, boot protocol {self.version >> 8}.{self.version & 0xFF}, "
+                f"{'64' if self.is_64bit else '32'}-bit, {len(self.data)} bytes")
+
+
+def read_bzimage(path):
+    """Parse `path` as a bzImage; V3Error (one line) if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise V3Error(f"--kernel {path}: cannot read: {exc.strerror}")
+    what = f"--kernel {path}"
+    if len(data) < 0x264 or data[0x202:0x206] != b"HdrS" or data[0x1FE:0x200] != b"\x55\xAA":
+        if data[:4] == b"\x7fELF":
+            raise V3Error(f"{what}: an ELF file (vmlinux); only a Linux bzImage can be booted "
+                          f"with --kernel so far")
+        raise V3Error(f"{what}: not a Linux bzImage (no boot sector signature and 'HdrS' "
+                      f"setup header at 0x1FE/0x202)")
+    version, = struct.unpack_from("<H", data, 0x206)
+    if version < MIN_VERSION:
+        raise V3Error(f"{what}: Linux boot protocol {version >> 8}.{version & 0xFF} is older "
+                      f"than 2.06, which direct boot needs")
+    setup_sects = data[0x1F1] or 4
+    loadflags = data[0x211]
+    if not loadflags & LOADED_HIGH:
+        raise V3Error(f"{what}: a zImage (loaded low); only bzImages are supported")
+    initrd_addr_max, = struct.unpack_from("<I", data, 0x22C)
+    xloadflags, cmdline_size = struct.unpack_from("<HI", data, 0x236)
+    init_size, = struct.unpack_from("<I", data, 0x260)
+    header_end = 0x202 + data[0x201]
+    payload_offset = (setup_sects + 1) * 512
+    syssize, = struct.unpack_from("<I", data, 0x1F4)      # protected-mode size in 16-byte units
+    if len(data) < payload_offset + syssize * 16:
+        raise V3Error(f"{what}: truncated: the setup header announces "
+                      f"{payload_offset + syssize * 16} bytes, the file has {len(data)}")
+    return BzImage(path, data, version, setup_sects, loadflags, initrd_addr_max, cmdline_size,
+                   init_size, xloadflags, header_end)
+
+
+@dataclass
+class LinuxBoot:
+    """A checked direct boot: the kernel, the initrd bytes and where everything goes."""
+    kernel: BzImage
+    initrd: bytes
+    initrd_addr: int
+    cmdline: bytes
+
+    def describe(self):
+        return (f"{self.kernel.describe()}; initrd {len(self.initrd)} bytes at "
+                f"{self.initrd_addr:#x}; command line {self.cmdline.decode(errors='replace')!r}")
+
+
+def prepare(kernel_path, initrd_path=None, append="", memory_size=0):
+    """Check everything and decide the layout; nothing is touched yet."""
+    kernel = read_bzimage(kernel_path)
+    cmdline = append.encode()
+    if b"\0" in cmdline:
+        raise V3Error("--append: the command line cannot contain a NUL byte")
+    if len(cmdline) > kernel.cmdline_size:
+        raise V3Error(f"--append: the command line is {len(cmdline)} bytes; this kernel "
+                      f"accepts at most {kernel.cmdline_size} (cmdline_size)")
+    kernel_end = KERNEL_ADDR + max(kernel.init_size, len(kernel.payload))
+    if kernel_end > memory_size:
+        raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x} "
+                      f"while decompressing; the machine has {memory_size >> 20} MiB (raise -m)")
+    initrd, initrd_addr = b"", 0
+    if initrd_path is not None:
+        try:
+            with open(initrd_path, "rb") as f:
+                initrd = f.read()
+        except OSError as exc:
+            raise V3Error(f"--initrd {initrd_path}: cannot read: {exc.strerror}")
+        top = min(memory_size, kernel.initrd_addr_max + 1)
+        initrd_addr = (top - len(initrd)) & ~0xFFF
+        if initrd_addr < kernel_end:
+            raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
+                          f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
+                          f"(raise -m)")
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline)
+
+
+def e820_entries(memory_map):
+    return b"".join(struct.pack("<QQI", base, length, kind) for base, length, kind in memory_map)
+
+
+def boot_params(boot, memory_map):
+    """The zero page (struct boot_params, 4 KiB)."""
+    k = boot.kernel
+    zp = bytearray(4096)
+    # screen_info: mode 3, 80x25 colour VGA text, cursor at the top left
+    zp[0x06] = 3                                   # orig_video_mode
+    zp[0x07] = 80                                  # orig_video_cols
+    zp[0x0E] = 25                                  # orig_video_lines
+    zp[0x0F] = 1                                   # orig_video_isVGA
+    struct.pack_into("<H", zp, 0x10, 16)           # orig_video_points
+    ext_kib = max(0, min(sum(l for b, l, t in memory_map if t == 1 and b >= 1 << 20),
+                         0xFFFFFFFF * 1024) // 1024)
+    struct.pack_into("<I", zp, 0x1E0, ext_kib)     # alt_mem_k
+    if len(memory_map) > E820_MAX:
+        raise V3Error(f"direct boot: {len(memory_map)} E820 entries (at most {E820_MAX})")
+    zp[0x1E8] = len(memory_map)                    # e820_entries
+    zp[0x2D0:0x2D0 + 20 * len(memory_map)] = e820_entries(memory_map)
+    zp[0x1F1:k.header_end] = k.data[0x1F1:k.header_end]     # the kernel's setup header
+    zp[0x210] = 0xFF                               # type_of_loader: undefined
+    zp[0x211] = k.loadflags & ~0x80 & 0xFF         # loadflags: CAN_USE_HEAP clear (no setup)
+    struct.pack_into("<II", zp, 0x218, boot.initrd_addr if boot.initrd else 0, len(boot.initrd))
+    struct.pack_into("<I", zp, 0x228, CMDLINE_ADDR)
+    return bytes(zp)
+
+
+def gdt():
+    """Null, null, __BOOT_CS (flat 32-bit code), __BOOT_DS (flat data)."""
+    return struct.pack("<QQQQ", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
+
+
+def load(boot, mem_write, memory_map):
+    """Write kernel, initrd, command line, zero page and GDT into guest memory."""
+    mem_write(KERNEL_ADDR, boot.kernel.payload)
+    if boot.initrd:
+        mem_write(boot.initrd_addr, boot.initrd)
+    mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
+    mem_write(BOOT_PARAMS, boot_params(boot, memory_map))
+    mem_write(GDT_ADDR, gdt())
+
+
+def enter(cpu):
+    """Put the CPU at the kernel's 32-bit entry, in flat protected mode (boot protocol)."""
+    from unicorn import x86_const as X
+    from vmm import ucinternals as U
+    uc, env = cpu.uc, cpu.env
+    cpu.reset()
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, GDT_ADDR, 4 * 8 - 1, 0))
+    uc.reg_write(X.UC_X86_REG_CR0, (uc.reg_read(X.UC_X86_REG_CR0) | 0x1) & ~0x80000000)
+    env.set_seg(U.SEG_CS, BOOT_CS, 0, 0xFFFFFFFF, 0x00CF9B00)
+    for seg in (U.SEG_DS, U.SEG_ES, U.SEG_SS, U.SEG_FS, U.SEG_GS):
+        env.set_seg(seg, BOOT_DS, 0, 0xFFFFFFFF, 0x00CF9300)
+    for i in range(16):
+        env.set_reg(i, 0)
+    env.set_reg(6, BOOT_PARAMS)                   # ESI
+    env.eip = KERNEL_ADDR
+    env.recompute_hflags()
+    uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)

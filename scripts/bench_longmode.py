@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Boot time of Debian's amd64 kernel on `v3 run` against QEMU TCG, side by side in one run.
+
+Debian amd64 6.1 + busybox initramfs (`v3 mkguest`), kernel command line `console=ttyS0` only,
+timed from process start until `v3 guest: busybox initramfs up` appears on the serial port:
+
+1. from an isolinux CD: `v3 run --cdrom guest.iso` against `qemu-system-x86_64 -accel tcg
+   -cdrom guest.iso` (each firmware, each loading the kernel through isolinux);
+2. direct kernel boot: `v3 run --kernel vmlinuz --initrd initrd.img --append console=ttyS0`
+   against `qemu-system-x86_64 -accel tcg -kernel ... -initrd ... -append console=ttyS0`.
+
+Both machines get -m 1024. The two engines run one after the other for each case, so they
+share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N]
+Figures go to docs/performance.md ("Long mode: Debian amd64").
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+MARKER = "v3 guest: busybox initramfs up"
+V3 = [sys.executable, "-m", "v3tools"]
+QEMU = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-display", "none", "-no-reboot"]
+
+
+def build(tmp):
+    import isoimage
+    from v3tools import artefacts
+    kernel = artefacts.debian_kernel("amd64")
+    busybox = artefacts.busybox_static("amd64")
+    iso = Path(tmp) / "guest.iso"
+    subprocess.run(V3 + ["mkguest", "-o", str(iso), "--kernel", str(kernel), "--busybox",
+                         str(busybox), "--append", "console=ttyS0"], check=True,
+                   capture_output=True, cwd=ROOT)
+    initrd = Path(tmp) / "initrd.img"
+    initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
+    return kernel, iso, initrd
+
+
+def time_until_marker(cmd, serial, timeout=600):
+    serial = Path(serial)
+    if serial.exists():
+        serial.unlink()
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        while time.perf_counter() - t < timeout:
+            try:
+                if MARKER.encode() in serial.read_bytes():
+                    return time.perf_counter() - t
+            except FileNotFoundError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=1, help="best of N for each figure")
+    args = ap.parse_args()
+    if shutil.which("qemu-system-x86_64") is None:
+        sys.exit("bench_longmode: qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
+    with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
+        kernel, iso, initrd = build(tmp)
+        serial = Path(tmp) / "serial.out"
+        cases = [
+            ("isolinux CD", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
+             QEMU + ["-cdrom", str(iso), "-serial", f"file:{serial}"],
+             "v3 run --cdrom (-m 1024)",
+             V3 + ["run", "--cdrom", str(iso), "--serial", f"file:{serial}", "--until", MARKER]),
+            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+             QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
+                     "-serial", f"file:{serial}"],
+             "v3 run --kernel --initrd --append (-m 1024)",
+             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+        ]
+        print(f"Boot of Debian amd64 ({Path(kernel).name}) + busybox to {MARKER!r}, "
+              f"best of {args.rounds}\n")
+        print("| case | what | measured | ratio |\n|---|---|---|---|")
+        for case, qname, qcmd, vname, vcmd in cases:
+            q = [time_until_marker(qcmd, serial) for _ in range(args.rounds)]
+            v = [time_until_marker(vcmd, serial) for _ in range(args.rounds)]
+            q = min((x for x in q if x), default=None)
+            v = min((x for x in v if x), default=None)
+            fmt = lambda s: "did not reach the marker" if s is None else f"{s:.1f} s"
+            print(f"| {case} | {qname} | {fmt(q)} | |")
+            ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
+            print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

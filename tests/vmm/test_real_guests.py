@@ -332,3 +332,53 @@ def test_grub2_boots_debian_linux(tmp_path, linux_iso, require_artefact):
     assert result.status == 0
     assert (serial.index("Booting `Debian i386 via GRUB'") < serial.index("Linux version")
             < serial.index(LINUX_MARKER))
+
+
+def test_grub2_boots_debian_amd64_linux(tmp_path, linux64_iso, require_artefact):
+    """GRUB 2's own Linux loader boots the 64-bit kernel on the standard PC."""
+    import isoimage
+    mkrescue = require_artefact(artefacts.grub_mkrescue)
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    bootdir = tmp_path / "iso" / "boot"
+    (bootdir / "grub").mkdir(parents=True)
+    (bootdir / "vmlinuz").write_bytes(Path(kernel).read_bytes())
+    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(linux64_iso, "/initrd.img"))
+    (bootdir / "grub" / "grub.cfg").write_text(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+        "set timeout=1\n"
+        'menuentry "Debian amd64 via GRUB" {\n  linux /boot/vmlinuz console=ttyS0\n'
+        "  initrd /boot/initrd.img\n}\n")
+    iso = tmp_path / "grub-linux64.iso"
+    subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
+                   capture_output=True)
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
+    assert result.status == 0, serial[-2000:]
+    assert (serial.index("Booting `Debian amd64 via GRUB'") < serial.index("Linux version")
+            < serial.index(LINUX_MARKER))
+
+
+def test_debian_amd64_inside_a_palacios_guest_image(tmp_path, monkeypatch, v3, linux64_iso):
+    """The hosted pipeline: v3 init's config.xml (the APIC platform included), build-vm,
+    isoimage, run."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(linux64_iso, "guest.iso")
+    Path("config.xml").write_text(CONFIG_WITH_BOOT_CD)
+    assert v3("build-vm", "config.xml", "-o", "image.dat").exit_code == 0
+    assert v3("isoimage").exit_code == 0
+    r = v3("run", "--serial", "file:serial.out", "--until", LINUX_MARKER, "--timeout", "240")
+    assert r.exit_code == 0, r.stderr
+    serial = (tmp_path / "serial.out").read_text(errors="replace")
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+    assert "APIC: Switch to symmetric I/O mode setup" in serial
+
+
+def test_memtest86plus_x64_banner(tmp_path, require_artefact):
+    from isoimage import build_iso
+    memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")
+    require_artefact(artefacts.isolinux_bin)
+    iso = tmp_path / "memtest64.iso"
+    build_iso(iso, kernel=memtest, append="console=ttyS0,115200")
+    result, serial = boot(tmp_path, "Memtest86+", timeout=120, cdrom=str(iso), memory_mb=256)
+    assert result.status == 0, serial[-2000:]
+    assert serial.index("ISOLINUX") < serial.index("Memtest86+")
+

@@ -44,6 +44,7 @@ class RunOptions:
     kernel: str = None                # direct kernel boot: a Linux bzImage
     initrd: str = None
     append: str = None
+    host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
 
 
 @dataclass
@@ -164,7 +165,8 @@ def _kernel_plan(opts):
                        ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda)):
         if path is not None and not os.path.isfile(path):
             raise V3Error(f"{what} {path}: no such file")
-    boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20)
+    boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20,
+                         host_decompress=opts.host_decompress)
     cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, opts.cdrom, opts.hda).encode(),
                           "<standard PC>")
     return Plan(cfg, {}, opts.fda, f"standard PC, direct boot of {opts.kernel}",

@@ -360,8 +360,23 @@ class Machine:
         from vmm.bios.int15 import memory_map
         from vmm.boot import linux
         boot = self.direct_boot
-        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size))
-        linux.enter(self.cpu)
+        rsdp = next((d.rsdp for d in self.ctx.devices.values() if getattr(d, "rsdp", None)),
+                    None)
+        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size), rsdp)
+        if boot.elf is not None:
+            from vmm.boot import pvh
+            pvh.enter(self.cpu, boot.elf.entry)
+        else:
+            linux.enter(self.cpu)
+        if boot.elf is not None and boot.kernel is not None:
+            # the host did the guest's decompression: say so where the user looks
+            self.log.info(f"--kernel: {boot.kernel.path}'s payload decompressed on the host "
+                          f"({boot.elf.compression}) and entered through its PVH note at "
+                          f"{boot.elf.entry:#x} (--no-host-decompress runs the kernel's own "
+                          f"decompressor instead)")
+        elif boot.note:
+            self.log.info(f"--kernel: not decompressed on the host: {boot.note}; the kernel "
+                          f"decompresses itself")
         self.log.debug(f"direct boot: {boot.describe()}")
 
     def _install_firmware_tables(self):

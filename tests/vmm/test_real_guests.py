@@ -50,23 +50,42 @@ def linux64_iso(tmp_path_factory, require_artefact):
     return out
 
 
-@pytest.mark.parametrize("arch", ["amd64", "i386"])
-def test_debian_linux_direct_kernel_boot(tmp_path, arch, require_artefact, linux_iso, linux64_iso):
-    """`v3 run --kernel bzImage --initrd f --append console=ttyS0`: no boot loader, no POST;
-    the kernel's 32-bit entry (the 64-bit kernel goes on to long mode itself) reaches /init."""
+@pytest.mark.parametrize("arch, how", [("amd64", "bzImage"), ("amd64", "no-host-decompress"),
+                                       ("amd64", "vmlinux"), ("i386", "bzImage")])
+def test_debian_linux_direct_kernel_boot(tmp_path, arch, how, require_artefact, linux_iso,
+                                         linux64_iso):
+    """`v3 run --kernel K --initrd f --append console=ttyS0`, no boot loader, no POST:
+    - amd64 bzImage: its payload decompressed on the host, the ELF entered through its PVH note;
+    - amd64 bzImage with --no-host-decompress: the boot protocol's 32-bit entry, the kernel's
+      own decompressor, then long mode;
+    - amd64 vmlinux (the ELF out of the bzImage) given as --kernel: PVH;
+    - i386 bzImage: no PVH note in that kernel, so the 32-bit entry (said in the log)."""
     import isoimage
+    from vmm.boot import linux, pvh
     kernel = require_artefact(artefacts.debian_kernel, arch)
     iso = linux64_iso if arch == "amd64" else linux_iso
     initrd = tmp_path / "initrd.img"
     initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
+    if how == "vmlinux":
+        compression, elf = pvh.decompress_payload(linux.read_bzimage(kernel))
+        assert compression == "xz"
+        kernel = tmp_path / "vmlinux"
+        kernel.write_bytes(elf)
+    log = tmp_path / "vmm.log"
     result, serial = boot(tmp_path, LINUX_MARKER, kernel=str(kernel), initrd=str(initrd),
-                          append="console=ttyS0")
+                          append="console=ttyS0", host_decompress=how != "no-host-decompress",
+                          log=str(log))
     assert result.status == 0, serial[-2000:]
-    assert "ISOLINUX" not in serial
-    assert serial.index("Command line: console=ttyS0") < serial.index(LINUX_MARKER) \
-        if arch == "amd64" else serial.index("Kernel command line: console=ttyS0") < \
-        serial.index(LINUX_MARKER)
-    assert "APIC: Switch to symmetric I/O mode setup" in serial
+    assert "ISOLINUX" not in serial and "Decompressing Linux" not in serial
+    assert "command line: console=ttys0" in serial.lower()
+    assert "APIC: Switch to symmetric I/O mode setup" in serial and "ACPI: RSDP" in serial
+    text = log.read_text()
+    if how == "bzImage" and arch == "amd64":
+        assert "payload decompressed on the host (xz) and entered through its PVH note" in text
+    elif arch == "i386":
+        assert "not decompressed on the host" in text and "no PVH entry note" in text
+    else:
+        assert "decompressed on the host" not in text
 
 
 def type_after(text, command):

@@ -37,10 +37,13 @@ from vmm.log import COMPONENTS
               help="The initial RAM disk for --kernel.")
 @click.option("--append", "-append", "append", metavar="TEXT",
               help="The kernel command line for --kernel.")
+@click.option("--no-host-decompress", is_flag=True,
+              help="--kernel bzImage: let the kernel decompress itself instead of the host "
+                   "decompressing it and entering the ELF through its PVH note.")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit,
-            kernel, initrd, append):
+            kernel, initrd, append, no_host_decompress):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -55,7 +58,7 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       bios_console=bios_console, debug=tuple(c for c in debug.split(",") if c),
                       telemetry=telemetry, telemetry_json=telemetry_json, log=log,
                       io_policy=io_policy, omit=omit, smp=smp, bios=bios, kernel=kernel,
-                      initrd=initrd, append=append)
+                      initrd=initrd, append=append, host_decompress=not no_host_decompress)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

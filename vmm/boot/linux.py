@@ -72,11 +72,8 @@ def read_bzimage(path):
         raise V3Error(f"--kernel {path}: cannot read: {exc.strerror}")
     what = f"--kernel {path}"
     if len(data) < 0x264 or data[0x202:0x206] != b"HdrS" or data[0x1FE:0x200] != b"\x55\xAA":
-        if data[:4] == b"\x7fELF":
-            raise V3Error(f"{what}: an ELF file (vmlinux); only a Linux bzImage can be booted "
-                          f"with --kernel so far")
-        raise V3Error(f"{what}: not a Linux bzImage (no boot sector signature and 'HdrS' "
-                      f"setup header at 0x1FE/0x202)")
+        raise V3Error(f"{what}: neither a Linux bzImage (no boot sector signature and 'HdrS' "
+                      f"setup header at 0x1FE/0x202) nor an ELF kernel")
     version, = struct.unpack_from("<H", data, 0x206)
     if version < MIN_VERSION:
         raise V3Error(f"{what}: Linux boot protocol {version >> 8}.{version & 0xFF} is older "
@@ -98,29 +95,64 @@ def read_bzimage(path):
                    init_size, xloadflags, header_end)
 
 
+ELF_CMDLINE_SIZE = 2047              # Linux/x86 COMMAND_LINE_SIZE - 1, for an ELF kernel
+
+
 @dataclass
 class LinuxBoot:
-    """A checked direct boot: the kernel, the initrd bytes and where everything goes."""
+    """A checked direct boot: the kernel (a bzImage, or an ELF entered through PVH), the
+    initrd bytes and where everything goes."""
     kernel: BzImage
     initrd: bytes
     initrd_addr: int
     cmdline: bytes
+    elf: object = None               # vmm.boot.pvh.ElfKernel when entered through PVH
+    note: str = ""                   # why a bzImage was not decompressed on the host
 
     def describe(self):
-        return (f"{self.kernel.describe()}; initrd {len(self.initrd)} bytes at "
-                f"{self.initrd_addr:#x}; command line {self.cmdline.decode(errors='replace')!r}")
+        what = self.elf.describe() if self.elf is not None else self.kernel.describe()
+        if self.elf is not None and self.kernel is not None:
+            what = f"{self.kernel.describe()}: {what}"
+        return (f"{what}; initrd {len(self.initrd)} bytes at {self.initrd_addr:#x}; "
+                f"command line {self.cmdline.decode(errors='replace')!r}")
 
 
-def prepare(kernel_path, initrd_path=None, append="", memory_size=0):
-    """Check everything and decide the layout; nothing is touched yet."""
-    kernel = read_bzimage(kernel_path)
+def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decompress=True):
+    """Check everything and decide the layout; nothing is touched yet. A bzImage whose
+    payload the host can decompress into an ELF with a PVH note is entered through PVH
+    (unless `host_decompress` is off); an ELF kernel always is."""
+    from vmm.boot import pvh
+    try:
+        with open(kernel_path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
+    kernel, elf, note = None, None, ""
+    if head == b"\x7fELF":
+        with open(kernel_path, "rb") as f:
+            elf = pvh.parse_elf(f.read(), f"--kernel {kernel_path}")
+        cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
+    else:
+        kernel = read_bzimage(kernel_path)
+        cmdline_size, addr_max = kernel.cmdline_size, kernel.initrd_addr_max
+        kernel_end = KERNEL_ADDR + max(kernel.init_size, len(kernel.payload))
+        if host_decompress:
+            compression, payload = pvh.decompress_payload(kernel)
+            if compression is None:
+                note = payload
+            else:
+                try:
+                    elf = pvh.parse_elf(payload, f"the payload of {kernel_path}")
+                    elf.compression = compression
+                    kernel_end = elf.end
+                except V3Error as exc:
+                    note = str(exc)
     cmdline = append.encode()
     if b"\0" in cmdline:
         raise V3Error("--append: the command line cannot contain a NUL byte")
-    if len(cmdline) > kernel.cmdline_size:
+    if len(cmdline) > cmdline_size:
         raise V3Error(f"--append: the command line is {len(cmdline)} bytes; this kernel "
-                      f"accepts at most {kernel.cmdline_size} (cmdline_size)")
-    kernel_end = KERNEL_ADDR + max(kernel.init_size, len(kernel.payload))
+                      f"accepts at most {cmdline_size} (cmdline_size)")
     if kernel_end > memory_size:
         raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x} "
                       f"while decompressing; the machine has {memory_size >> 20} MiB (raise -m)")
@@ -131,13 +163,13 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0):
                 initrd = f.read()
         except OSError as exc:
             raise V3Error(f"--initrd {initrd_path}: cannot read: {exc.strerror}")
-        top = min(memory_size, kernel.initrd_addr_max + 1)
+        top = min(memory_size, addr_max + 1)
         initrd_addr = (top - len(initrd)) & ~0xFFF
         if initrd_addr < kernel_end:
             raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
                           f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
                           f"(raise -m)")
-    return LinuxBoot(kernel, initrd, initrd_addr, cmdline)
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note)
 
 
 def e820_entries(memory_map):
@@ -174,8 +206,22 @@ def gdt():
     return struct.pack("<QQQQ", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
 
 
-def load(boot, mem_write, memory_map):
-    """Write kernel, initrd, command line, zero page and GDT into guest memory."""
+def load(boot, mem_write, memory_map, rsdp=None):
+    """Write kernel, initrd, command line and zero page (or PVH start_info) and the GDT into
+    guest memory."""
+    if boot.elf is not None:
+        from vmm.boot import pvh
+        for paddr, data, memsz in boot.elf.segments:
+            mem_write(paddr, data)
+            if memsz > len(data):
+                mem_write(paddr + len(data), bytes(memsz - len(data)))
+        if boot.initrd:
+            mem_write(boot.initrd_addr, boot.initrd)
+        mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
+        initrd = (boot.initrd_addr, len(boot.initrd)) if boot.initrd else None
+        mem_write(pvh.START_INFO, pvh.start_info(CMDLINE_ADDR, rsdp, memory_map, initrd))
+        mem_write(GDT_ADDR, gdt())
+        return
     mem_write(KERNEL_ADDR, boot.kernel.payload)
     if boot.initrd:
         mem_write(boot.initrd_addr, boot.initrd)

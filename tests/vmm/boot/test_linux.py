@@ -37,15 +37,15 @@ def test_a_bzimage_is_recognised(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda p: p.write_bytes(b"just text\n" * 100), "not a Linux bzImage"),
-    (lambda p: p.write_bytes(b"\x7fELF" + bytes(0x400)), "an ELF file"),
+    (lambda p: p.write_bytes(b"just text\n" * 100), "neither a Linux bzImage .* nor an ELF kernel"),
+    (lambda p: p.write_bytes(b"\x7fELF" + bytes(0x400)), "not a little-endian ELF file"),
     (lambda p: p.write_bytes(p.read_bytes()[:3000]), "truncated: the setup header announces"),
 ])
 def test_bad_kernels_are_one_line_errors(tmp_path, mutate, message):
     path = fake_bzimage(tmp_path)
     mutate(path)
     with pytest.raises(V3Error, match=message) as exc:
-        linux.read_bzimage(path)
+        linux.prepare(path, None, "", 64 << 20)
     assert "\n" not in str(exc.value) and str(path) in str(exc.value)
 
 

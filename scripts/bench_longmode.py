@@ -6,8 +6,12 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 
 1. from an isolinux CD: `v3 run --cdrom guest.iso` against `qemu-system-x86_64 -accel tcg
    -cdrom guest.iso` (each firmware, each loading the kernel through isolinux);
-2. direct kernel boot: `v3 run --kernel vmlinuz --initrd initrd.img --append console=ttyS0`
-   against `qemu-system-x86_64 -accel tcg -kernel ... -initrd ... -append console=ttyS0`.
+2. direct kernel boot of the bzImage: `v3 run --kernel vmlinuz --initrd initrd.img --append
+   console=ttyS0` (the host decompresses the payload and enters it through PVH), and the same
+   with `--no-host-decompress` (the boot protocol's 32-bit entry, the kernel's own
+   decompressor), against `qemu-system-x86_64 -accel tcg -kernel vmlinuz -initrd ... -append`;
+3. PVH: the vmlinux ELF (the bzImage's payload, decompressed once beforehand) as `--kernel`,
+   against QEMU's `-kernel vmlinux` (QEMU enters an ELF through its PVH note as well).
 
 Both machines get -m 1024. The two engines run one after the other for each case, so they
 share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N]
@@ -39,7 +43,11 @@ def build(tmp):
                    capture_output=True, cwd=ROOT)
     initrd = Path(tmp) / "initrd.img"
     initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
-    return kernel, iso, initrd
+    from vmm.boot import linux, pvh
+    _, elf = pvh.decompress_payload(linux.read_bzimage(kernel))
+    vmlinux = Path(tmp) / "vmlinux"
+    vmlinux.write_bytes(elf)
+    return kernel, iso, initrd, vmlinux
 
 
 def time_until_marker(cmd, serial, timeout=600):
@@ -73,7 +81,7 @@ def main():
     if shutil.which("qemu-system-x86_64") is None:
         sys.exit("bench_longmode: qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
     with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
-        kernel, iso, initrd = build(tmp)
+        kernel, iso, initrd, vmlinux = build(tmp)
         serial = Path(tmp) / "serial.out"
         cases = [
             ("isolinux CD", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
@@ -83,20 +91,34 @@ def main():
             ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
              QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
                      "-serial", f"file:{serial}"],
-             "v3 run --kernel --initrd --append (-m 1024)",
+             "v3 run --kernel --initrd --append (-m 1024; host decompression, PVH)",
              V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+             None,
+             "v3 run --kernel --initrd --append --no-host-decompress (-m 1024)",
+             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+                   "console=ttyS0", "--no-host-decompress", "--serial", f"file:{serial}",
+                   "--until", MARKER]),
+            ("PVH vmlinux", "qemu-system-x86_64 -accel tcg -m 1024 -kernel vmlinux -initrd -append",
+             QEMU + ["-kernel", str(vmlinux), "-initrd", str(initrd), "-append",
+                     "console=ttyS0", "-serial", f"file:{serial}"],
+             "v3 run --kernel vmlinux --initrd --append (-m 1024)",
+             V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
                    "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
         ]
         print(f"Boot of Debian amd64 ({Path(kernel).name}) + busybox to {MARKER!r}, "
               f"best of {args.rounds}\n")
         print("| case | what | measured | ratio |\n|---|---|---|---|")
+        q = None
         for case, qname, qcmd, vname, vcmd in cases:
-            q = [time_until_marker(qcmd, serial) for _ in range(args.rounds)]
-            v = [time_until_marker(vcmd, serial) for _ in range(args.rounds)]
-            q = min((x for x in q if x), default=None)
-            v = min((x for x in v if x), default=None)
             fmt = lambda s: "did not reach the marker" if s is None else f"{s:.1f} s"
-            print(f"| {case} | {qname} | {fmt(q)} | |")
+            if qcmd is not None:                   # else: the previous row's QEMU figure
+                q = [time_until_marker(qcmd, serial) for _ in range(args.rounds)]
+                q = min((x for x in q if x), default=None)
+                print(f"| {case} | {qname} | {fmt(q)} | |")
+            v = [time_until_marker(vcmd, serial) for _ in range(args.rounds)]
+            v = min((x for x in v if x), default=None)
             ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
             print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
 

@@ -688,6 +688,8 @@ def _explain_ucerror(exc):
         C.UC_ERR_READ_UNMAPPED: "a read of unmapped memory",
         C.UC_ERR_WRITE_UNMAPPED: "a write of unmapped memory",
         C.UC_ERR_FETCH_UNMAPPED: "an instruction fetch from unmapped memory",
+        C.UC_ERR_FETCH_PROT: "an instruction fetch from an address with no RAM (a device or "
+                             "open bus): code cannot run there",
         C.UC_ERR_INSN_INVALID: "an invalid instruction",
         C.UC_ERR_EXCEPTION: "an unhandled CPU exception",
     }.get(exc.errno, "an emulator error")

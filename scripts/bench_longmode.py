@@ -13,8 +13,13 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 3. PVH: the vmlinux ELF (the bzImage's payload, decompressed once beforehand) as `--kernel`,
    against QEMU's `-kernel vmlinux` (QEMU enters an ELF through its PVH note as well).
 
+4. The LAPIC EOI exit: 10^6 stores to the EOI register (tests/guests/bench_eoi_lapic.asm, an
+   MMIO exit each) against the same loop storing to RAM (bench_eoi_ram.asm), and, for
+   comparison in the same run, 10^6 port exits to COM1 (bench_io_out.asm) against NOPs
+   (bench_io_nop.asm); the guests time themselves with RDTSC (best of N, interleaved).
+
 Both machines get -m 1024. The two engines run one after the other for each case, so they
-share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N]
+share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N] [--only-exits]
 Figures go to docs/performance.md ("Long mode: Debian amd64").
 """
 import argparse
@@ -74,10 +79,36 @@ def time_until_marker(cmd, serial, timeout=600):
         proc.wait()
 
 
+def bench_exits(tmp, rounds):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_vmm import floppy, run_in_process
+    names = ("bench_eoi_ram", "bench_eoi_lapic", "bench_io_nop", "bench_io_out")
+    images = {n: floppy(tmp, n) for n in names}
+    best = {}
+    for _ in range(rounds):
+        for n in names:
+            secs, _, _ = run_in_process(images[n])
+            best[n] = min(best.get(n, secs), secs)
+    eoi = (best["bench_eoi_lapic"] - best["bench_eoi_ram"]) / 1e6 * 1e6
+    port = (best["bench_io_out"] - best["bench_io_nop"]) / 1e6 * 1e6
+    print(f"\nExit costs (best of {rounds}, timed by guest RDTSC)\n")
+    print("| what | measured | per exit |\n|---|---|---|")
+    print(f"| 10^6 x store to RAM (reference) | {best['bench_eoi_ram']:.3f} s | |")
+    print(f"| 10^6 x store to the LAPIC EOI register | {best['bench_eoi_lapic']:.3f} s | "
+          f"{eoi:.2f} us |")
+    print(f"| 10^6 x NOP (reference) | {best['bench_io_nop']:.3f} s | |")
+    print(f"| 10^6 x OUT to COM1 (a port exit) | {best['bench_io_out']:.3f} s | {port:.2f} us |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1, help="best of N for each figure")
+    ap.add_argument("--only-exits", action="store_true", help="just the exit costs (4)")
     args = ap.parse_args()
+    if args.only_exits:
+        with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
+            bench_exits(tmp, max(args.rounds, 3))
+        return
     if shutil.which("qemu-system-x86_64") is None:
         sys.exit("bench_longmode: qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
     with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
@@ -121,6 +152,7 @@ def main():
             v = min((x for x in v if x), default=None)
             ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
             print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
+        bench_exits(tmp, max(args.rounds, 3))
 
 
 if __name__ == "__main__":

@@ -401,3 +401,12 @@ def test_memtest86plus_x64_banner(tmp_path, require_artefact):
     assert result.status == 0, serial[-2000:]
     assert serial.index("ISOLINUX") < serial.index("Memtest86+")
 
+
+def test_memtest86plus_x64_direct_kernel_boot(tmp_path, require_artefact):
+    """memtest86+ x64 is a Linux boot-protocol image of another design (no compressed
+    payload): --kernel enters it through the 32-bit entry."""
+    memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")
+    result, serial = boot(tmp_path, "Memtest86+", timeout=120, kernel=str(memtest),
+                          append="console=ttyS0,115200", memory_mb=256)
+    assert result.status == 0, serial[-2000:]
+

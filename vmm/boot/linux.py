@@ -88,7 +88,7 @@ def read_bzimage(path):
     header_end = 0x202 + data[0x201]
     payload_offset = (setup_sects + 1) * 512
     syssize, = struct.unpack_from("<I", data, 0x1F4)      # protected-mode size in 16-byte units
-    if len(data) < payload_offset + syssize * 16:
+    if len(data) <= payload_offset + (syssize - 1) * 16:     # syssize is rounded up to 16
         raise V3Error(f"{what}: truncated: the setup header announces "
                       f"{payload_offset + syssize * 16} bytes, the file has {len(data)}")
     return BzImage(path, data, version, setup_sects, loadflags, initrd_addr_max, cmdline_size,

@@ -94,6 +94,8 @@ def decompress_payload(bz):
     if bz.version < 0x0208:
         return None, "boot protocol before 2.08 has no payload fields"
     offset, length = struct.unpack_from("<II", data, 0x248)
+    if length == 0:
+        return None, "its setup header names no compressed payload (payload_length 0)"
     start = (bz.setup_sects + 1) * 512 + offset
     payload = data[start:start + length]
     try:

@@ -20,6 +20,9 @@ A source is any object with:
                          (an empty dict after a timeout, so timer-driven sources can run)
     timeout_ns()         optional: host nanoseconds until the source needs servicing anyway
                          (libslirp's timers), or None
+    active               optional (default: is_open): False while the source is polled but
+                         nothing is expected from it soon (a debugger port nobody is connected
+                         to): an idle guest may then still be fast-forwarded
 
 `Reader` wraps the common case: a descriptor and a callback for its data.
 """
@@ -93,6 +96,11 @@ class EventSources:
         """True while some input can still arrive (the guest must then not be fast-forwarded)."""
         return any(s.is_open for s in self.sources)
 
+    def any_active(self):
+        """True while an open source may wake the guest soon (an idle guest then waits for
+        it in real time instead of being fast-forwarded)."""
+        return any(s.is_open and getattr(s, "active", True) for s in self.sources)
+
     def open_names(self):
         return [s.name for s in self.sources if s.is_open]
 
@@ -117,7 +125,8 @@ class EventSources:
         for s in live:
             for fd, events in s.fds():
                 poller.register(fd, events)
-        timeout_ms = None if timeout_ns is None else max(0, (timeout_ns + 999_999) // 1_000_000)
+        timeout_ms = None if timeout_ns is None else \
+            min(max(0, (timeout_ns + 999_999) // 1_000_000), 2**31 - 1)   # poll() takes a C int
         if timeout_ns == 0:
             timeout_ms = 0
         try:

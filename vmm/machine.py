@@ -17,7 +17,8 @@ from unicorn import x86_const as X
 
 from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
-from vmm.clock import Clock
+from vmm.clock import Clock, measure_tsc_hz
+from vmm.cpu import CPU
 from vmm.events import EventSources, POLL_SLICE_NS
 from vmm.log import VMMLog
 from vmm.telemetry import Telemetry, timed
@@ -38,7 +39,7 @@ MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block
 
 IRQ_BLOCKED_POLL_NS = 200_000         # how soon to look again for IF=1 with an interrupt waiting
 
-NOT_YET_AVAILABLE = {"MPTABLE", "APIC"}
+NOT_YET_AVAILABLE = {"APIC"}
 
 
 class GuestHalted(VMStop):
@@ -117,7 +118,6 @@ class Preempter(threading.Thread):
 class Machine:
     def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
                  telemetry=False, bios_console_serial=False, clock=None, firmware=None):
-        from vmm.cpu import CPU
         if memory_mb * MB > GUEST_MEMORY_LIMIT:
             raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
                               f"({GUEST_MEMORY_LIMIT // MB} MB below the 32-bit PCI window)")
@@ -166,6 +166,9 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self.debug = None                     # vmm.debug.control.Debugger while one is attached
+        self.precise_stops = False            # set by the debugger: stops only at instruction starts
+        self._quit = None                     # a host-side request to end the run (monitor, gdb)
 
     # -- memory map ------------------------------------------------------------------------------
     def _map_memory(self):
@@ -345,7 +348,12 @@ class Machine:
             dev.reset()
         if self.ctx.lapic is not None:
             self.cpu.cpuid.set_apic(True)
+        self.cpu.msrs.lapic = self.ctx.lapic
         if self.firmware is not None:
+            tabled = [d.id for d in self.ctx.devices.values() if hasattr(d, "build_tables")]
+            if tabled:
+                self.log.info(f"--bios: devices {', '.join(tabled)} publish no tables; the "
+                              f"firmware builds its own MP/ACPI tables, or none")
             # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
             low = self.firmware[-0x20000:]
             self.uc.mem_write(0x100000 - len(low), low)
@@ -355,7 +363,23 @@ class Machine:
             rom = self.bios.rom()
             self.uc.mem_write(0x100000 - len(rom), rom)
             self.cpu.delivery.bios = self.bios
+            self._install_firmware_tables()
         self.cpu.reset()
+
+    def _install_firmware_tables(self):
+        """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
+        built-in BIOS's table area (vmm/tables). Another firmware (--bios) builds its own."""
+        from vmm.bios.rom import ROM_BASE, TABLES_AREA, TABLES_AREA_SIZE
+        from vmm.tables import TableArea, build_tables
+        self.ctx.cpuid = self.cpu.cpuid
+        area = build_tables(self.ctx, TableArea(ROM_BASE + TABLES_AREA, TABLES_AREA_SIZE))
+        if area.used:
+            self.ctx.mem.write(area.base, bytes(area.data[:area.used]))
+            log = self.vmmlog.component("config")
+            if log.on:
+                for addr, name, length in area.placed:
+                    log.debug(f"firmware table {name}: {length} bytes at {addr:#x}")
+        self.ctx.firmware_tables = area
 
     # -- control from hooks and threads -----------------------------------------------------------
     def kick(self):
@@ -364,7 +388,15 @@ class Machine:
         before it starts the guest again."""
         if self.preempter.in_guest:
             self._kicked = True
-            self.uc.emu_stop()
+            if not self.precise_stops:        # else the debugger's instruction hook stops
+                self.uc.emu_stop()
+
+    def request_quit(self, reason):
+        """End the run from the host side (monitor `quit`, gdb `kill`): the run loop returns
+        at its next turn with status 0 and `reason`."""
+        self._quit = reason
+        self.kick()
+        self.events.wake()
 
     def _deadline_moved(self, when_ns):
         if self.preempter.in_guest:
@@ -409,6 +441,8 @@ class Machine:
         self.preempter.start()
         try:
             while True:
+                if self._quit is not None:
+                    return RunResult(EXIT_OK, self._quit)
                 if self._until_seen:
                     return RunResult(EXIT_OK, f"found {self._until!r} on the serial port")
                 if ctx.requests:
@@ -425,9 +459,15 @@ class Machine:
                 if self._wall_deadline_ns is not None and \
                         time.monotonic_ns() > self._wall_deadline_ns:
                     raise RunTimeout(f"--timeout of {timeout} s reached")
+                dbg = self.debug
+                if dbg is not None and dbg.held:
+                    dbg.wait_while_held(self._wall_deadline_ns)   # gdb or the monitor has it
+                    continue
                 ctx.timers.run_due()
                 if self.events.sources:
                     self.events.poll(0)
+                    if dbg is not None and dbg.held:
+                        continue
                 if ctx.console.input:
                     self._deliver_console_input()
                 intc = ctx.intc
@@ -435,6 +475,8 @@ class Machine:
                 # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets
                 # IF again (STI, IRET, POPF run inside the engine), so look again soon.
                 self._irq_blocked = want_irq and not cpu.interrupts_enabled
+                if want_irq and dbg is not None and dbg.stepping and not self._halted:
+                    want_irq = False                 # a single step sees no interrupt
                 if want_irq and cpu.interrupts_enabled:
                     if cpu.in_interrupt_shadow and not self._halted:
                         self._quick_stop = True      # run past the shadow, then inject
@@ -456,7 +498,7 @@ class Machine:
                     if self._halt_until is not None:
                         nxt = self._halt_until if nxt is None else min(nxt, self._halt_until)
                     stats.halts += 1
-                    if self.realtime_idle or self.events.any_open():
+                    if self.realtime_idle or self.events.any_active():
                         self._idle_in_real_time(nxt)
                         continue
                     if nxt is None:
@@ -525,6 +567,9 @@ class Machine:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
         self._kicked = False
+        dbg = self.debug
+        if dbg is not None:
+            dbg.before_run()
         pre.in_guest = True
         pre.arm(host_deadline)
         stats.runs += 1
@@ -544,11 +589,12 @@ class Machine:
         if env.old_exception == 8:
             from vmm.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")
-        if self._kicked:
-            stats.preemptions += 1
-            return
-        # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
-        # that raced with our flag (then nothing is lost by another loop iteration).
+        if dbg is not None and dbg.after_run():
+            return                       # a breakpoint, watchpoint or single step ended the run
+        # HLT (the byte before the resume address is F4), also when a stop request raced with
+        # it (a timer deadline in the same instant: resuming would run past the HLT), or a
+        # stop of ours, or a timer stop that raced with our flag (then nothing is lost by
+        # another loop iteration).
         try:
             prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
         except Exception:
@@ -560,8 +606,14 @@ class Machine:
             stats.preemptions += 1
 
     def close(self):
-        """Release host resources (files behind the drives)."""
+        """Release host resources (files behind the drives, network backends)."""
         self.preempter.stop()
+        for dev in self.ctx.devices.values():
+            close = getattr(dev, "close", None)
+            if close is not None:
+                close()
+        if self.debug is not None:
+            self.debug.close()
         self.events.close()
         for drive in self.ctx.drives:
             close = getattr(drive.medium, "close", None)
@@ -669,24 +721,3 @@ def _explain_ucerror(exc):
     }.get(exc.errno, "an emulator error")
 
 
-_tsc_hz_cache = None
-
-
-def measure_tsc_hz():
-    """The host TSC frequency (RDTSC in the guest is the host TSC plus an offset)."""
-    global _tsc_hz_cache
-    if _tsc_hz_cache is None:
-        from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
-        uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        uc.mem_map(0, 0x1000)
-        uc.mem_write(0, b"\x0f\x31\xf4")
-
-        def tsc():
-            uc.emu_start(0, 3)
-            return uc.reg_read(X.UC_X86_REG_EAX) | (uc.reg_read(X.UC_X86_REG_EDX) << 32)
-
-        t0, c0 = time.perf_counter_ns(), tsc()
-        time.sleep(0.02)
-        t1, c1 = time.perf_counter_ns(), tsc()
-        _tsc_hz_cache = (c1 - c0) * 1e9 / (t1 - t0)
-    return _tsc_hz_cache

@@ -73,12 +73,18 @@ class BytesMedium(Medium):
 
 
 class FileMedium(Medium):
-    def __init__(self, path, sector_size=HD_SECTOR, writable=False):
+    """A host file. With `snapshot` (QEMU's -snapshot) the file is only read: guest writes go
+    to a temporary overlay (an unlinked file, by sector) that vanishes with the run."""
+
+    def __init__(self, path, sector_size=HD_SECTOR, writable=False, snapshot=False):
         self.name = str(path)
         self.sector_size = sector_size
         self.writable = writable
+        self.snapshot = snapshot
+        self.overlay = None                # the overlay's descriptor, made at the first write
+        self.dirty = set()                 # sectors that live in the overlay
         try:
-            self.fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+            self.fd = os.open(path, os.O_RDWR if writable and not snapshot else os.O_RDONLY)
         except OSError as exc:
             raise V3Error(f"{path}: cannot open: {exc.strerror}")
         self.size = os.fstat(self.fd).st_size
@@ -91,10 +97,35 @@ class FileMedium(Medium):
         data = os.pread(self.fd, length, offset)
         if len(data) < length:       # a trailing partial sector reads as zeros
             data += bytes(length - len(data))
+        if self.dirty:
+            ss = self.sector_size
+            first, last = offset // ss, (offset + length - 1) // ss
+            if any(n in self.dirty for n in range(first, last + 1)):
+                data = bytearray(data)
+                for n in range(first, last + 1):
+                    if n in self.dirty:
+                        lo = max(n * ss, offset)
+                        hi = min((n + 1) * ss, offset + length)
+                        data[lo - offset:hi - offset] = os.pread(self.overlay, hi - lo, lo)
+                data = bytes(data)
         return data
 
     def write_bytes(self, offset, data):
-        os.pwrite(self.fd, data, offset)
+        if not self.snapshot:
+            os.pwrite(self.fd, data, offset)
+            return
+        if self.overlay is None:
+            import tempfile
+            try:
+                fd, tmp = tempfile.mkstemp(prefix="v3-snapshot-")
+            except OSError as exc:
+                raise MediumError(f"{self.name}: -snapshot: cannot create the overlay in "
+                                  f"{tempfile.gettempdir()}: {exc.strerror}")
+            os.unlink(tmp)                   # gone with the descriptor, whatever happens
+            self.overlay = fd
+        os.pwrite(self.overlay, data, offset)     # whole sectors (Medium.write checks)
+        ss = self.sector_size
+        self.dirty.update(range(offset // ss, (offset + len(data)) // ss))
 
     @property
     def num_sectors(self):
@@ -104,6 +135,9 @@ class FileMedium(Medium):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.overlay is not None:
+            os.close(self.overlay)
+            self.overlay = None
 
 
 @dataclass

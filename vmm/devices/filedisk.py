@@ -7,7 +7,8 @@
     </device>
 
 The file is opened read-only unless `writable` (or `writeable`) starts with "1", as in Palacios'
-filedisk.c; guest writes then go straight to the file. A guest write to a read-only FILEDISK
+filedisk.c; guest writes then go straight to the file (with `v3 run -snapshot` to a temporary
+overlay instead, leaving the file untouched). A guest write to a read-only FILEDISK
 stops the VM (MediumError) rather than being dropped.
 """
 from v3tools.errors import ConfigError, V3Error
@@ -33,7 +34,8 @@ class FileDisk(Device):
                        for name in ("writable", "writeable"))
         frontend = parse_frontend(spec, owner)
         try:
-            medium = FileMedium(path, frontend.sector_size, writable=writable)
+            medium = FileMedium(path, frontend.sector_size, writable=writable,
+                                snapshot=getattr(ctx, "disk_snapshot", False))
         except V3Error as exc:
             raise ConfigError(f"{spec.where()}: {owner}: {exc}") from None
         return cls(spec.id, medium, frontend)

@@ -1,0 +1,62 @@
+"""The monitor on its socket (`--monitor unix:PATH,server`), driven like a script would."""
+import socket
+
+
+
+class Session:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(str(path))
+        self.banner = self._until_prompt()
+
+    def _until_prompt(self):
+        data = b""
+        while not data.endswith(b"(v3) "):
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode()[:-len("(v3) ")] if data.endswith(b"(v3) ") else data.decode()
+
+    def cmd(self, line):
+        self.s.sendall(line.encode() + b"\n")
+        return self._until_prompt()
+
+
+def test_monitor_socket(floppy, tmp_path, v3proc):
+    path = tmp_path / "mon.sock"
+    run = v3proc(tmp_path, floppy, "-S", "--monitor", f"unix:{path},server")
+    run.wait_for_socket(path)
+    mon = Session(path)
+    assert "help lists the commands" in mon.banner
+    assert "info registers" in mon.cmd("help")
+    assert mon.cmd("info mode").strip() == "real, CPL 0, machine stopped"
+    regs = mon.cmd("info registers")
+    assert "EIP=0000fff0  linear PC=000ffff0" in regs
+    assert "CS   f000  00000000000f0000  0000ffff" in regs
+    assert "CR0=00000000 [-]" in regs
+    assert mon.cmd("x /4xb 0xffff0").strip() == "00000000000ffff0: 0xea 0x5b 0xe0 0x00"
+    assert mon.cmd("xp /2xw 0xffff0").strip() == "00000000000ffff0: 0x00e05bea 0x2f3130f0"
+    assert "unknown format letter" in mon.cmd("x /4q 0")
+    assert "not RAM" in mon.cmd("xp /1xw 0xfec00000")
+    devices = mon.cmd("info devices")
+    assert "8259A" in devices and "8254_PIT" in devices
+    assert "master" in mon.cmd("info pic")
+    assert "channel" in mon.cmd("info pit")
+    assert "no LAPIC device" in mon.cmd("info lapic")
+    assert mon.cmd("cont").strip() == "running"
+    # the guest needs a while (BIOS, then a long spin in real mode) before it ends: stop it
+    assert mon.cmd("stop").strip() == "stopped"
+    assert mon.cmd("info mode").strip() == "real, CPL 0, machine stopped"
+    assert mon.cmd("stop").strip() == "the machine is already stopped"
+    tele = mon.cmd("info telemetry")
+    assert "guest runs" in tele
+    assert mon.cmd("frobnicate").startswith("unknown command: frobnicate")
+    # a second client is turned away while the first is connected
+    other = socket.socket(socket.AF_UNIX)
+    other.connect(str(path))
+    assert b"already in use" in other.recv(100)
+    other.close()
+    assert mon.cmd("quit").strip() == "quitting"
+    assert run.finish() == 0
+    assert "ended from the monitor (quit)" in run.stderr

@@ -155,6 +155,7 @@ class Machine:
         self.cpu.delivery.exlog = self.vmmlog.component("exceptions")
         self.cpu.delivery.on_bios_wait = self._bios_wait
         self._kicked = False
+        self._kick_lock = threading.Lock()
         self._quick_stop = False
         self._irq_blocked = False
         self._halted = False
@@ -414,11 +415,17 @@ class Machine:
     def kick(self):
         """Stop the running guest soon (at the next block boundary) so the loop can act.
         Outside a run there is nothing to stop: the loop looks at every source of work
-        before it starts the guest again."""
-        if self.preempter.in_guest:
-            self._kicked = True
-            if not self.precise_stops:        # else the debugger's instruction hook stops
-                self.uc.emu_stop()
+        before it starts the guest again.
+
+        The preempter thread calls this too. The check of `in_guest` and the stop are one step
+        under `_kick_lock`, which the run loop also takes to end a run: otherwise a thread
+        delayed between the two (a busy host) would deliver the stop meant for one run into
+        the next, which would then end for no reason the loop knows of."""
+        with self._kick_lock:
+            if self.preempter.in_guest:
+                self._kicked = True
+                if not self.precise_stops:        # else the debugger's instruction hook stops
+                    self.uc.emu_stop()
 
     def request_quit(self, reason):
         """End the run from the host side (monitor `quit`, gdb `kill`): the run loop returns
@@ -610,7 +617,8 @@ class Machine:
                 raise self._fatal
             raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
         finally:
-            pre.in_guest = False
+            with self._kick_lock:
+                pre.in_guest = False
             pre.arm(None)
             stats.guest_s += time.perf_counter() - t0
         if self._fatal is not None:

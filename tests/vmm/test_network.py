@@ -24,9 +24,7 @@ from v3tools import artefacts
 from vmm.launch import RunOptions, run
 
 BIG = 8 << 20
-# The PIT runs periodic (no one-shot tick): under host load a one-shot (mode 4) PIT interrupt
-# is sometimes lost and a tickless guest then sleeps forever; see docs/network.md.
-APPEND = "console=ttyS0 nohz=off highres=off"
+APPEND = "console=ttyS0"
 
 
 def free_port():

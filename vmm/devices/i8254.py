@@ -284,7 +284,10 @@ class PIT8254(Device):
             ch.paused_d = None if ch.gate else -1
         if self.log.on:
             self.log.debug(f"channel {ch.index}: count {raw} (mode {ch.mode})")
-        self._reschedule_if(ch)
+        # Edges are found from the tick of the load, not from "now": a short one-shot count
+        # (Linux programs counts of a few ticks) may already have expired by the time the
+        # host gets here, and its edge must still be delivered, late, rather than lost.
+        self._reschedule_if(ch, t)
 
     # -- gate and port B ------------------------------------------------------------------------
     def _set_gate2(self, level):
@@ -316,20 +319,20 @@ class PIT8254(Device):
         self._set_gate2(bool(value & PB_GATE2))
 
     # -- IRQ 0 ----------------------------------------------------------------------------------
-    def _reschedule_if(self, ch):
+    def _reschedule_if(self, ch, t=None):
         if ch.index == 0:
-            self._reschedule()
+            self._reschedule(t)
 
     def _irq0_taken(self):
         if self.owed:
             self.owed -= 1
             self.irq0.pulse()           # the next owed tick, delivered after the guest's EOI
 
-    def _reschedule(self):
+    def _reschedule(self, t=None):
         self.timers.cancel(self._timer)
         self._timer = None
         self.owed = 0                   # reprogrammed: older ticks are no longer owed
-        edge = self.channels[0].next_rising_edge(self._now_tick())
+        edge = self.channels[0].next_rising_edge(self._now_tick() if t is None else t)
         if edge is not None:
             self._timer = self.timers.schedule(ns_at(edge), self._edge, "pit0")
 

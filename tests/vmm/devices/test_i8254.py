@@ -289,3 +289,25 @@ def test_ticks_due_while_irq0_is_pending_are_owed_not_lost():
         ctx.io.write(0x20, 1, 0x20)            # EOI
         taken += 1
     assert taken == 5                          # one pending plus four owed, none lost
+
+
+class BusyHostClock(ManualClock):
+    """Each look at the clock finds 50 us more gone: a loaded host between two statements."""
+
+    def now_ns(self):
+        self._now += 50_000
+        return self._now
+
+
+def test_short_one_shot_expired_before_it_is_scheduled_still_fires():
+    """Linux's tickless one-shot (mode 4, counts of a few ticks): the edge is computed from
+    the tick of the load, so a count that has already run out by the time the host schedules
+    it is delivered late instead of lost (a lost one leaves a tickless guest asleep)."""
+    ctx = BoardContext(clock=BusyHostClock(start_ns=1_000_000))
+    ctx.add_device(PIT8254("pit"))
+    outb(ctx, 0x43, 0x38)                 # channel 0, LSB then MSB, mode 4
+    outb(ctx, 0x40, 15)
+    outb(ctx, 0x40, 0)
+    assert ctx.timers.next_deadline() is not None
+    ctx.timers.run_due()
+    assert irq0_edges(ctx) == 1

@@ -100,8 +100,9 @@ def fetch(url, timeout=120):
         return r.read()
 
 
-def test_rtl8139_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_iso, big_file,
-                                                             require_tool):
+@pytest.mark.parametrize("model, driver", [("rtl8139", "8139too"), ("ne2k_pci", "ne2k-pci")])
+def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_iso, big_file, require_tool,
+                                                     model, driver):
     tcpdump = require_tool("tcpdump", "tcpdump")
     port = free_port()
     pcap = tmp_path / "wire.pcap"
@@ -113,8 +114,8 @@ def test_rtl8139_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_iso, 
 
     serial, (page, big), machine = boot_with_client(
         tmp_path, client, cdrom=str(net_iso), pcap=str(pcap),
-        nic=(f"user,model=rtl8139,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80",))
-    assert "8139too" in serial and "eth0: link up" in serial
+        nic=(f"user,model={model},restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80",))
+    assert f"{driver} 0000:00:" in serial
     assert f"{LEASE} 10.0.2.15" in serial
     assert page == b"hello from the v3 guest\n"
     assert hashlib.sha256(big).digest() == hashlib.sha256(big_file.read_bytes()).digest()

@@ -6,7 +6,8 @@ Modules come from the kernel's own package tree (the bzImage's `../lib/modules/V
 Debian ships them uncompressed and without modules.dep, so dependencies are read from each
 module's .modinfo (`depends=`) and loaded first.
 
-The /init takes two optional words from the kernel command line:
+The /init takes optional words from the kernel command line:
+  v3net.ip=ADDR       a static address (netmask 255.255.255.0) instead of DHCP (e.g. on a TAP)
   v3net.fetch=URL     after the lease, `wget -O - URL` and print the page (outbound test)
   v3net.www=TEXT      the text of /www/index.html (default below)
 """
@@ -40,15 +41,20 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko 2>/dev/null; done
 ifconfig lo 127.0.0.1 up
 ifconfig eth0 up
-udhcpc -i eth0 -s /etc/udhcpc.sh -n -q -t 10
-mkdir -p /www
 www="{INDEX}"
 for word in $(cat /proc/cmdline); do
   case "$word" in
     v3net.www=*) www="${{word#v3net.www=}}" ;;
     v3net.fetch=*) fetch="${{word#v3net.fetch=}}" ;;
+    v3net.ip=*) ip="${{word#v3net.ip=}}" ;;
   esac
 done
+if [ -n "$ip" ]; then
+  ifconfig eth0 "$ip" netmask 255.255.255.0 up && echo "v3net: static $ip"
+else
+  udhcpc -i eth0 -s /etc/udhcpc.sh -n -q -t 10
+fi
+mkdir -p /www
 echo "$www" > /www/index.html
 httpd -p 80 -h /www
 if [ -n "$fetch" ]; then

@@ -153,3 +153,45 @@ def test_seed_legacy_line_and_outbound_fetch(tmp_path, i386_parts):
         server.shutdown()
     assert "v3net: fetched [page-from-the-host]" in serial
     assert page == b"hello from the v3 guest\n"
+
+
+def test_tap_in_a_private_network_namespace(tmp_path, i386_parts, require_tool):
+    """As root: a namespace of our own with a TAP interface; `v3 run --nic tap,ifname=...`
+    runs inside it and a client in the namespace fetches the guest's page over the TAP."""
+    import sys
+    ip = require_tool("ip", "iproute2")
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("the TAP test needs root (a network namespace and a TAP device of its own)")
+    ns = f"v3test{os.getpid()}"
+    subprocess.run([str(ip), "netns", "add", ns], check=True)
+    proc = None
+    try:
+        inns = [str(ip), "netns", "exec", ns]
+        for cmd in (["ip", "tuntap", "add", "v3tap0", "mode", "tap"],
+                    ["ip", "addr", "add", "10.9.0.1/24", "dev", "v3tap0"],
+                    ["ip", "link", "set", "v3tap0", "up"], ["ip", "link", "set", "lo", "up"]):
+            subprocess.run(inns + cmd, check=True)
+        iso = make_net_iso(tmp_path / "tap.iso", i386_parts, append=f"{APPEND} v3net.ip=10.9.0.2")
+        serial = tmp_path / "serial.out"
+        repo = Path(__file__).resolve().parents[2]
+        proc = subprocess.Popen(inns + [sys.executable, "-m", "v3tools", "run", "--cdrom",
+                                        str(iso), "--serial", f"file:{serial}", "--timeout",
+                                        "600", "--nic", "tap,ifname=v3tap0,model=rtl8139",
+                                        "--pcap", str(tmp_path / "tap.pcap")],
+                                cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        import time
+        while proc.poll() is None and READY.encode() not in (serial.read_bytes()
+                                                             if serial.exists() else b""):
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        fetched = subprocess.run(inns + [sys.executable, "-c",
+                                         "import urllib.request,sys;sys.stdout.write(urllib."
+                                         "request.urlopen('http://10.9.0.2/',timeout=60)."
+                                         "read().decode())"],
+                                 capture_output=True, text=True, timeout=120)
+        assert fetched.stdout == "hello from the v3 guest\n", fetched.stderr
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        subprocess.run([str(ip), "netns", "delete", ns])

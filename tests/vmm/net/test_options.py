@@ -64,3 +64,10 @@ def test_host_port_in_use_is_a_one_line_error():
             b.open(object())
     finally:
         s.close()
+
+
+def test_tap_that_does_not_exist_is_a_one_line_error():
+    from vmm.net.tap import TapBackend
+    with pytest.raises(V3Error, match="no such network interface") as e:
+        TapBackend("v3-no-such-tap").open(object())
+    assert "\n" not in str(e.value)

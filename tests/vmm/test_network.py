@@ -195,3 +195,28 @@ def test_tap_in_a_private_network_namespace(tmp_path, i386_parts, require_tool):
             proc.terminate()
             proc.wait(timeout=30)
         subprocess.run([str(ip), "netns", "delete", ns])
+
+
+def test_guest_image_xml_declares_card_and_user_backend(tmp_path, monkeypatch, v3, i386_parts):
+    """Palacios' shape: the card on the PCI bus and a NIC_BRIDGE naming it as its frontend,
+    with the user-mode backend and a host forward as children; built by `v3 build-vm`."""
+    from guest_creator.init_sample import config_xml
+    monkeypatch.chdir(tmp_path)
+    make_net_iso(tmp_path / "guest.iso", i386_parts, append=f"{APPEND} v3net.www=from-the-xml")
+    port = free_port()
+    nic = f"""        <device class="NE2000" id="nic0"><bus>pci0</bus><mac>52:54:00:aa:bb:cc</mac></device>
+        <device class="NIC_BRIDGE" id="net0">
+            <frontend tag="nic0"/>
+            <backend>user</backend>
+            <hostfwd>tcp:127.0.0.1:{port}-:80</hostfwd>
+            <restrict>on</restrict>
+        </device>
+    </devices>"""
+    Path("config.xml").write_text(config_xml(iso="guest.iso", memory=512)
+                                  .replace("    </devices>", nic))
+    r = v3("build-vm", "config.xml", "-o", "image.dat")
+    assert r.exit_code == 0, r.stderr
+    serial, page, _ = boot_with_client(tmp_path, lambda: fetch(f"http://127.0.0.1:{port}/"),
+                                       image=str(tmp_path / "image.dat"))
+    assert "52:54:00:aa:bb:cc" in serial and f"{LEASE} 10.0.2.15" in serial
+    assert page == b"from-the-xml\n"

@@ -554,10 +554,11 @@ class Machine:
             raise TripleFault("triple fault: a fault while delivering a double fault")
         if dbg is not None and dbg.after_run():
             return                       # a breakpoint, watchpoint or single step ended the run
-        # HLT (the byte before the resume address is F4), also when a stop request raced with
-        # it (a timer deadline in the same instant: resuming would run past the HLT), or a
-        # stop of ours, or a timer stop that raced with our flag (then nothing is lost by
-        # another loop iteration).
+        if self._kicked:
+            stats.preemptions += 1
+            return
+        # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
+        # that raced with our flag (then nothing is lost by another loop iteration).
         try:
             prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
         except Exception:

@@ -86,6 +86,7 @@ lm_written:
 .end:
     cli
     hlt
+    jmp .end                    ; (a HLT that races with a timer stop is resumed)
 
 align 8
 gdt:

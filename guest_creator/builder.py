@@ -20,6 +20,7 @@ from guest_creator import hashing, serialize
 from guest_creator.image import CHUNK, ENTRY_SIZE, MAX_FILE_SIZE, SUPPORTED_VERSIONS, encode_header
 from guest_creator.xmlconfig import file_refs, parse_file
 from v3tools.errors import ConfigError, V3Error
+from v3tools.paths import refuse_overwrite
 
 
 @dataclass
@@ -27,12 +28,18 @@ class BuildEntry:
     """A file going into the image. `path` is where it was read from."""
 
     index: int
-    id: str
+    id: str | None            # None: a <file> without id (packed, but no device can name it)
     filename: str
     path: str
     size: int
     offset: int = 0
     hash: int | None = None
+    where: str = ""           # file:line:col of its <file> element
+
+    @property
+    def label(self):
+        """How messages name the entry: <file id="x">, or <file> N for one without an id."""
+        return f"<file id=\"{self.id}\">" if self.id is not None else f"<file> {self.index} (no id)"
 
 
 @dataclass
@@ -42,6 +49,12 @@ class BuildResult:
     xml: bytes
     entries: list = field(default_factory=list)
     size: int = 0
+
+    @property
+    def notes(self):
+        """What is worth saying about an image that was written (one line each)."""
+        return [f"{e.where}: <file> {e.index} ({e.filename}) has no id: it is packed, indexed and "
+                f"hashed as build_vm does, but no device can name it" for e in self.entries if e.id is None]
 
 
 def default_output(config) -> str:
@@ -61,11 +74,13 @@ def collect_entries(doc, config_dir: str) -> list[BuildEntry]:
     for ref in file_refs(doc):
         where = doc.location(ref.element)
         if ref.id is None:
-            raise ConfigError(f"{where}: <file> entry {ref.index} has no id (attribute or <id> child)")
-        label = f"<file id=\"{_text(ref.id)}\">"
-        if ref.id in seen_ids:
-            raise ConfigError(f"{where}: {label} repeats the id of the <file> at {seen_ids[ref.id]}")
-        seen_ids[ref.id] = ref.element.where
+            # build_vm takes it (its id is ""): packed, indexed and hashed; nothing can name it
+            label = f"<file> {ref.index} (no id)"
+        else:
+            label = f"<file id=\"{_text(ref.id)}\">"
+            if ref.id in seen_ids:
+                raise ConfigError(f"{where}: {label} repeats the id of the <file> at {seen_ids[ref.id]}")
+            seen_ids[ref.id] = ref.element.where
         if not ref.filename:
             raise ConfigError(f"{where}: {label} has no filename (attribute or <filename> child)")
         path = os.path.join(config_dir, os.fsdecode(ref.filename))
@@ -83,7 +98,8 @@ def collect_entries(doc, config_dir: str) -> list[BuildEntry]:
                               f"size field holds at most {MAX_FILE_SIZE}")
         if not os.access(path, os.R_OK):
             raise ConfigError(f"{where}: {label}: {shown}: Permission denied")
-        entries.append(BuildEntry(ref.index, _text(ref.id), shown, path, st.st_size))
+        entries.append(BuildEntry(ref.index, None if ref.id is None else _text(ref.id), shown, path,
+                                  st.st_size, where=where))
         ref.element.set_attr(b"index", str(ref.index).encode())
     return entries
 
@@ -101,9 +117,12 @@ def build_image(config, output=None, version: int = 1, progress=None) -> BuildRe
     xml = serialize.to_bytes(doc)
     if len(xml) > 0xFFFFFFFF:
         raise ConfigError(f"{config}: the serialised XML exceeds 4 GiB")
+    label = "-o" if output is not None else "output"
     output = os.fsdecode(output) if output is not None else default_output(config)
     if os.path.isdir(output):
         raise V3Error(f"{output}: output is a directory")
+    refuse_overwrite([(label, output)],
+                     [("CONFIG", config)] + [(entry.label, entry.path) for entry in entries])
 
     header = encode_header(xml, [e.size for e in entries], [0] * len(entries), version)
     offset = len(header)
@@ -215,7 +234,7 @@ class _Hashers:
 
 def _hash_file(entry: BuildEntry) -> int:
     """The v1 hash of the entry's file, read on its own; the file must not change meanwhile."""
-    where = f"<file id=\"{entry.id}\">: {entry.filename}"
+    where = f"{entry.label}: {entry.filename}"
     try:
         with open(entry.path, "rb", buffering=0) as src:
             before = os.fstat(src.fileno())
@@ -243,17 +262,17 @@ def _copy(entry: BuildEntry, out, hashers: _Hashers, progress):
     try:
         src = open(entry.path, "rb", buffering=0)
     except OSError as exc:
-        raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: {exc.strerror}") from None
+        raise ConfigError(f"{entry.label}: {entry.filename}: {exc.strerror}") from None
     done = 0
     with src:
         while done < entry.size:
             try:
                 chunk = src.read(min(CHUNK, entry.size - done))
             except OSError as exc:
-                raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename}: "
+                raise ConfigError(f"{entry.label}: {entry.filename}: "
                                   f"read error: {exc.strerror}") from None
             if not chunk:
-                raise ConfigError(f"<file id=\"{entry.id}\">: {entry.filename} shrank while "
+                raise ConfigError(f"{entry.label}: {entry.filename} shrank while "
                                   f"being copied ({done} of {entry.size} bytes)")
             hashers.add(entry.index, done, chunk)
             _write_all(out, chunk)

@@ -18,7 +18,7 @@ CONFIG = "config.xml"
 BANNER = "v3 sample guest: hello from the boot CD"
 
 CONFIG_XML = """<?xml version="1.0"?>
-<!-- A PC guest for `v3 build-vm config.xml -o image.dat && v3 run image.dat`, written by `v3 init`.
+<!-- A PC guest for `v3 build-vm config.xml -o image.dat && v3 isoimage && v3 run`, written by `v3 init`.
      It boots {iso} (the `boot-cd` file) from the CD-ROM on the first IDE channel. -->
 <vm class="PC">
     <memory>{memory}</memory>

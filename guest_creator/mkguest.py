@@ -14,8 +14,11 @@ import tempfile
 from dataclasses import dataclass, field
 
 import isoimage
+from isoimage.bootfiles import check_append, check_isolinux, check_kernel
+from isoimage.isolinux import find_isolinux, isolinux_version
 from guest_creator.cpio import write_gzip_archive
 from v3tools.errors import ToolMissing, V3Error
+from v3tools.paths import inside, refuse_overwrite
 
 DEFAULT_APPEND = "console=ttyS0"
 BANNER = "v3 guest: busybox initramfs up"
@@ -188,6 +191,10 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
     kernel = find_host_kernel() if kernel is None else kernel
     if not os.path.isfile(kernel):
         raise V3Error(f"kernel {kernel} not found")
+    check_kernel(kernel)
+    check_append(append)
+    if isolinux is not None:
+        check_isolinux(find_isolinux(isolinux), isolinux_version(isolinux))
     busybox = find_busybox(busybox)
     if init is None:
         init_script = DEFAULT_INIT
@@ -200,6 +207,13 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
     for src, _ in pairs:
         if not os.path.exists(src):
             raise V3Error(f"--add: {src} not found")
+    refuse_overwrite([("-o", output)],
+                     [("--kernel", kernel), ("--busybox", busybox), ("--init", init),
+                      ("--isolinux", isolinux)] + [("--add", src) for src, _ in pairs])
+    for src, _ in pairs:
+        if os.path.isdir(src) and inside(output, src):
+            raise V3Error(f"-o {output}: lies inside --add {src}; the ISO would be packed into "
+                          f"its own initramfs (write it elsewhere)")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise V3Error(f"{output}: directory {directory} does not exist")

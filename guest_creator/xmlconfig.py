@@ -12,6 +12,7 @@ Everything is bytes: UTF-8 passes through untouched, names included.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from v3tools.errors import ConfigError
@@ -19,7 +20,33 @@ from v3tools.errors import ConfigError
 WS = b"\t\r\n "  # the characters ezxml skips between tokens
 _ISSPACE = frozenset(b" \t\n\v\f\r")  # C isspace() in the C locale
 _ALPHA = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_MAX_TEXT = 64 << 20  # entity expansion cap (a config is never this big)
+_MAX_TEXT = 64 << 20  # text cap (a config is never this big)
+
+# Entity bombs (nested <!ENTITY> definitions that multiply, "billion laughs") are refused the
+# way hardened XML parsers refuse them: by the nesting depth of an entity's definition and by
+# the total number of bytes entity references may produce in one document (each reference
+# counting its replacement text plus REFERENCE_COST, so references to empty entities are
+# bounded too). ezxml (and so build_vm) has neither limit; a configuration never comes near them.
+MAX_ENTITY_DEPTH = 16
+MAX_ENTITY_OUTPUT = 1 << 20
+REFERENCE_COST = 16
+
+
+class EntityBudget:
+    """What entity references may still produce in one document (bytes)."""
+
+    def __init__(self, limit=MAX_ENTITY_OUTPUT):
+        self.limit = self.left = limit
+
+    def spend(self, n):
+        self.left -= n
+        if self.left < 0:
+            raise ValueError(f"entity references expand to more than {self.limit} bytes in total "
+                             f"(refused as an entity bomb)")
+
+
+# where decode must look next, per mode ('c' has nothing to look for)
+_SPECIAL = {"&": re.compile(rb"&"), "%": re.compile(rb"[&%]"), " ": re.compile(rb"[&\t\n\v\f\r ]")}
 
 # The predefined entities, in ezxml's lookup order; each expands to a character
 # reference that is then decoded in turn.
@@ -30,6 +57,7 @@ _DEFAULT_ENTITIES = [
     (b"apos;", b"&#39;"),
     (b"amp;", b"&#38;"),
 ]
+_DEFAULT_NAMES = frozenset(name for name, _value in _DEFAULT_ENTITIES)  # they never amplify
 
 
 @dataclass(eq=False)
@@ -146,19 +174,24 @@ def _strtol(s: bytes, pos: int, base: int):
     return (-value if neg else value), i
 
 
-def decode(raw: bytes, entities, mode: str) -> bytes:
+def decode(raw: bytes, entities, mode: str, budget: EntityBudget | None = None) -> bytes:
     """ezxml_decode: newline normalisation, then character and entity references.
 
     mode: '&' text, ' ' attribute value, 'c' CDATA (newlines only), '%' DTD entity value.
+    A replacement text is scanned again where it was put, as ezxml does; `budget` (one per
+    document) bounds what entity references produce in total (ValueError past it).
     """
     s = bytearray(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    if mode == "c":
+        return bytes(s)
+    special = _SPECIAL[mode]
     i = 0
     while True:
         n = len(s)
-        while i < n and s[i] != 0x26 and not (s[i] == 0x25 and mode == "%") and s[i] not in _ISSPACE:
-            i += 1
-        if i >= n:
+        found = special.search(s, i)
+        if found is None:
             break
+        i = found.start()
         ch = s[i]
         if mode != "c" and s[i:i + 2] == b"&#":
             if s[i + 2:i + 3] == b"x":
@@ -178,6 +211,8 @@ def decode(raw: bytes, entities, mode: str) -> bytes:
             for name, value in entities:
                 if s.startswith(name, i + 1):
                     semi = s.index(b";", i)
+                    if budget is not None and name not in _DEFAULT_NAMES:
+                        budget.spend(len(value) + REFERENCE_COST)
                     s[i:semi + 1] = value
                     if len(s) > _MAX_TEXT:
                         raise ValueError("entity expansion exceeds 64 MiB")
@@ -207,6 +242,7 @@ class _Parser:
             self.buf = body if nul < 0 else body[:nul]
         self.n = len(self.buf)
         self.entities = list(_DEFAULT_ENTITIES)
+        self.budget = EntityBudget()
         self.pis: dict = {}
         self.standalone = False
         self.root = None
@@ -241,7 +277,7 @@ class _Parser:
 
     def decode(self, raw, mode, pos):
         try:
-            return decode(raw, self.entities, mode)
+            return decode(raw, self.entities, mode, self.budget)
         except ValueError as exc:
             raise self.error(pos, str(exc)) from None
 
@@ -465,9 +501,14 @@ class _Parser:
                 raw = s[v:] if end < 0 else s[v:end]
                 value = self.decode_with(raw, params, "%", base + v)
                 table = params if is_param else self.entities
-                if not _entity_ok(name, value, table):
-                    raise self.error(base + v, "circular entity declaration &"
-                                     + name.decode("utf-8", "replace"))
+                depth = _entity_depth(name, value, table)
+                shown = ("%" if is_param else "&") + name.decode("utf-8", "replace")
+                if depth is None:
+                    raise self.error(base + v, f"circular entity declaration {shown}")
+                if depth > MAX_ENTITY_DEPTH:
+                    raise self.error(base + v, f"entity {shown} nests {depth} levels of entity "
+                                               f"references; at most {MAX_ENTITY_DEPTH} are allowed "
+                                               f"(refused as an entity bomb)")
                 table.append((name, value))
                 if end < 0:
                     break
@@ -495,26 +536,51 @@ class _Parser:
 
     def decode_with(self, raw, table, mode, pos):
         try:
-            return decode(raw, table, mode)
+            return decode(raw, table, mode, self.budget)
         except ValueError as exc:
             raise self.error(pos, str(exc)) from None
 
 
-def _entity_ok(name, value, table, depth=0):
-    """False if expanding `value` would reach entity `name` again."""
-    if depth > 200:
-        return False
-    i = value.find(b"&")
-    while i >= 0:
-        if value.startswith(name, i + 1):
-            return False
-        for other, text in table:
-            if value.startswith(other, i + 1):
-                if not _entity_ok(name, text, table, depth + 1):
-                    return False
-                break
-        i = value.find(b"&", i + 1)
-    return True
+def _entity_depth(name, value, table):
+    """How many levels of entity references expanding `value` goes through (1: none but
+    itself), or None if it would reach entity `name` again (a circular declaration).
+    The references followed are those ezxml's check follows: `&` then the first entity of
+    `table` whose name (with its `;`) comes next. Each entity is looked at once (memo), so a
+    chain of entities that each name the previous one ten times costs ten steps, not 10^n."""
+    first = {}
+    for other, text in table:
+        first.setdefault(other, text)
+    memo, active = {}, set()
+
+    def refs(text):
+        i = text.find(b"&")
+        while i >= 0:
+            if text.startswith(name, i + 1):
+                yield name
+            else:
+                for other, _text in table:
+                    if text.startswith(other, i + 1):
+                        yield other
+                        break
+            i = text.find(b"&", i + 1)
+
+    def depth(text):
+        if len(active) > MAX_ENTITY_DEPTH:
+            return len(active) + 1          # too deep already: no need to go further
+        deepest = 0
+        for other in refs(text):
+            if other == name or other in active:
+                return None
+            if other not in memo:
+                active.add(other)
+                memo[other] = depth(first[other])
+                active.discard(other)
+            if memo[other] is None:
+                return None
+            deepest = max(deepest, memo[other])
+        return deepest + 1
+
+    return depth(value)
 
 
 def parse_bytes(data: bytes, path: str = "<memory>") -> Document:

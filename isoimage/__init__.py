@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isoimage import layout
+from isoimage.bootfiles import check_append, check_guest, check_isolinux, check_kernel
 from isoimage.eltorito import write_iso
 from isoimage.isolinux import find_isolinux, find_ldlinux, isolinux_version
 from isoimage.reader import GUEST_MAGIC, file_extent, is_hosted_iso, read_file_from_iso
 from v3tools.errors import ImageFormatError, V3Error
+from v3tools.paths import refuse_overwrite
 
 STUB_KERNEL = Path(__file__).with_name("stub") / "lwk.bin"
 
@@ -59,6 +61,8 @@ def build_iso(output, kernel=None, initrd=None, guest=None, append=None, serial=
         raise V3Error("give either a guest image or an initrd, not both (both become initrd.img)")
     if kernel is None and guest is None:
         raise V3Error("nothing to boot: give a guest image, or a kernel (and an initrd)")
+    if append is not None:
+        check_append(append)
     payload = None
     if guest is not None:
         payload = _need_file(guest, "guest image")
@@ -66,12 +70,21 @@ def build_iso(output, kernel=None, initrd=None, guest=None, append=None, serial=
             if f.read(len(GUEST_MAGIC)) != GUEST_MAGIC:
                 raise ImageFormatError(f"{guest}: not a Palacios guest image (no v3vee header); "
                                        f"use --kernel/--initrd for an ordinary initrd")
+        check_guest(payload)
     elif initrd is not None:
         payload = _need_file(initrd, "initrd")
     stub = kernel is None
     kernel = os.fspath(STUB_KERNEL) if stub else _need_file(kernel, "kernel")
+    if not stub:
+        check_kernel(kernel)
+    inputs = [("--guest", guest), ("--initrd", initrd), ("--kernel", None if stub else kernel),
+              ("--isolinux", isolinux)]
+    refuse_overwrite([("-o", output)], inputs)
     isolinux_bin = find_isolinux(isolinux)
+    check_isolinux(isolinux_bin, isolinux_version(isolinux_bin),
+                   "--isolinux" if isolinux is not None else "isolinux.bin")
     ldlinux = find_ldlinux(isolinux_bin)
+    refuse_overwrite([("-o", output)], inputs + [("isolinux.bin", isolinux_bin), ("ldlinux.c32", ldlinux)])
 
     cfg = layout.isolinux_cfg(layout.DEFAULT_APPEND if append is None else append,
                               serial=serial, initrd=payload is not None)

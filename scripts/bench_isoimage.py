@@ -29,8 +29,11 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 
 
 def make_guest(path, mib):
+    """A valid v0 guest image (build_iso checks it as `v3 inspect` does) of one random file."""
+    from guest_creator.image import encode_header
+    xml = b'<vm><files><file id="data" filename="data" index="0"></file></files></vm>'
     with open(path, "wb") as f:
-        f.write(b"v3vee\0\0\0")
+        f.write(encode_header(xml, [mib << 20], [0], 0))
         for _ in range(mib):
             f.write(os.urandom(1 << 20))
 

@@ -25,6 +25,8 @@ PACKAGES = {
     "seabios": "/usr/share/seabios/bios.bin",
     "syslinux": "/usr/bin/syslinux",
     "dosfstools": "/usr/sbin/mkfs.msdos",
+    "fdisk": "/usr/sbin/sfdisk",
+    "gdisk": "/usr/sbin/sgdisk",
 }
 
 

@@ -149,9 +149,10 @@ def _version_key(path):
 
 
 # --- the artefacts tests and commands need -------------------------------------------------------
-def debian_kernel(arch="amd64"):
-    """Debian's stock kernel for `arch` ("amd64" or "i386"): the bzImage from /boot/vmlinuz-*."""
-    meta = KERNEL_METAPACKAGE.get(arch)
+def debian_kernel(arch="amd64", metapackage=None):
+    """Debian's stock kernel for `arch` ("amd64" or "i386"): the bzImage from /boot/vmlinuz-*.
+    `metapackage` picks another flavour (e.g. linux-image-686-pae)."""
+    meta = metapackage or KERNEL_METAPACKAGE.get(arch)
     if meta is None:
         raise ToolMissing(f"no Debian kernel metapackage known for architecture {arch}")
     if arch != host_arch():

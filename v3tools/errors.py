@@ -48,3 +48,7 @@ class UnhandledIO(VMStop):
         if write:
             what += f" value {value:#x}"
         super().__init__(f"unclaimed {what}", kind=kind, addr=addr, size=size, value=value, write=write)
+
+
+class SnapshotError(V3Error):
+    """A VM snapshot that cannot be written or loaded (vmm/debug/snapshot.py)."""

@@ -57,6 +57,15 @@ class Bus:
                 self.table[a] = new
         return new
 
+    def detach(self, rng):
+        """Remove a range returned by attach() (a PCI BAR moving or being disabled)."""
+        i = self._ranges.index(rng)
+        del self._ranges[i]
+        del self._bases[i]
+        if self.table is not None:
+            for a in range(rng.base, rng.end):
+                self.table[a] = None
+
     def find(self, addr):
         if self.table is not None:
             return self.table[addr] if 0 <= addr < self.limit else None

@@ -110,3 +110,27 @@ class Timers:
                 t.cancelled = True
                 t.callback(t.when)
         return len(due)
+
+
+_tsc_hz_cache = None
+
+
+def measure_tsc_hz():
+    """The host TSC frequency (RDTSC in the guest is the host TSC plus an offset)."""
+    global _tsc_hz_cache
+    if _tsc_hz_cache is None:
+        from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
+        from unicorn import x86_const as X
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, 0x1000)
+        uc.mem_write(0, b"\x0f\x31\xf4")
+
+        def tsc():
+            uc.emu_start(0, 3)
+            return uc.reg_read(X.UC_X86_REG_EAX) | (uc.reg_read(X.UC_X86_REG_EDX) << 32)
+
+        t0, c0 = time.perf_counter_ns(), tsc()
+        time.sleep(0.02)
+        t1, c1 = time.perf_counter_ns(), tsc()
+        _tsc_hz_cache = (c1 - c0) * 1e9 / (t1 - t0)
+    return _tsc_hz_cache

@@ -4,6 +4,7 @@
 image) into a `VMConfig`. Devices get `DeviceSpec` trees: plain Python objects with Palacios'
 `v3_cfg_val` semantics (a value is an attribute or a child element's text; both is an error).
 """
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -85,12 +86,25 @@ KNOWN_BLOCKS = {"memory", "cores", "schedule_hz", "telemetry", "memmap", "files"
                 "vm_class", "scheduler"}
 
 
+def _parser():
+    """Internal entities are expanded (libxml2 bounds their amplification and nesting);
+    external ones (SYSTEM/PUBLIC) are never loaded, from the network or from a file."""
+    return etree.XMLParser(remove_comments=True, resolve_entities="internal", no_network=True,
+                           load_dtd=False, huge_tree=False)
+
+
 def parse_vm_config(xml, source="config.xml"):
     try:
-        root = etree.fromstring(xml, etree.XMLParser(remove_comments=True, resolve_entities=True))
+        root = etree.fromstring(xml, _parser())
     except etree.XMLSyntaxError as exc:
         line, col = exc.position
-        raise ConfigError(f"{source}:{line}:{col}: malformed XML: {exc.msg}")
+        msg = re.sub(r", line \d+, column \d+$", "", exc.msg or "")
+        if "amplification" in msg or "entity reference loop" in msg or "Excessive depth" in msg:
+            msg = f"{msg.split(',')[0]} (refused as an entity bomb)"
+        elif msg.startswith("Entity") and msg.endswith("not defined") and \
+                re.search(rb"<!ENTITY[^>]*(SYSTEM|PUBLIC)", bytes(xml)):
+            msg += " (external entities are never loaded)"
+        raise ConfigError(f"{source}:{line}:{col}: malformed XML: {msg}")
     spec = DeviceSpec.from_element(root, source)
     cfg = VMConfig(root=spec, name=spec.attrs.get("name", ""))
     mem = spec.child("memory")

@@ -83,7 +83,7 @@ class BoardContext:
         self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
         self.disk_snapshot = False            # -snapshot: host files behind disks are never written
-        self.requests = []                    # "reset", "poweroff" — consumed by the run loop
+        self.requests = []                    # "reset", "poweroff", "quit" ... (run loop)
         self.a20 = True
         self.a20_listeners = []
         self.stop_requested = None            # callable set by the machine: interrupt the CPU now
@@ -91,7 +91,10 @@ class BoardContext:
         self.drives = []                      # vmm.media.Drive: what is attached where (BIOS)
         self.memory_size = len(getattr(self.mem, "data", b""))  # guest RAM bytes (set by machine)
         self.boot_order = ["cdrom", "disk", "floppy"]
+        self.kernel_boot = None                   # vmm.boot.linux.LinuxKernel (--kernel)
         self.pci_bus = None                   # the PCI device registers itself here
+        self.cpuid = None                     # the CPUID policy (firmware tables read it)
+        self.firmware_tables = None           # vmm.tables.TableArea once the board is built
 
     # -- devices -------------------------------------------------------------------------------
     def add_device(self, dev):
@@ -175,7 +178,8 @@ class BoardContext:
 
     # -- machine requests ----------------------------------------------------------------------
     def request(self, what):
-        """'reset' (keyboard controller 0xFE, port 0xCF9, triple fault) or 'poweroff'."""
+        """'reset' (keyboard controller 0xFE, port 0xCF9, triple fault), 'poweroff', or from
+        the host: 'quit' (the console's Ctrl-A x), 'signal N' (the VMM process got signal N)."""
         self.requests.append(what)
         if self.stop_requested is not None:
             self.stop_requested()
@@ -194,5 +198,6 @@ def _component_of(dev):
         "8259A": "pic", "8254_PIT": "pit", "NVRAM": "nvram", "KEYBOARD": "keyboard",
         "SERIAL": "serial", "BOCHS_DEBUG": "debugport", "OS_DEBUG": "debugport",
         "GENERIC": "generic", "PCI": "pci", "I440FX": "pci", "PIIX3": "pci", "IDE": "ide",
-        "RAMDISK": "ide", "FILEDISK": "ide",
+        "RAMDISK": "ide", "FILEDISK": "ide", "LAPIC": "apic", "IOAPIC": "apic",
+        "MPTABLE": "config", "ACPI": "acpi", "HPET": "hpet",
     }.get(name, name.lower())

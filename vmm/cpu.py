@@ -4,7 +4,8 @@
   the real-mode reset state of a UC_MODE_16 engine; SSE starts disabled as on hardware.
 * Unicorn delivers no interrupt or exception through the guest's IVT/IDT: every `INT n`,
   exception and #UD reaches our hooks, and `vmm.delivery` delivers it as the processor would.
-* SYSENTER and SYSCALL are emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; IN/OUT go to the port bus.
+* SYSENTER and SYSCALL are emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; RDMSR/WRMSR
+  go through `vmm.msr` on the v3 engine; IN/OUT go to the port bus.
 * Asynchronous stops (timer preemption) are honoured only at translation-block boundaries
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
@@ -16,6 +17,7 @@ from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented
 from vmm import ucinternals as U
+from vmm.clock import measure_tsc_hz
 from vmm.cpuid import CpuidPolicy
 from vmm.delivery import Delivery
 from vmm.mmu import MMU
@@ -36,8 +38,10 @@ class CPU:
         self.env = U.find_env(uc)
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
-        from vmm.machine import measure_tsc_hz
         self.cpuid = CpuidPolicy(tsc_hz=measure_tsc_hz())
+        from vmm.msr import MSRs
+        self.msrs = MSRs(self, log=machine.vmmlog.component("msr") if machine else None,
+                         on_failure=machine._fail_in_hook if machine else None)
         self.mmu = MMU(self.phys_read, self.phys_write)
         self.delivery = Delivery(self)
         self.sysenter_count = 0
@@ -68,16 +72,22 @@ class CPU:
         uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         uc.hook_add(UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
         uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        self.msrs.install(uc)
         U.make_stops_block_granular(uc)
 
     def reset(self, cs=0xF000, ip=0xFFF0):
         """Power-on state: real mode at F000:FFF0 (CS base 0xF0000 so the BIOS ROM runs)."""
         self._load_reset_state()
+        self.msrs.reset()
         env = self.env
         for i in range(6):
             sel, base, limit, flags = env.seg(i)
             env.set_seg(i, 0, 0, 0xFFFF, flags or 0x9300)
         self.set_real_segment(U.SEG_CS, cs)
+        # GDTR and IDTR at reset: base 0, limit 0xFFFF (Intel SDM vol. 3, table 9-1); the
+        # real-mode IVT is then the 256 vectors at 0 (delivery checks vectors against it)
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
+        self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0xFFFF, 0))
         env.eip = ip
         env.clear_exception_marker()
         env.recompute_hflags()

@@ -3,7 +3,8 @@
 Unicorn reports every exception and software interrupt to a hook and never looks at the
 guest's IVT or IDT. This module delivers them:
 
-* real mode: through the IVT (FLAGS, CS, IP pushed; IF, TF and AC cleared);
+* real mode: through the IVT (FLAGS, CS, IP pushed; IF, TF and AC cleared), whose limit LIDT
+  sets: a vector past it is #GP (so a limit of 0 ends in a triple fault, as on a real CPU);
 * protected mode: through 16- and 32-bit interrupt and trap gates, with the gate DPL check for
   software interrupts, error codes for vectors 8 and 10-14 (and 17), the stack switch from the
   TSS on a privilege change, IF cleared by interrupt gates, TF/NT/RF/VM cleared;
@@ -174,7 +175,11 @@ class Delivery:
     # -- real mode -----------------------------------------------------------------------------
     def _deliver_real(self, vector):
         cpu, env = self.cpu, self.env
-        idt_base = env.table(U.ENV_IDT)[1]
+        idt_base, idt_limit = env.table(U.ENV_IDT)[1:3]
+        if 4 * vector + 3 > idt_limit:
+            # the IVT is as long as LIDT said: a vector past its limit is #GP (which then
+            # double-faults and shuts down just the same way if the limit is that short)
+            raise DeliveryFault(13, 0)
         new_ip, new_cs = struct.unpack("<HH", cpu.phys_read((idt_base + 4 * vector) & 0xFFFFF, 4))
         flags = cpu.eflags & 0xFFFF
         cs_sel = env.seg(U.SEG_CS)[0] & 0xFFFF

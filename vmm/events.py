@@ -125,7 +125,8 @@ class EventSources:
         for s in live:
             for fd, events in s.fds():
                 poller.register(fd, events)
-        timeout_ms = None if timeout_ns is None else max(0, (timeout_ns + 999_999) // 1_000_000)
+        timeout_ms = None if timeout_ns is None else \
+            min(max(0, (timeout_ns + 999_999) // 1_000_000), 2**31 - 1)   # poll() takes a C int
         if timeout_ns == 0:
             timeout_ms = 0
         try:

@@ -8,14 +8,18 @@ What can be booted:
   medium attached.
 """
 import errno
+import math
 import os
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from v3tools.errors import ConfigError, V3Error, VMStop
+from v3tools.paths import refuse_overwrite
 from vmm.config import parse_vm_config
 
 DEFAULT_IMAGE = "image.iso"
+MAX_TIMEOUT_S = 1_000_000         # about 11.6 days (host waits are poll() calls in milliseconds)
+MAX_MEMORY_MB = 3584              # below the 32-bit PCI hole
 FLOPPY_SIZES = {160 * 1024, 180 * 1024, 320 * 1024, 360 * 1024, 720 * 1024, 1200 * 1024,
                 1440 * 1024, 2880 * 1024}
 
@@ -41,6 +45,15 @@ class RunOptions:
     omit: tuple = ()
     smp: int = 1
     bios: str = None                  # a firmware image instead of the built-in BIOS
+    kernel: str = None                # direct Linux boot: bzImage, initrd, command line
+    initrd: str = None
+    append: str = None
+    savevm: str = None                # write a VM snapshot here once --until's text appears
+    loadvm: str = None                # start from this VM snapshot instead of power-on
+    nic: tuple = ()                   # --nic user|tap,... (QEMU's form)
+    net: tuple = ()                   # -net nic,... / -net user|tap,... (the legacy pair)
+    redir: tuple = ()                 # -redir tcp:PORT:GUESTADDR:GUESTPORT
+    pcap: str = None                  # capture every frame of every card to this file
     gdb: str = None                   # tcp:HOST:PORT | tcp::PORT | unix:PATH: a gdb stub there
     start_stopped: bool = False       # -S: hold the CPU until a debugger or the monitor resumes it
     monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
@@ -56,7 +69,16 @@ class Plan:
     files: dict = field(default_factory=dict)
     floppy: str = None
     description: str = ""
+    kernel: object = None             # vmm.boot.linux.LinuxKernel
     note: str = None                  # one line for the log about what was chosen
+
+
+def _need_medium(shown, path):
+    """A medium must be a file (one line naming it otherwise)."""
+    if os.path.isdir(path):
+        raise V3Error(f"{shown}: is a directory")
+    if not os.path.isfile(path):
+        raise V3Error(f"{shown}: no such file")
 
 
 def _kind_of_medium(path):
@@ -99,6 +121,10 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
  <devices>
   <device class="8259A" id="PIC"/>
   <device class="8254_PIT" id="PIT"/>
+  <device class="MPTABLE" id="mptable"/>
+  <device class="LAPIC" id="apic"/>
+  <device class="IOAPIC" id="ioapic"><apic>apic</apic></device>
+  <device class="ACPI" id="acpi"/>
   <device class="KEYBOARD" id="keyboard"/>
   <device class="NVRAM" id="nvram"/>
   <device class="PCI" id="pci0"/>
@@ -115,47 +141,74 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None):
 
 def plan(opts):
     """Work out what to boot from the options (no machine is built yet)."""
+    p = _plan_media(opts)
+    if opts.nic or opts.net or opts.redir or opts.pcap:
+        from vmm.net.options import add_to_config
+        if opts.pcap:
+            _check_output_path(f"--pcap {opts.pcap}", opts.pcap)
+        add_to_config(p.config, opts.nic, opts.net, opts.redir, opts.pcap)
+    return p
+
+
+def _plan_media(opts):
     image = opts.image
-    if image is None and not (opts.cdrom or opts.hda or opts.fda):
+    kernel = _kernel(opts)
+    if image is None and not (opts.cdrom or opts.hda or opts.fda or kernel):
         image = DEFAULT_IMAGE
         if not os.path.exists(image):
             raise V3Error(f"nothing to boot: no IMAGE given and there is no ./{DEFAULT_IMAGE} "
                           f"(give an image, --cdrom, --hda or --fda)")
     cdrom, hda, fda = opts.cdrom, opts.hda, opts.fda
     for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
-        if path is not None and not os.path.isfile(path):
-            raise V3Error(f"{what} {path}: no such file")
-    if image is None and cdrom and not (hda or fda) and not opts.plain_cdrom:
+        if path is not None:
+            _need_medium(f"{what} {path}", path)
+    if image is None and cdrom and not (hda or fda or kernel) and not opts.plain_cdrom:
         from isoimage import is_hosted_iso
         if _kind_of_medium(cdrom) == "cdrom" and is_hosted_iso(cdrom):
             # Kitten's and Palacios' own way: the ISO boots the host, which runs the guest
             # image the ISO carries. Here the VMM is the host: run that guest.
-            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True)
+            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True, kernel=kernel)
             p.note = (f"-cdrom {cdrom} was made by v3 isoimage: running the guest image it "
                       f"carries (/initrd.img), as Kitten and Palacios would "
                       f"(--plain-cdrom boots the CD itself)")
             return p
     if image is not None:
-        if not os.path.isfile(image):
-            raise V3Error(f"{image}: no such file")
+        _need_medium(image, image)
         kind = _kind_of_medium(image)
         if kind == "guest-image":
-            return _guest_plan(image, open_from="file", opts=opts)
+            return _guest_plan(image, open_from="file", opts=opts, kernel=kernel)
         if kind == "cdrom":
             from isoimage import is_hosted_iso
             if is_hosted_iso(image):
-                return _guest_plan(image, open_from="iso", opts=opts)
+                return _guest_plan(image, open_from="iso", opts=opts, kernel=kernel)
             cdrom = image
         elif kind == "floppy":
             fda = image
         else:
             hda = image
     cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
-    what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
-    return Plan(cfg, {}, fda, f"standard PC with {what}")
+    what = ", ".join(f"{k} {v}" for k, v in (("kernel", opts.kernel), ("cdrom", cdrom),
+                                             ("hda", hda), ("fda", fda)) if v)
+    return Plan(cfg, {}, fda, f"standard PC with {what}", kernel)
 
 
-def _guest_plan(path, open_from, opts, via_cdrom=False):
+def _kernel(opts):
+    """The --kernel/--initrd/--append trio, read and checked (None without --kernel)."""
+    if opts.kernel is None:
+        for what in ("initrd", "append"):
+            if getattr(opts, what) is not None:
+                raise V3Error(f"--{what} needs --kernel (direct Linux boot)")
+        return None
+    from vmm.boot.linux import LinuxKernel
+    kernel = LinuxKernel.from_files(opts.kernel, opts.initrd, opts.append or "")
+    kernel.check_fits(opts.memory_mb << 20)
+    return kernel
+
+
+def _guest_plan(path, open_from, opts, via_cdrom=False, kernel=None):
+    if kernel is not None:
+        raise V3Error(f"{path}: --kernel cannot be combined with a guest image (its XML "
+                      f"describes how the VM boots)")
     from guest_creator.image import open_image, open_image_bytes
     if open_from == "iso":
         from isoimage import read_file_from_iso
@@ -238,6 +291,7 @@ def build_machine(p, opts, console, vmmlog):
                 telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
                 bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
+    m.ctx.kernel_boot = p.kernel
     m.ctx.disk_snapshot = opts.snapshot
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}
@@ -279,6 +333,10 @@ def run(opts, on_machine=None):
     import sys
     from vmm.context import Console
     from vmm.log import VMMLog
+    from vmm.terminal.host import HostConsole
+    from vmm.terminal.signals import orderly_signals
+    check_numbers(opts)
+    check_omit(opts.omit)
     SerialSink.check(opts.serial)
     for option, path in (("--screen", opts.screen), ("--telemetry-json", opts.telemetry_json),
                          ("--log", opts.log)):
@@ -288,11 +346,13 @@ def run(opts, on_machine=None):
         raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
                       "--gdb or --monitor with it")
     p = plan(opts)
+    refuse_overwrite(_outputs(opts), _inputs(opts, p))
+    _check_snapshot_options(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
     machine = build_machine(p, opts, console, vmmlog)
-    logstream = sink = None
+    logstream = sink = host = None
     try:
         if opts.gdb or opts.monitor or opts.start_stopped:
             from vmm.debug import attach
@@ -311,18 +371,30 @@ def run(opts, on_machine=None):
             vmmlog.component("run").info(p.note)
         if on_machine is not None:
             on_machine(machine)
+        if opts.loadvm:
+            from vmm.debug import snapshot
+            meta = snapshot.load(machine, opts.loadvm)
+            vmmlog.component("run").info(f"restored {opts.loadvm}: the guest continues at "
+                                         f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
         if sink.stdin:
-            _add_stdin(machine, console)
+            host = HostConsole.attach(machine)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
-            machine.realtime_idle = _stdin_is_a_terminal()
+            machine.realtime_idle = host is not None and host.is_terminal
         try:
-            result = machine.run(timeout=opts.timeout, until=opts.until)
+            with orderly_signals(machine, on_force_exit=host and host.close):
+                result = machine.run(timeout=opts.timeout, until=opts.until)
+            if opts.savevm:
+                from vmm.debug import snapshot
+                snapshot.save(machine, opts.savevm)
+                result.reason += f"; saved the machine to {opts.savevm}"
         except VMStop as exc:
             if exc.diagnostic is None:
                 exc.diagnostic = machine.diagnostic(exc)
             raise
         return result, machine
     finally:
+        if host is not None:
+            host.close()                # the terminal first: whatever follows is readable
         try:
             _finish(machine, opts)
         finally:
@@ -333,32 +405,67 @@ def run(opts, on_machine=None):
                 logstream.close()
 
 
+def check_numbers(opts):
+    """The numeric options, checked for library callers as the CLI checks them."""
+    t = opts.timeout
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)
+                          or not 0 < t <= MAX_TIMEOUT_S):
+        raise V3Error(f"--timeout {t}: expected a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
+    m = opts.memory_mb
+    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= MAX_MEMORY_MB:
+        raise V3Error(f"-m {m}: expected the machine's memory in MB, a whole number from 1 to "
+                      f"{MAX_MEMORY_MB}")
+
+
+def _check_snapshot_options(opts):
+    if opts.savevm:
+        if not opts.until:
+            raise V3Error("--savevm needs --until TEXT: the snapshot is taken when TEXT "
+                          "appears on the serial port")
+        _check_output_path(f"--savevm {opts.savevm}", opts.savevm)
+    if opts.loadvm:
+        from vmm.debug import snapshot
+        snapshot.read_meta(opts.loadvm)           # a one-line error before any machine exists
+
+
+def check_omit(classes):
+    """--omit names device classes: ones that exist, or the Palacios ones not written yet."""
+    from vmm import devices
+    from vmm.machine import NOT_YET_AVAILABLE
+    known = {c.upper() for c in devices.known_classes()} | NOT_YET_AVAILABLE
+    for name in classes:
+        if name.upper() not in known:
+            raise V3Error(f"--omit {name}: unknown device class; known: "
+                          f"{', '.join(devices.known_classes() + sorted(NOT_YET_AVAILABLE))}")
+
+
+def _outputs(opts):
+    """The files a run writes, labelled as the user named them."""
+    serial = opts.serial[5:] if opts.serial.startswith("file:") else None
+    return [("--serial file:", serial), ("--screen", opts.screen),
+            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
+            ("--savevm", opts.savevm)]
+
+
+def _inputs(opts, p):
+    """The files a run reads (or writes as a guest's disk): media, firmware, FILEDISK paths."""
+    image = opts.image
+    if image is None and not (opts.cdrom or opts.hda or opts.fda or opts.kernel):
+        image = DEFAULT_IMAGE
+    found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
+             ("--bios", opts.bios), ("--kernel", opts.kernel), ("--initrd", opts.initrd),
+             ("--loadvm", opts.loadvm)]
+    for spec in p.config.devices:
+        if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
+            found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))
+    return found
+
+
 def _open_log(path):
     try:
         return open(path, "w")
     except OSError as exc:
         raise V3Error(f"--log {path}: cannot open: {exc.strerror}")
-
-
-def _stdin_is_a_terminal():
-    import sys
-    try:
-        return os.isatty(sys.stdin.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _add_stdin(machine, console):
-    """The host's standard input feeds COM1 (and the BIOS keyboard) as an input source of the
-    run loop: while it is open an idle guest waits for it in real time; end-of-file closes it
-    and the guest runs on (and may be fast-forwarded again)."""
-    import sys
-    from vmm.events import Reader
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, ValueError, OSError):
-        return
-    machine.events.add(Reader("stdin", fd, console.feed, chunk=256))
 
 
 def _check_output_path(what, path):

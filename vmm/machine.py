@@ -15,9 +15,10 @@ import time
 from unicorn import UcError, UC_HOOK_INSN, UC_PROT_ALL
 from unicorn import x86_const as X
 
-from v3tools.errors import ConfigError, VMStop, UnhandledIO
+from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
-from vmm.clock import Clock
+from vmm.clock import Clock, measure_tsc_hz
+from vmm.cpu import CPU
 from vmm.events import EventSources, POLL_SLICE_NS
 from vmm.log import VMMLog
 from vmm.telemetry import Telemetry, timed
@@ -38,7 +39,7 @@ MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block
 
 IRQ_BLOCKED_POLL_NS = 200_000         # how soon to look again for IF=1 with an interrupt waiting
 
-NOT_YET_AVAILABLE = {"MPTABLE", "APIC"}
+NOT_YET_AVAILABLE = {"APIC"}
 
 
 class GuestHalted(VMStop):
@@ -51,6 +52,17 @@ class RunTimeout(VMStop):
 
 class EndedBeforeUntil(VMStop):
     exit_status = EXIT_RESET_BEFORE_UNTIL
+
+
+class HostSignal(V3Error):
+    """The VMM process was told to stop (SIGINT, SIGTERM, SIGHUP): the run ends in order, so
+    the terminal and the output files are put right, with the shell's status for the signal."""
+
+    def __init__(self, signum):
+        import signal
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_status = 128 + signum
 
 
 class RunResult:
@@ -106,7 +118,6 @@ class Preempter(threading.Thread):
 class Machine:
     def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
                  telemetry=False, bios_console_serial=False, clock=None, firmware=None):
-        from vmm.cpu import CPU
         if memory_mb * MB > GUEST_MEMORY_LIMIT:
             raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
                               f"({GUEST_MEMORY_LIMIT // MB} MB below the 32-bit PCI window)")
@@ -122,6 +133,7 @@ class Machine:
                                 console=console or Console())
         self.ctx.memory_size = self.memory_size
         self.events = EventSources()          # host inputs: stdin, network, debugger ...
+        self.escape_keys = None               # Ctrl-A keys of a terminal console (vmm/terminal)
         self.ctx.events = self.events
         self.ctx.stop_requested = self.kick
         self.ctx.a20_listeners.append(self._set_a20)
@@ -337,7 +349,12 @@ class Machine:
             dev.reset()
         if self.ctx.lapic is not None:
             self.cpu.cpuid.set_apic(True)
+        self.cpu.msrs.lapic = self.ctx.lapic
         if self.firmware is not None:
+            tabled = [d.id for d in self.ctx.devices.values() if hasattr(d, "build_tables")]
+            if tabled:
+                self.log.info(f"--bios: devices {', '.join(tabled)} publish no tables; the "
+                              f"firmware builds its own MP/ACPI tables, or none")
             # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
             low = self.firmware[-0x20000:]
             self.uc.mem_write(0x100000 - len(low), low)
@@ -347,7 +364,23 @@ class Machine:
             rom = self.bios.rom()
             self.uc.mem_write(0x100000 - len(rom), rom)
             self.cpu.delivery.bios = self.bios
+            self._install_firmware_tables()
         self.cpu.reset()
+
+    def _install_firmware_tables(self):
+        """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
+        built-in BIOS's table area (vmm/tables). Another firmware (--bios) builds its own."""
+        from vmm.bios.rom import ROM_BASE, TABLES_AREA, TABLES_AREA_SIZE
+        from vmm.tables import TableArea, build_tables
+        self.ctx.cpuid = self.cpu.cpuid
+        area = build_tables(self.ctx, TableArea(ROM_BASE + TABLES_AREA, TABLES_AREA_SIZE))
+        if area.used:
+            self.ctx.mem.write(area.base, bytes(area.data[:area.used]))
+            log = self.vmmlog.component("config")
+            if log.on:
+                for addr, name, length in area.placed:
+                    log.debug(f"firmware table {name}: {length} bytes at {addr:#x}")
+        self.ctx.firmware_tables = area
 
     # -- control from hooks and threads -----------------------------------------------------------
     def kick(self):
@@ -419,6 +452,10 @@ class Machine:
                     return RunResult(EXIT_OK, f"found {self._until!r} on the serial port")
                 if ctx.requests:
                     what = ctx.requests.pop(0)
+                    if what == "quit":
+                        return RunResult(EXIT_OK, "quit from the console (Ctrl-A x)")
+                    if what.startswith("signal "):
+                        raise HostSignal(int(what.split()[1]))
                     if self._until is not None:
                         raise EndedBeforeUntil(f"the guest requested {what} before "
                                                f"{self._until.decode(errors='replace')!r} appeared "
@@ -577,8 +614,12 @@ class Machine:
             stats.preemptions += 1
 
     def close(self):
-        """Release host resources (files behind the drives)."""
+        """Release host resources (files behind the drives, network backends)."""
         self.preempter.stop()
+        for dev in self.ctx.devices.values():
+            close = getattr(dev, "close", None)
+            if close is not None:
+                close()
         if self.debug is not None:
             self.debug.close()
         self.events.close()
@@ -623,6 +664,15 @@ class Machine:
         recent = self.stats.recent_text(16)
         if recent:
             lines.append("  last exits: " + "; ".join(recent))
+        try:
+            from vmm.screen import screen_tail
+            screen = screen_tail(self.ctx.mem)
+        except Exception:            # never let the diagnostic hide the stop
+            screen = []
+        if screen:
+            # a guest that says nothing on serial often said why on its VGA screen
+            lines.append("  VGA text screen (last lines):")
+            lines += [f"  | {line}" for line in screen]
         return "\n".join(lines)
 
 
@@ -679,24 +729,3 @@ def _explain_ucerror(exc):
     }.get(exc.errno, "an emulator error")
 
 
-_tsc_hz_cache = None
-
-
-def measure_tsc_hz():
-    """The host TSC frequency (RDTSC in the guest is the host TSC plus an offset)."""
-    global _tsc_hz_cache
-    if _tsc_hz_cache is None:
-        from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
-        uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        uc.mem_map(0, 0x1000)
-        uc.mem_write(0, b"\x0f\x31\xf4")
-
-        def tsc():
-            uc.emu_start(0, 3)
-            return uc.reg_read(X.UC_X86_REG_EAX) | (uc.reg_read(X.UC_X86_REG_EDX) << 32)
-
-        t0, c0 = time.perf_counter_ns(), tsc()
-        time.sleep(0.02)
-        t1, c1 = time.perf_counter_ns(), tsc()
-        _tsc_hz_cache = (c1 - c0) * 1e9 / (t1 - t0)
-    return _tsc_hz_cache

@@ -1,5 +1,6 @@
 import io
 import os
+import shutil
 import stat
 
 import pytest
@@ -79,7 +80,7 @@ def test_applets_fall_back_to_the_builtin_list(tmp_path):
 
 def test_mkguest_errors_write_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "k").write_bytes(b"kernel")
+    shutil.copy(isoimage.STUB_KERNEL, tmp_path / "k")
     with pytest.raises(V3Error, match="dynamically linked"):
         mg.mkguest("g.iso", kernel="k", busybox=_dynamic_binary())
     with pytest.raises(V3Error, match="kernel missing not found"):

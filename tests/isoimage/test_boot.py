@@ -3,6 +3,7 @@ import pytest
 
 import isoimage
 from guest_creator.cpio import write_gzip_archive
+from guest_creator.image import encode_header
 from v3tools import artefacts
 
 pytestmark = [pytest.mark.artefacts, pytest.mark.slow]
@@ -14,7 +15,7 @@ INIT_MARKER = "v3 isoimage test: initramfs /init ran"
 def test_guest_iso_boots_the_stub_and_says_to_use_v3_run(tmp_path, qemu_boot, require_artefact):
     require_artefact(artefacts.isolinux_bin)
     guest = tmp_path / "image.dat"
-    guest.write_bytes(b"v3vee\0\0\0" + b"\0" * 4096)
+    guest.write_bytes(encode_header(b'<vm class="PC"><memory>16</memory></vm>', [], [], 0))
     iso = tmp_path / "image.iso"
     isoimage.build_iso(iso, guest=guest)
     log = qemu_boot(iso, STUB_MESSAGE, timeout=90)

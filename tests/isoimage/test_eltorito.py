@@ -7,9 +7,15 @@ import pytest
 
 import isoimage
 from isoimage import layout
+from guest_creator.image import encode_header
 from v3tools.errors import ImageFormatError, ToolMissing, V3Error
 
-GUEST = b"v3vee\0\0\0" + bytes(range(256)) * 40
+_DATA = bytes(range(256)) * 40
+# a valid guest image (v0) holding one file
+GUEST = encode_header(b'<vm><files><file id="d" filename="d" index="0"></file></files></vm>',
+                      [len(_DATA)], [0], 0) + _DATA
+# what build_iso checks of a kernel: the Linux boot-protocol signatures
+BZIMAGE = (b"K" * 0x1FE + b"\x55\xaa" + b"KK" + b"HdrS").ljust(3000, b"K")
 
 
 @pytest.fixture
@@ -75,12 +81,12 @@ def test_xorriso_sees_the_boot_record_and_files(tmp_path, guest, require_tool):
 
 def test_linux_iso_with_append_and_no_serial(tmp_path):
     kernel, initrd = tmp_path / "bzImage", tmp_path / "initrd"
-    kernel.write_bytes(b"K" * 3000)
+    kernel.write_bytes(BZIMAGE)
     initrd.write_bytes(b"I" * 5000)
     out = tmp_path / "linux.iso"
     result = isoimage.build_iso(out, kernel=kernel, initrd=initrd, append="root=/dev/ram0", serial=False)
     assert not result.stub_kernel
-    assert isoimage.read_file_from_iso(out, "/lwk") == b"K" * 3000
+    assert isoimage.read_file_from_iso(out, "/lwk") == BZIMAGE
     assert isoimage.read_file_from_iso(out, "/isolinux.cfg") == (
         b"TIMEOUT 1\ndefault lwk root=/dev/ram0 initrd=initrd.img\n")
     assert not isoimage.is_hosted_iso(out)          # an ordinary initrd is no guest image

@@ -70,3 +70,31 @@ def test_missing_image(tmp_path, v3, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = v3("inspect", "x.dat")
     assert (result.exit_code, result.stderr) == (1, "v3: error: x.dat: cannot open the image: No such file or directory\n")
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+# (a hash mismatch prints the listing with MISMATCH first: test_hash_mismatch)
+BAD_INPUT = [
+    (["nope.dat"], 1, "nope.dat: cannot open the image: No such file or directory"),
+    (["sub"], 1, "Invalid value for 'IMAGE': File 'sub' is a directory (see `v3 inspect --help`)"),
+    (["short.dat"], 1, "short.dat: truncated or corrupt: XML length 132 runs past the end of the "
+                       "100-byte image"),
+    (["cfg.xml"], 1, "cfg.xml: not a guest image (no v3vee cookie)"),
+    # an entry whose id is the image's own name: --extract . would overwrite the image
+    (["self.dat", "--extract", "."], 1,
+     "--extract ./self.dat: is the same file as IMAGE self.dat; refusing to overwrite an input"),
+    (["img.dat", "--extract", "cfg.xml"], 1,
+     "Invalid value for '--extract': Directory 'cfg.xml' is a file (see `v3 inspect --help`)"),
+    (["img.dat", "--nosuch"], 1, "No such option '--nosuch' (see `v3 inspect --help`)"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(image, bad_input, args, code, message):
+    d = image.parent
+    (d / "sub").mkdir()
+    data = image.read_bytes()
+    (d / "short.dat").write_bytes(data[:100])
+    (d / "self.xml").write_text('<vm><files><file id="self.dat" filename="k.bin"/></files></vm>\n')
+    build_image(d / "self.xml", d / "self.dat")
+    bad_input(["inspect", *args], code, message)

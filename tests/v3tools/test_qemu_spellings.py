@@ -71,7 +71,8 @@ def test_snapshot_keeps_the_image(workdir, v3, disk):
     (["-vga", "std"], "not supported by v3 run: -vga"),
     (["-L", "."], "not supported by v3 run: -L"),
     (["-enable-kvm"], "not supported by v3 run: -enable-kvm (the CPU is emulated (-accel tcg))"),
-    (["-m", "lots"], "-m 'lots': expected megabytes (1024) or a size (512M, 1G)"),
+    (["-m", "lots"], "-m lots: expected the machine's memory in MB, a whole number from 1 to "
+                     "3584 (or a size: 512M, 1G)"),
     (["-boot", "x"], "-boot x: expected d (CD), c (disk) or a (floppy)"),
 ])
 def test_refusals_are_one_line(workdir, v3, disk, args, message):

@@ -38,6 +38,16 @@ TRIPLE_FAULT = bytes.fromhex(
     "90909090909090"
     "0000000000000000ffff0000009acf00ffff00000092cf00"
     "1700307c0000" "000000000000")
+# Real mode honours the IVT limit: an IVT of limit 0, then INT3 (#GP, #DF, shutdown).
+#   xor ax,ax / mov ds,ax / lidt [idtr] / int3 / hlt / idtr: dw 0, dd 0
+IVT_LIMIT_0_INT3 = bytes.fromhex("31c08ed80f011e0b7c" "cc" "f4" "0000" "00000000")
+# A limit of 15 holds vectors 0-3: INT3 reaches its handler, which resets (status 0); the
+# same with INT 4 (bytes 16-19, past the limit) shuts down.
+#   xor ax,ax / mov ds,ax / mov word [12],handler / mov [14],ax / lidt [idtr] / int3 / jmp $ /
+#   handler: mov al,0xfe / out 0x64,al / cli / hlt / idtr: dw 15, dd 0
+IVT_LIMIT_15_INT3 = bytes.fromhex("31c08ed8c7060c00157ca30e000f011e1b7cccebfeb0fee664faf40f0000000000")
+#   (the same with [16], [18] and `int 4`)
+IVT_LIMIT_15_INT4 = bytes.fromhex("31c08ed8c7061000167ca312000f011e1c7ccd04ebfeb0fee664faf40f0000000000")
 
 # `v3 init`'s configuration (boot-cd = sample.iso) with a LAPIC device added
 LAPIC_CONFIG = config_xml().replace('<device class="8259A" id="PIC"/>',
@@ -184,6 +194,18 @@ def test_triple_fault_is_4(workdir, v3):
     assert "mode protected 32-bit" in r.stderr
 
 
+@pytest.mark.parametrize("code, status", [(IVT_LIMIT_0_INT3, 4), (IVT_LIMIT_15_INT3, 0),
+                                          (IVT_LIMIT_15_INT4, 4)], ids=["limit0-int3", "limit15-int3",
+                                                                        "limit15-int4"])
+def test_real_mode_ivt_limit(workdir, v3, code, status):
+    r = v3("run", "--fda", fda(workdir, code), "--serial", "null")
+    assert r.exit_code == status, r
+    if status == 4:
+        assert r.stderr.startswith("v3: error: triple fault: faults while delivering ")
+        assert "#GP general protection and #GP general protection" in r.stderr
+        assert "mode real" in r.stderr
+
+
 def test_unclaimed_port_is_a_fail_stop_with_diagnostic(workdir, v3):
     r = v3("run", "--fda", fda(workdir, UNCLAIMED_IN), "--serial", "null")
     assert r.exit_code == 3, r
@@ -280,3 +302,103 @@ def test_an_xml_configuration_is_not_booted(workdir, v3):
     assert_one_line_error(r, "config.xml looks like a Palacios XML configuration, not a bootable "
                              "image: build it first (v3 build-vm config.xml -o image.dat, then "
                              "v3 run image.dat)", workdir, ["config.xml"])
+
+
+# -- bad input, table-driven: exit status, one line, no file created or changed -------------------
+SAME = "; refusing to overwrite an input"
+OWN = "; give each output its own file"
+BAD_INPUT = [
+    # (args, exit, message). The directory holds image.dat (a guest image whose FILEDISK `d`
+    # has <path>disk.img</path>), image.iso (a copy of boot.img), boot.img (a floppy that
+    # halts), disk.img, hard.img (a hard link to boot.img).
+    (["image.dat", "--serial", "file:image.dat"], 1,
+     "--serial file:image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:./image.dat"], 1,
+     "--serial file:./image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--screen", "image.dat"], 1,
+     "--screen image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--log", "image.dat"], 1,
+     "--log image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "null", "--telemetry-json", "image.dat"], 1,
+     "--telemetry-json image.dat: is the same file as IMAGE image.dat" + SAME),
+    (["image.dat", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as FILEDISK d <path> disk.img" + SAME),
+    (["--serial", "file:image.iso"], 1, "--serial file:image.iso: is the same file as IMAGE image.iso" + SAME),
+    (["--fda", "boot.img", "--serial", "file:hard.img"], 1,
+     "--serial file:hard.img: is the same file as --fda boot.img" + SAME),
+    (["--hda", "disk.img", "--serial", "file:disk.img"], 1,
+     "--serial file:disk.img: is the same file as --hda disk.img" + SAME),
+    (["--cdrom", "disk.img", "--serial", "null", "--screen", "disk.img"], 1,
+     "--screen disk.img: is the same file as --cdrom disk.img" + SAME),
+    (["--fda", "boot.img", "--bios", "disk.img", "--serial", "null", "--log", "disk.img"], 1,
+     "--log disk.img: is the same file as --bios disk.img" + SAME),
+    (["--fda", "boot.img", "--serial", "file:out.txt", "--log", "./out.txt"], 1,
+     "--log ./out.txt: is the same file as --serial file:out.txt" + OWN),
+    (["--fda", "boot.img", "--serial", "null", "--screen", "s.txt", "--telemetry-json", "s.txt"], 1,
+     "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
+    # option values: one line naming the option and what it expects
+    *[(["--fda", "boot.img", "-m", m], 1, f"-m {m}: expected the machine's memory in MB, a whole "
+                                          f"number from 1 to 3584 (or a size: 512M, 1G)")
+      for m in ("0", "-5", "abc", "3585", "1.5")],
+    *[(["--fda", "boot.img", "--timeout", t], 1, f"--timeout {t}: expected a number of seconds "
+                                                 f"above 0 and at most 1000000")
+      for t in ("nan", "inf", "-inf", "1e300", "0", "-1", "abc", "1000001")],
+    (["--fda", "boot.img", "--smp", "2"], 1, "-smp 2: only one core is implemented so far"),
+    (["--fda", "boot.img", "--boot", "x"], 1, "-boot x: expected d (CD), c (disk) or a (floppy)"),
+    (["--fda", "boot.img", "--nosuch"], 1, "No such option '--nosuch' (see `v3 run --help`)"),
+    # inputs that cannot work
+    (["--fda", "boot.img", "--serial", "null", "--omit", "NOSUCH"], 1,
+     "--omit NOSUCH: unknown device class; known: 8254_PIT, 8259A, BOCHS_DEBUG, FILEDISK, GENERIC, "
+     "IDE, IOAPIC, KEYBOARD, LAPIC, NVRAM, OS_DEBUG, PCI, PIIX3, RAMDISK, SERIAL, i440FX, APIC, MPTABLE"),
+    (["sub", "--serial", "null"], 1, "sub: is a directory"),
+    (["--cdrom", "sub", "--serial", "null"], 1, "--cdrom sub: is a directory"),
+    (["--hda", "sub/", "--serial", "null"], 1, "--hda sub/: is a directory"),
+    (["nope.img", "--serial", "null"], 1, "nope.img: no such file"),
+]
+
+
+def test_library_refuses_bad_numbers(workdir):
+    from v3tools.errors import V3Error
+    from vmm.launch import RunOptions, run
+    for opts, message in ((RunOptions(fda="x", timeout=float("nan")), "--timeout nan: expected"),
+                          (RunOptions(fda="x", timeout=1e300), "--timeout 1e+300: expected"),
+                          (RunOptions(fda="x", memory_mb=0), "-m 0: expected")):
+        with pytest.raises(V3Error, match=message.replace("+", r"\+")):
+            run(opts)
+
+
+def test_bare_v3_prints_the_commands(v3):
+    r = v3()
+    assert r.exit_code == 0 and "Commands:" in r.stdout and r.stderr == ""
+
+
+@pytest.fixture
+def baddir(workdir, v3):
+    (workdir / "cfg.xml").write_text(
+        '<vm class="PC"><memory>16</memory><devices>'
+        '<device class="FILEDISK" id="d"><path>disk.img</path></device></devices></vm>\n')
+    assert v3("build-vm", "cfg.xml", "-o", "image.dat").exit_code == 0
+    os.unlink(workdir / "cfg.xml")
+    fda(workdir, CLI_HLT)
+    fda(workdir, CLI_HLT, "image.iso")
+    (workdir / "disk.img").write_bytes(bytes(512 * 64))
+    os.link(workdir / "boot.img", workdir / "hard.img")
+    (workdir / "sub").mkdir()
+    return workdir
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input(baddir, bad_input, args, code, message):
+    bad_input(["run", *args], code, message)
+
+
+def test_kernel_options_in_both_spellings(workdir, v3):
+    """--kernel and QEMU's -kernel: a file that is no bzImage is one line, nothing written."""
+    (workdir / "random.bin").write_bytes(bytes(range(256)) * 64)
+    for spelling in ("--kernel", "-kernel"):
+        r = v3("run", spelling, "random.bin", "--serial", "file:serial.out")
+        assert_one_line_error(r, "--kernel random.bin: not a Linux x86 kernel image (no 'HdrS' "
+                                 "boot header at offset 0x202)", workdir, ["random.bin"])
+    r = v3("run", "-append", "quiet", "--serial", "null")
+    assert_one_line_error(r, "--append needs --kernel (direct Linux boot)", workdir,
+                          ["random.bin"])

@@ -117,3 +117,27 @@ def test_child_helpers():
     assert d.child("frontend").value("type") == "DISK"
     assert [a.text for a in d.all("a")] == ["1", "2"]
     assert d.child("missing") is None
+
+
+# -- hostile XML: libxml2 bounds internal entities; external ones are never loaded -----------
+def test_external_entity_is_not_loaded(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    xml = (f'<?xml version="1.0"?><!DOCTYPE vm [<!ENTITY x SYSTEM "file://{secret}">]>'
+           f'<vm><name>&x;</name></vm>').encode()
+    with pytest.raises(ConfigError) as info:
+        parse_vm_config(xml, "cfg")
+    assert str(info.value) == ("cfg:1:%d: malformed XML: Entity 'x' not defined (external entities "
+                               "are never loaded)" % (xml.index(b"&x;") + 4))
+
+
+def test_entity_bomb_is_one_line():
+    ents = '<!ENTITY a0 "lol">' + "".join(f'<!ENTITY a{i} "{("&a%d;" % (i - 1)) * 10}">' for i in range(1, 10))
+    xml = f'<!DOCTYPE vm [{ents}]><vm><name>&a9;</name></vm>'.encode()
+    with pytest.raises(ConfigError, match=r"^cfg:\d+:\d+: malformed XML: .* \(refused as an entity bomb\)$"):
+        parse_vm_config(xml, "cfg")
+
+
+def test_internal_entities_still_expand():
+    cfg = parse_vm_config(b'<!DOCTYPE vm [<!ENTITY m "64">]><vm><memory>&m;</memory></vm>', "cfg")
+    assert cfg.memory_mb == 64

@@ -132,7 +132,7 @@ def test_missing_option_file(workdir, option):
 
 def test_directory_is_not_an_image(workdir):
     os.mkdir("sub")
-    with pytest.raises(V3Error, match="^sub: no such file$"):
+    with pytest.raises(V3Error, match="^sub: is a directory$"):
         plan(RunOptions(image="sub"))
 
 

@@ -4,6 +4,7 @@ Artefacts come from Debian packages the way a user gets them (tests/conftest.py'
 `require_artefact`: skipped with the reason outside CI, a failure under CI). Every guest runs in
 this one process through the library API, as `v3 run` would run it.
 """
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,6 +36,60 @@ def linux_iso(tmp_path_factory, require_artefact):
     out = tmp_path_factory.mktemp("linux") / "guest.iso"
     mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
     return out
+
+
+@pytest.fixture(scope="module")
+def linux64_iso(tmp_path_factory, require_artefact):
+    """Debian's amd64 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
+    from guest_creator.mkguest import mkguest
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    busybox = require_artefact(artefacts.busybox_static, "amd64")
+    require_artefact(artefacts.isolinux_bin)
+    out = tmp_path_factory.mktemp("linux64") / "guest.iso"
+    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
+    return out
+
+
+def type_after(text, command):
+    """An on_machine hook: once `text` has appeared on COM1, type `command` there."""
+    def hook(machine):
+        console = machine.ctx.console
+        typed = []
+
+        def on_output(data):
+            if not typed and text.encode() in console.captured:
+                typed.append(True)
+                console.feed(command.encode())
+        console.listeners.append(on_output)
+    return hook
+
+
+def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
+    """The 64-bit kernel on the standard PC, command line `console=ttyS0` only: isolinux, the
+    kernel in long mode, /init's marker. The kernel found the ACPI tables and switched to the
+    APIC (IOAPIC for the ISA interrupts, the LAPIC timer as its clock event device); then
+    `poweroff -f` in the guest's shell ends the run with status 0 (ACPI S5)."""
+    serial_path = tmp_path / "serial.out"
+    result, machine = run(RunOptions(serial=f"file:{serial_path}", timeout=240,
+                                     cdrom=str(linux64_iso)),
+                          on_machine=type_after(LINUX_MARKER, "cat /proc/interrupts "
+                                                "/sys/devices/system/clockevents/clockevent0/"
+                                                "current_device; poweroff -f\n"))
+    serial = serial_path.read_bytes().decode("latin-1")
+    assert (result.status, result.reason) == (0, "guest poweroff"), serial[-2000:]
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+    assert "-amd64" in serial[serial.index("Linux version"):][:200]
+    for line in ("ACPI: RSDP 0x", "ACPI: FACP 0x", "ACPI: APIC 0x", "ACPI: DSDT 0x",
+                 "ACPI: PM-Timer IO Port: 0x608", "ACPI: Using ACPI (MADT) for SMP",
+                 "ACPI: PM: (supports S0 S5)", "ACPI: Using IOAPIC for interrupt routing",
+                 "APIC: Switch to symmetric I/O mode setup", "reboot: Power down"):
+        assert line in serial, line
+    listing = serial[serial.index(LINUX_MARKER):]
+    assert re.search(r"^\s*4:\s+[1-9]\d*\s+IO-APIC\s+4-edge\s+ttyS0", listing, re.M)
+    assert re.search(r"^\s*9:\s+\d+\s+IO-APIC\s+9-fasteoi\s+acpi", listing, re.M)
+    loc = re.search(r"^\s*LOC:\s+(\d+)", listing, re.M)
+    assert loc and int(loc.group(1)) > 0
+    assert re.search(r"^lapic\s*$", listing, re.M)
 
 
 def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):

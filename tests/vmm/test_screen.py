@@ -42,3 +42,51 @@ def test_smaller_geometry():
     mem = BytesMemory(1 << 20)
     mem.write(TEXT_BASE, b"A\x07B\x07C\x07D\x07")
     assert dump_text_screen(mem, cols=2, rows=2) == "AB\nCD\n"
+
+
+# -- the screen in the diagnostic of a run that ends badly -------------------------------------
+from vmm.screen import screen_tail  # noqa: E402
+
+
+def test_screen_tail_is_the_last_non_blank_lines():
+    mem = BytesMemory(1 << 20)
+    for row in range(12):
+        put(mem, row * 2, 0, f"line {row}")
+    assert screen_tail(mem, max_lines=3) == ["line 9", "line 10", "line 11"]
+
+
+def test_screen_tail_of_a_blank_or_graphics_screen_is_empty():
+    mem = BytesMemory(1 << 20)
+    assert screen_tail(mem) == []
+    import random
+    rng = random.Random(1)
+    mem.write(TEXT_BASE, bytes(rng.randrange(256) for _ in range(COLS * 25 * 2)))
+    assert screen_tail(mem) == []
+
+
+def test_a_kernel_for_another_cpu_shows_its_vga_message_in_the_timeout_diagnostic(
+        tmp_path, require_artefact):
+    """Debian's amd64 kernel on a CPU without long mode: its real-mode setup code refuses on
+    the VGA screen only (console=ttyS0 does not reach the setup code), halts, and the run
+    times out. The diagnostic ends with the kernel's own words."""
+    import pytest
+    from isoimage import build_iso
+    from v3tools import artefacts
+    from vmm.launch import RunOptions, run
+    from vmm.machine import RunTimeout
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    require_artefact(artefacts.isolinux_bin)
+    iso = tmp_path / "amd64.iso"
+    build_iso(iso, kernel=kernel, append="console=ttyS0")
+
+    def a_32_bit_cpu(machine):
+        machine.cpu.cpuid.table[(0x80000001, 0)][3] &= ~(1 << 29)      # no long mode
+
+    with pytest.raises(RunTimeout) as stop:
+        run(RunOptions(cdrom=str(iso), serial=f"file:{tmp_path / 'serial.out'}", timeout=30),
+            on_machine=a_32_bit_cpu)
+    diagnostic = stop.value.diagnostic
+    assert "VGA text screen" in diagnostic
+    assert "This kernel requires an x86-64 CPU, but only detected an i686 CPU." in diagnostic
+    serial = (tmp_path / "serial.out").read_bytes()
+    assert b"x86-64 CPU" not in serial

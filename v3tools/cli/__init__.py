@@ -21,6 +21,7 @@ COMMANDS = {
     "mkguest": "mkguest",
     "init": "init",
     "run": "run",
+    "img": "img",
 }
 
 
@@ -70,6 +71,16 @@ for _name, _module in COMMANDS.items():
     cli.add_command(_mod.command, _name)
 
 
+def _usage_line(exc):
+    """One line for a click usage error: our option types' messages as they are; click's own
+    (unknown option, bad choice, missing argument) with the command's --help to look at."""
+    from v3tools.cli.options import OptionValueError
+    text = " ".join(exc.format_message().split()).rstrip(".")
+    if isinstance(exc, OptionValueError) or exc.ctx is None:
+        return text
+    return f"{text} (see `{exc.ctx.command_path} --help`)"
+
+
 def main(argv=None):
     app_err = Console(stderr=True, highlight=False)
     try:
@@ -82,6 +93,13 @@ def main(argv=None):
     except click.exceptions.Abort:
         app_err.print("v3: aborted")
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help())          # `v3` alone: the list of commands
+        sys.exit(0)
+    except click.UsageError as exc:
+        # a bad option or value is bad input like any other: one line, status 1
+        app_err.print(f"[bold red]v3: error:[/] {escape(_usage_line(exc))}", soft_wrap=True)
+        sys.exit(V3Error.exit_status)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -1,4 +1,7 @@
 """`v3 init`: a ready config.xml and a sample guest CD -> guest_creator.init_sample.init_project."""
+import os
+import shlex
+
 import click
 
 from guest_creator.init_sample import init_project
@@ -11,8 +14,10 @@ from guest_creator.init_sample import init_project
 def command(app, directory, force):
     """Write DIRECTORY/config.xml (a PC with IDE CD-ROM and serial port) and DIRECTORY/sample.iso.
 
-    Then: v3 build-vm config.xml -o image.dat && v3 run image.dat
+    Then, in DIRECTORY: v3 build-vm config.xml -o image.dat && v3 isoimage && v3 run
+    (the image, then the CD that holds it, then a boot of ./image.iso; README's quick start).
     """
     result = init_project(directory, force=force)
     app.out.print(f"wrote {result.config} and {result.iso} ({result.iso_size} bytes)", soft_wrap=True)
-    app.out.print("next: v3 build-vm config.xml -o image.dat && v3 run image.dat", soft_wrap=True)
+    cd = "" if os.path.samefile(directory, ".") else f"cd {shlex.quote(directory)} && "
+    app.out.print(f"next: {cd}v3 build-vm config.xml -o image.dat && v3 isoimage && v3 run", soft_wrap=True)

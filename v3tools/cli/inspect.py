@@ -8,6 +8,7 @@ from rich.table import Table
 
 import guest_creator
 from v3tools.errors import ImageFormatError, V3Error
+from v3tools.paths import refuse_overwrite
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -53,18 +54,39 @@ def _status(entry):
     return "[green]verified[/]" if entry.verified else "[bold red]MISMATCH[/]"
 
 
-@click.command(short_help="Show, verify and unpack a guest image (.dat).")
+def _is_snapshot(path):
+    import zipfile
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+        with zipfile.ZipFile(path) as z:
+            return "v3snapshot.json" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+@click.command(short_help="Show, verify and unpack a guest image (.dat) or a VM snapshot.")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--extract", "extract_dir", type=click.Path(file_okay=False),
               help="Write each file into DIR, named after its id.")
 @click.option("--xml", "xml_only", is_flag=True, help="Print only the embedded XML (exact bytes).")
 @click.pass_obj
 def command(app, image, extract_dir, xml_only):
-    """Print IMAGE's version, embedded XML and file table, checking every v1 hash.
+    """Print IMAGE's version, embedded XML and file table, checking every v1 hash; for a VM
+    snapshot (v3 run --savevm), its machine, time, RAM, CPU and timers.
 
     Exits 1 with one line if the image is malformed or a hash does not match.
     """
+    if _is_snapshot(image):
+        from vmm.debug import snapshot
+        for line in snapshot.summary(image):
+            app.out.print(escape(line), soft_wrap=True)
+        return
     with guest_creator.open_image(image, verify=False) as img:
+        if extract_dir is not None:      # an entry named like the image must not overwrite it
+            refuse_overwrite([("--extract", os.path.join(extract_dir, name))
+                              for name in safe_names(img.files).values()], [("IMAGE", image)])
         if xml_only:
             click.echo(img.xml, nl=False)
             return

@@ -16,11 +16,12 @@ RENAMED = {
     "snapshot": "--snapshot", "nographic": "--nographic", "display": "--display",
     "no-reboot": "--no-reboot", "accel": "--accel", "machine": "--machine", "M": "--machine",
     "name": "--name", "plain-cdrom": "--plain-cdrom",
+    "kernel": "--kernel", "initrd": "--initrd", "append": "--append",
+    "nic": "--nic", "net": "--net", "redir": "--redir",
 }
 
 WHY_NOT = {
     "enable-kvm": "the CPU is emulated (-accel tcg)",
-    "kernel": "boot a guest image made by v3 build-vm, or a bootable medium",
     "hdb": "one disk (-hda) so far", "hdc": "one disk (-hda) so far",
     "hdd": "one disk (-hda) so far", "fdb": "one floppy (-fda) so far",
     "drive": "use -hda, -cdrom or -fda",

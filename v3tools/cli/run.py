@@ -1,43 +1,30 @@
 """`v3 run`: boot a guest image, a hosted ISO or any bootable medium in the v3 VMM."""
 import click
 
+from v3tools.cli.options import MemorySize, Number
 from v3tools.cli.qemu_spellings import QemuSpellings
-from vmm.launch import RunOptions, run
+from vmm.launch import MAX_MEMORY_MB, MAX_TIMEOUT_S, RunOptions, run
 from vmm.log import COMPONENTS
 
 MACHINES = ("pc", "pc-i440fx")
-
-
-def _memory_mb(value):
-    """QEMU's -m: megabytes, or a size with a suffix (512M, 1G), or size=N."""
-    text = str(value).strip()
-    if text.startswith("size="):
-        text = text[5:]
-    mult = 1
-    if text[-1:].upper() in ("M", "G"):
-        mult = 1024 if text[-1].upper() == "G" else 1
-        text = text[:-1]
-    try:
-        mb = int(float(text) * mult)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected megabytes (1024) or a size (512M, 1G)")
-    if not 1 <= mb <= 3584:
-        raise click.BadParameter(f"{value}: between 1 and 3584 MB")
-    return mb
 
 
 @click.command(cls=QemuSpellings, short_help="Boot a guest in the v3 VMM (Unicorn-based PC).")
 @click.argument("image", required=False)
 @click.option("--serial", default="stdio", show_default=True, metavar="file:PATH|stdio|null",
               help="Where the guest's COM1 goes.")
-@click.option("-m", "memory_mb", default="1024", show_default=True, metavar="MB",
+@click.option("-m", "memory_mb", default="1024", show_default=True,
+              type=MemorySize(MAX_MEMORY_MB), metavar="MB",
               help="Machine memory in MB, or 512M/1G (a guest image's <memory> must fit).")
 @click.option("--smp", default="1", metavar="N", help="Cores (1 so far).")
 @click.option("--cdrom", type=click.Path(), help="Attach an ISO as the CD-ROM (secondary master).")
 @click.option("--hda", type=click.Path(), help="Attach a disk image (primary master).")
 @click.option("--fda", type=click.Path(), help="Attach a floppy image.")
 @click.option("--boot", metavar="d|c|a", help="Boot CD (d), disk (c) or floppy (a) first.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop after SECONDS of wall time (exit 6).")
+@click.option("--timeout", metavar="SECONDS",
+              type=Number(float, 0, MAX_TIMEOUT_S, f"a number of seconds above 0 and at most "
+                                                   f"{MAX_TIMEOUT_S}", low_open=True),
+              help=f"Stop after SECONDS of wall time (exit 6); 0 < SECONDS <= {MAX_TIMEOUT_S}.")
 @click.option("--until", metavar="TEXT", help="End with status 0 once TEXT appears on the serial port.")
 @click.option("--screen", type=click.Path(), help="Dump the VGA text screen to FILE at exit.")
 @click.option("--bios", "bios", type=click.Path(dir_okay=False),
@@ -50,8 +37,28 @@ def _memory_mb(value):
 @click.option("--log", type=click.Path(), help="Write the VMM's log to FILE instead of stderr.")
 @click.option("--io-policy", type=click.Choice(["stop", "ignore"]), default="stop", show_default=True,
               help="What an access to an unclaimed port does.")
+@click.option("--kernel", "kernel", type=click.Path(),
+              help="Boot this Linux bzImage directly (the x86 boot protocol; QEMU's -kernel).")
+@click.option("--initrd", "initrd", type=click.Path(),
+              help="With --kernel: the initial ramdisk.")
+@click.option("--append", "append", metavar="CMDLINE",
+              help="With --kernel: the kernel command line.")
+@click.option("--savevm", type=click.Path(), metavar="FILE",
+              help="With --until: save the whole machine to FILE when TEXT appears, then end.")
+@click.option("--loadvm", type=click.Path(), metavar="FILE",
+              help="Start from a snapshot saved by --savevm (same image and options).")
 @click.option("--omit", multiple=True, metavar="CLASS",
               help="Leave out devices of this class (e.g. LAPIC until it exists).")
+@click.option("--nic", "nic", multiple=True, metavar="user|tap,OPTIONS",
+              help="Add a network card and its backend, QEMU's form: user,model=rtl8139,"
+                   "hostfwd=tcp:127.0.0.1:8080-:80[,restrict=on][,net=10.0.2.0/24][,mac=...] "
+                   "or tap,ifname=tap0,model=ne2k_pci.")
+@click.option("--net", "net", multiple=True, metavar="nic,...|user,...|tap,...",
+              help="QEMU's legacy pair: -net nic,model=rtl8139 -net user (or tap,ifname=NAME).")
+@click.option("--redir", "redir", multiple=True, metavar="tcp:PORT:GUESTADDR:GUESTPORT",
+              help="QEMU's legacy host forward for -net user.")
+@click.option("--pcap", type=click.Path(dir_okay=False),
+              help="Write every frame of every network card to FILE (pcap; tcpdump -r reads it).")
 @click.option("--gdb", "gdb", metavar="tcp:HOST:PORT|unix:PATH",
               help="Wait for a gdb connection there (see docs/debug.md).")
 @click.option("-s", "gdb_default", is_flag=True, help="Shorthand for --gdb tcp::1234.")
@@ -72,8 +79,8 @@ def _memory_mb(value):
 @click.option("--name", metavar="NAME", help="A name for the VM (shown in the log).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
-            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, omit,
-            gdb, gdb_default, start_stopped, monitor, snapshot, plain_cdrom, nographic,
+            bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
+            append, savevm, loadvm, omit, nic, net, redir, pcap, gdb, gdb_default, start_stopped, monitor, snapshot, plain_cdrom, nographic,
             display, no_reboot, keymap, accel, machine, name):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
@@ -84,10 +91,6 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
     unknown = [c for c in debug.split(",") if c.strip() and c.strip() not in COMPONENTS + ("all",)]
     if unknown:
         app.abort(f"--debug: unknown component(s) {', '.join(unknown)}; known: {', '.join(COMPONENTS)}, all")
-    try:
-        memory_mb = _memory_mb(memory_mb)
-    except click.BadParameter as exc:
-        app.abort(f"-m {exc.message}")
     cores = smp.split(",")[0].removeprefix("cpus=")
     if not cores.isdigit() or int(cores) < 1:
         app.abort(f"-smp {smp}: expected a number of cores")
@@ -118,7 +121,9 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       io_policy=io_policy, omit=omit, smp=smp, bios=bios,
                       gdb=gdb or ("tcp::1234" if gdb_default else None),
                       start_stopped=start_stopped, monitor=monitor, snapshot=snapshot,
-                      plain_cdrom=plain_cdrom, name=name)
+                      plain_cdrom=plain_cdrom, name=name, kernel=kernel, initrd=initrd,
+                      append=append, savevm=savevm, loadvm=loadvm, nic=nic, net=net, redir=redir,
+                      pcap=pcap)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

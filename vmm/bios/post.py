@@ -5,9 +5,11 @@ warm reset through F000:FFF0).
 PIC programming (8259A datasheet ICW1-ICW4): master vectors 08h-0Fh, slave vectors 70h-77h,
 slave cascaded on IRQ 2. Masks: IRQ 0 (timer), 1 (keyboard) and 2 (cascade) unmasked on the
 master, every slave line masked, since the BIOS serves disks and the RTC without interrupts.
+PCI functions get their BARs, decoding and routed interrupt (vmm/bios/pci_init.py).
 PIT channel 0: mode 3 (square wave), divisor 0 (65536) = 18.2 Hz (8254 datasheet).
 """
 from vmm.bios import bda
+from vmm.bios import pci_init
 from vmm.bios import rom
 from vmm.bios.drives import cdrom_disk, floppy_disk, hard_disk
 
@@ -38,6 +40,7 @@ class Post:
         self._bda()
         self._program_pics()
         self._program_pit()
+        pci_init.assign(self.ctx, b.log)
         b.video.reset()
         b.disks.detect()
         b.keyboard.reset()

@@ -85,6 +85,8 @@ IRQ_MASTER_ENTRY = 0x1020   # default handler for IRQ 2-7
 IRQ_SLAVE_ENTRY = 0x1030    # default handler for IRQ 8-15
 FONT_AREA = 0x2000          # 4 KiB of zeros: every font pointer (INT 1Fh, 43h, AX=1130h)
 FONT_AREA_SIZE = 0x1000
+TABLES_AREA = 0x4000        # 32 KiB left zero for the firmware tables (MP, ACPI: vmm/tables)
+TABLES_AREA_SIZE = 0x8000
 
 BIOS_DATE = b"01/01/24"
 MODEL_AT = 0xFC             # PC/AT and compatibles

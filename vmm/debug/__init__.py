@@ -1,5 +1,6 @@
 """Debugging the guest: run control (control.py), the gdb remote stub (gdbstub.py, with the
-register files of registers.py) and the monitor (monitor.py). See docs/debug.md."""
+register files of registers.py), the monitor (monitor.py) and VM snapshots (snapshot.py). See
+docs/debug.md and docs/snapshots.md."""
 
 
 def attach(machine, gdb=None, monitor=None, start_stopped=False):

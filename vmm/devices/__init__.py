@@ -36,6 +36,18 @@ def known_classes():
     return sorted(cls.CLASS_NAME for cls in _REGISTRY.values())
 
 
+def class_problem(class_name):
+    """None if `v3 run` can build a device of this class; else why not (for build-time warnings)."""
+    from vmm.machine import NOT_YET_AVAILABLE
+    if lookup(class_name) is not None:
+        return None
+    if class_name.upper() in NOT_YET_AVAILABLE:
+        return (f"device class {class_name} is not available yet: v3 run will refuse it unless "
+                f"given --omit {class_name}")
+    return (f"unknown device class '{class_name}': v3 run will refuse it (known classes: "
+            f"{', '.join(known_classes())})")
+
+
 _loaded = False
 
 

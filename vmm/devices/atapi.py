@@ -15,7 +15,7 @@ UNIT ATTENTION, no tray, and no audio.
 """
 import struct
 
-from vmm.devices.ide import (DMA_COMMANDS, DRDY, ERR, IR_COD, IR_IO, SEL_DEV, AttachedDrive)
+from vmm.devices.ata import (DMA_COMMANDS, DRDY, ERR, IR_COD, IR_IO, SEL_DEV, AttachedDrive)
 from vmm.media import CD_SECTOR
 
 # Sense keys and additional sense codes

@@ -227,7 +227,7 @@ class PIT8254(Device):
             if ch.mode == 0:               # mode 0: writing the first byte stops the count
                 ch.start, ch.pending, ch.paused_d = None, None, None
                 ch.programmed = True
-                self._reschedule_if(ch)
+                self._reschedule_if(ch, self._now_tick())
         else:
             lsb, ch.write_lsb = ch.write_lsb, None
             self._load(ch, lsb | value << 8)
@@ -248,7 +248,7 @@ class PIT8254(Device):
         ch.rw, ch.mode, ch.bcd = rw, mode & 3 if mode >= 6 else mode, bool(value & CW_BCD)
         if self.log.on:
             self.log.debug(f"channel {ch.index}: mode {ch.mode} rw {rw} bcd {ch.bcd}")
-        self._reschedule_if(ch)
+        self._reschedule_if(ch, self._now_tick())
 
     def _read_back(self, value):
         t = self._now_tick()
@@ -284,7 +284,7 @@ class PIT8254(Device):
             ch.paused_d = None if ch.gate else -1
         if self.log.on:
             self.log.debug(f"channel {ch.index}: count {raw} (mode {ch.mode})")
-        self._reschedule_if(ch)
+        self._reschedule_if(ch, t)
 
     # -- gate and port B ------------------------------------------------------------------------
     def _set_gate2(self, level):
@@ -316,20 +316,26 @@ class PIT8254(Device):
         self._set_gate2(bool(value & PB_GATE2))
 
     # -- IRQ 0 ----------------------------------------------------------------------------------
-    def _reschedule_if(self, ch):
+    def _reschedule_if(self, ch, t):
         if ch.index == 0:
-            self._reschedule()
+            self._reschedule(t)
 
     def _irq0_taken(self):
         if self.owed:
             self.owed -= 1
             self.irq0.pulse()           # the next owed tick, delivered after the guest's EOI
 
-    def _reschedule(self):
+    def _reschedule(self, t=None):
+        """Schedule channel 0's next rising edge after tick `t`: the tick of the write that
+        changed the channel, not the time this runs. The virtual clock follows the host's
+        while an exit is handled, so on a busy host "now" can already lie past a short
+        one-shot count written a moment ago (Linux's one-shot ticks are often a few dozen
+        PIT clocks); an edge looked for after "now" would then be lost, and with it the
+        guest's only timer. An edge already due is scheduled in the past and fires at once."""
         self.timers.cancel(self._timer)
         self._timer = None
         self.owed = 0                   # reprogrammed: older ticks are no longer owed
-        edge = self.channels[0].next_rising_edge(self._now_tick())
+        edge = self.channels[0].next_rising_edge(self._now_tick() if t is None else t)
         if edge is not None:
             self._timer = self.timers.schedule(ns_at(edge), self._edge, "pit0")
 

@@ -39,8 +39,18 @@ WRITABLE_LOW = 0x1AFFF             # vector, mode, dest mode, polarity, trigger,
 DM_NAMES = {0: "fixed", 1: "lowest priority", 2: "SMI", 4: "NMI", 5: "INIT", 7: "ExtINT"}
 
 
+PCI_INTX_BASE = 16                 # PCI INTA-INTD of slot s go to pins 16-19, rotated by slot
+
+
 def isa_pin(irq):
     return ISA_OVERRIDES.get(irq, irq)
+
+
+def pci_intx_pin(slot, intx):
+    """The IOAPIC pin PCI slot `slot`'s INTx (0 = INTA ... 3 = INTD) is wired to: the usual
+    rotation over four pins, so that the INTA of neighbouring slots do not share one. The MP
+    table and the ACPI _PRT publish this wiring; a chipset model raises `pin_line()` of it."""
+    return PCI_INTX_BASE + (slot + intx) % 4
 
 
 @register("IOAPIC")

@@ -22,9 +22,10 @@ count, current count and divide configuration.
   later; IPIs to other (absent) processors are recorded and dropped.
 - Guest misuse (a reserved register, a narrower access, a reserved delivery mode or timer
   mode, an illegal vector) is a fail-stop naming the register.
-- IA32_APIC_BASE cannot be hooked in Unicorn 2.1.4 (RDMSR/WRMSR are not hookable and the MSR
-  reads 0): the LAPIC stays at its architectural default base, where MADT and MP table say it
-  is; see docs/devices/lapic.md.
+- IA32_APIC_BASE is modelled in vmm/msr.py on the v3 engine (base 0xFEE00000, BSP, enabled;
+  clearing the enable flag hardware-disables the APIC until reset: `hardware_disable`). The
+  stock engine cannot hook the MSR (it reads 0); the LAPIC then still sits at its architectural
+  default base, where the MADT and the MP table say it is.
 """
 from vmm.devices import register
 from vmm.devices.base import Device
@@ -77,6 +78,8 @@ class LocalAPIC(Device):
         self.timer_fires = 0
         self.eoi_count = 0
         self._sources = {}               # vector -> ISA line it came from (for ack listeners)
+        self.hw_disabled = False         # IA32_APIC_BASE's enable flag cleared (vmm/msr.py)
+        self.ctx = None
         self.power_on()
 
     @classmethod
@@ -118,10 +121,28 @@ class LocalAPIC(Device):
             self.timers.cancel(self._timer)
             self._timer = None
         self.power_on()
+        if self.hw_disabled and self.ctx is not None:
+            self.ctx.intc = self
+        self.hw_disabled = False
+
+    def hardware_disable(self):
+        """IA32_APIC_BASE's global enable flag cleared (SDM vol. 3A 10.4.3): the APIC is off
+        until reset. Pending and in-service interrupts are dropped, the timer stops, and the
+        8259A's INTR reaches the CPU directly again."""
+        if self._timer is not None:
+            self.timers.cancel(self._timer)
+            self._timer = None
+        self.initial_count = 0
+        self.irr = self.isr = self.tmr = 0
+        self._sources.clear()
+        self.svr &= ~0x100
+        self.hw_disabled = True
+        if self.ctx is not None:
+            self.ctx.intc = self.ctx.legacy_intc
 
     @property
     def enabled(self):
-        return bool(self.svr & 0x100)
+        return bool(self.svr & 0x100) and not self.hw_disabled
 
     def _misuse(self, offset, what):
         name = REG_NAMES.get(offset, f"reserved register {offset:#05x}")
@@ -335,11 +356,11 @@ class LocalAPIC(Device):
                 self._misuse(offset, f"destination model {model:#x} (flat is 0xF, cluster 0x0)")
             self.dfr = (value & 0xF0000000) | 0x0FFFFFFF
         elif offset == 0x0F0:
-            if value & 0x200:
-                self._misuse(offset, f"{value:#x}: focus processor checking is not modelled")
             if value & 0x1000:
                 self._misuse(offset, f"{value:#x}: EOI-broadcast suppression is not advertised")
-            self.svr = value & 0x1FF
+            # bit 9 disables focus processor checking, which only matters for lowest-priority
+            # delivery among several processors: kept as written, no effect on one CPU
+            self.svr = value & 0x3FF
             if not self.enabled:
                 for off in LVT_OFFSETS:
                     self.lvt[off] |= MASKED

@@ -7,6 +7,16 @@ at its offset. Only dword accesses to 0CF8 are configuration cycles; the other w
 Linux's type-1 probe expects. PORT 0CF9 is the PIIX3 reset control register; this device
 claims it unless another device already has.
 
+PCI interrupts (INTx): a function raises its INTA#-INTD# pin through `intx_line(config)`, a
+level-triggered line. The board swizzles device pin to PIRQ like the PC's slot wiring
+(PIRQ = (device + pin - 2) mod 4, pin 1 = INTA#) and hands PIRQ levels to the interrupt router
+(the PIIX3, which routes them to the 8259A through its PIRQ route registers and to IOAPIC pins
+16-19). Several functions on one PIRQ are wired-OR; COMMAND bit 10 (interrupt disable) masks a
+function's output and STATUS bit 3 shows its pending interrupt.
+
+`BarDecoder` keeps a function's BARs mapped on the I/O and MMIO buses as the guest programs
+them: a BAR decodes only while its COMMAND enable bit (I/O or memory space) is set.
+
 Other devices register functions with `register_function()`, handing over a `PciConfig`: 256
 bytes with per-bit write masks, so read-only fields (IDs, class code) ignore writes and BAR
 sizing by writing all ones reads back the size mask. The built-in BIOS uses `read_config`,
@@ -41,6 +51,11 @@ DEVICE_SPECIFIC = 0x40      # from here on, registers must be declared by the de
 
 HEADER_MULTIFUNCTION = 0x80
 COMMAND_WRITABLE = 0x0547   # I/O, memory, bus master, parity, SERR#, INTx disable
+COMMAND_IO = 0x0001
+COMMAND_MEMORY = 0x0002
+COMMAND_MASTER = 0x0004
+COMMAND_INTX_DISABLE = 0x0400
+STATUS_INTERRUPT = 0x0008   # read-only: the function asserts INTx
 STATUS_W1C = 0xF900         # error bits: write 1 to clear
 BAR_IO = 0x01
 BAR_MEM_PREFETCH = 0x08
@@ -161,6 +176,9 @@ class PciBus(Device):
     def __init__(self, dev_id):
         super().__init__(dev_id)
         self.functions = {}       # (bus, device, function) -> PciConfig
+        self.intx_router = None   # callable(pirq, level): the PIIX3 sets it
+        self._intx = {}           # PciConfig -> level the function drives
+        self._pirq_levels = [0, 0, 0, 0]
         self.config_address = 0
         self.rcr = 0
         self.ctx = None
@@ -219,6 +237,50 @@ class PciBus(Device):
         self.log.debug(f"{bus:02x}:{device:02x}.{function} {config_space.vendor:04x}:"
                        f"{config_space.device:04x} {config_space.name}")
         return device, function
+
+    # -- interrupts ---------------------------------------------------------------------------
+    def intx_line(self, cfg):
+        """The level-triggered INTx output of function `cfg` (registered, INTERRUPT_PIN set)."""
+        if not cfg.read(INTERRUPT_PIN, 1):
+            raise V3Error(f"{cfg.name}: INTx needs an interrupt pin in its configuration space")
+        cfg.write_hooks.append(lambda off, size, value: self._command_written(cfg, off, size))
+        return IntxLine(self, cfg)
+
+    @staticmethod
+    def pirq_of(cfg):
+        """PIRQ (0-3 = A-D) that function `cfg`'s interrupt pin is wired to."""
+        return (cfg.address[1] + cfg.read(INTERRUPT_PIN, 1) - 2) & 3
+
+    def set_intx(self, cfg, level):
+        self._intx[cfg] = level
+        status = cfg.data[STATUS]
+        cfg.data[STATUS] = (status | STATUS_INTERRUPT) if level else (status & ~STATUS_INTERRUPT)
+        self._update_pirq(self.pirq_of(cfg))
+
+    def _command_written(self, cfg, offset, size):
+        if offset <= COMMAND + 1 and offset + size > COMMAND and self._intx.get(cfg):
+            self._update_pirq(self.pirq_of(cfg))
+
+    def _update_pirq(self, pirq):
+        level = 0
+        for cfg, lv in self._intx.items():
+            if lv and self.pirq_of(cfg) == pirq and \
+                    not cfg.read(COMMAND, 2) & COMMAND_INTX_DISABLE:
+                level = 1
+                break
+        if level == self._pirq_levels[pirq]:
+            return
+        self._pirq_levels[pirq] = level
+        if self.intx_router is None:
+            if level:
+                raise Unimplemented(f"PCI '{self.id}': a function raised PIRQ{'ABCD'[pirq]} but "
+                                    f"the board has no interrupt router (add a PIIX3)",
+                                    device=self.id)
+            return
+        self.intx_router(pirq, level)
+
+    def pirq_level(self, pirq):
+        return self._pirq_levels[pirq]
 
     # -- configuration space (also the PCI BIOS's entry points) --------------------------------
     def read_config(self, bus, device, function, offset, size):
@@ -312,3 +374,75 @@ def find_pci_bus(ctx, bus_id, owner):
         raise ConfigError(f"{owner.CLASS_NAME} '{owner.id}': <bus>{bus_id}</bus> is a "
                           f"{pci.CLASS_NAME}, not a PCI bus")
     return pci
+
+
+class IntxLine:
+    """A PCI function's INTx output: `set(level)`, `raise_()`, `lower()` (level-triggered)."""
+
+    __slots__ = ("bus", "cfg", "level")
+
+    def __init__(self, bus, cfg):
+        self.bus = bus
+        self.cfg = cfg
+        self.level = 0
+
+    def set(self, level):
+        level = 1 if level else 0
+        if level != self.level:
+            self.level = level
+            self.bus.set_intx(self.cfg, level)
+
+    def raise_(self):
+        self.set(1)
+
+    def lower(self):
+        self.set(0)
+
+
+class BarDecoder:
+    """Maps a function's BARs on the buses while decoding is enabled. `handlers` maps a BAR
+    index to (read, write, widths): the device's register handlers, called with offsets."""
+
+    def __init__(self, ctx, cfg, owner, handlers):
+        self.ctx = ctx
+        self.cfg = cfg
+        self.owner = owner
+        self.handlers = handlers
+        self.mapped = {}              # index -> (bus, range)
+        cfg.on_bar_change = lambda index, base: self.update()
+        cfg.write_hooks.append(self._written)
+
+    def _written(self, offset, size, value):
+        if offset <= COMMAND + 1 and offset + size > COMMAND:
+            self.update()
+
+    def update(self):
+        command = self.cfg.read(COMMAND, 2)
+        for index, (read, write, widths) in self.handlers.items():
+            size = self.cfg.bar_sizes[index]
+            io = bool(self.cfg.read(BAR0 + 4 * index, 4) & BAR_IO)
+            base = self.cfg.bar(index)
+            enabled = command & (COMMAND_IO if io else COMMAND_MEMORY)
+            bus = self.ctx.io if io else self.ctx.mmio
+            want = None
+            if enabled and base and base + size <= bus.limit:
+                want = (bus, base)
+            cur = self.mapped.get(index)
+            if cur is not None and want == (cur[0], cur[1].base):
+                continue
+            if cur is not None:
+                cur[0].detach(cur[1])
+                del self.mapped[index]
+            if want is not None:
+                try:
+                    rng = bus.attach(base, size, read, write,
+                                     owner=f"{self.owner} (BAR{index})", widths=widths)
+                except V3Error as exc:
+                    raise Unimplemented(f"{self.owner}: BAR{index} programmed to {base:#x}: "
+                                        f"{exc}", device=self.owner)
+                self.mapped[index] = (bus, rng)
+
+    def unmap(self):
+        for bus, rng in self.mapped.values():
+            bus.detach(rng)
+        self.mapped.clear()

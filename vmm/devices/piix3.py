@@ -1,8 +1,12 @@
 """PIIX3: the 82371SB PCI-to-ISA bridge (00:01.0) and its IDE function (00:01.1).
 
 Function 0 is 8086:7000, class 0x060100, multi-function. Its registers (Intel 82371SB
-datasheet, section 2.2) are stored; the PIRQ route control registers 0x60-0x63 are readable
-through `pirq_route()` for a future PCI interrupt router, but no PCI device raises INTx yet.
+datasheet, section 2.2) are stored. It is the board's PCI interrupt router: the PIRQ[A-D]
+levels of the PCI bus go to the ISA IRQ named by the PIRQ route control registers 0x60-0x63
+(bit 7 set: not routed), so a PCI card's level-triggered INTx reaches the 8259A (the BIOS sets
+the ELCR bits of the IRQs it routes to, as a PC BIOS does), and to IOAPIC pins 16-19 (PIRQA-D)
+when there is an IOAPIC. A route changed while a PIRQ is asserted moves the level with it;
+several PIRQs on one IRQ are wired-OR.
 
 Function 1 is the IDE controller, 8086:7010, class 0x010180: prog-if 0x80 says bus-master
 capable with both channels in legacy (compatibility) mode, so the channels sit at the legacy
@@ -54,6 +58,9 @@ class PIIX3(Device):
         self.isa_function = self._isa_config()
         self.ide_function = self._ide_config()
         self.ide_address = None   # (bus, device, function) once attached
+        self.ctx = None
+        self.pci = None
+        self._driven = {}         # ISA IRQ -> level this router drives on it
 
     def _isa_config(self):
         c = PciConfig(VENDOR_INTEL, DEVICE_PIIX3_ISA, CLASS_ISA_BRIDGE, name=f"{self.id} (PIIX3)",
@@ -86,6 +93,10 @@ class PIIX3(Device):
 
     def attach(self, ctx):
         pci = find_pci_bus(ctx, self.bus_id, self)
+        self.ctx = ctx
+        self.pci = pci
+        pci.intx_router = self._pirq_changed
+        self.isa_function.write_hooks.append(self._config_written)
         dev, _ = pci.register_function(0, PCI_DEVICE_NUMBER, 0, self.isa_function)
         pci.register_function(0, dev, 1, self.ide_function)
         self.ide_address = (0, dev, 1)
@@ -98,3 +109,29 @@ class PIIX3(Device):
         """ISA IRQ that PIRQ A-D (0-3) is routed to, or None when routing is disabled."""
         value = self.isa_function.read(PIRQRC + pirq, 1)
         return None if value & PIRQ_DISABLE else value & 0x0F
+
+    # -- PCI interrupt routing ---------------------------------------------------------------------
+    def _config_written(self, offset, size, value):
+        if offset < PIRQRC + 4 and offset + size > PIRQRC:
+            self._reroute()
+
+    def _pirq_changed(self, pirq, level):
+        ioapic = self.ctx.ioapic
+        if ioapic is not None:
+            ioapic.set_pin(16 + pirq, level)
+        self._reroute()
+
+    def _reroute(self):
+        want = {}
+        for pirq in range(4):
+            irq = self.pirq_route(pirq)
+            if irq is None:
+                continue
+            want[irq] = want.get(irq, 0) | self.pci.pirq_level(pirq)
+        for irq in set(want) | set(self._driven):
+            level = want.get(irq, 0)
+            if self._driven.get(irq, 0) != level:
+                if self.log is not None and self.log.on:
+                    self.log.debug(f"PCI interrupt on IRQ {irq} {'raised' if level else 'lowered'}")
+                self.ctx.irq(irq).set(level)
+            self._driven[irq] = level

@@ -1,0 +1,105 @@
+"""VM snapshots (vmm/debug/snapshot.py; v3 run --savevm/--loadvm, v3 inspect): Debian's i386
+kernel booted once to its busybox shell and saved; the snapshot restored twice in fresh
+machines continues the same guest, whose shell answers the same command the same way."""
+import zipfile
+import json
+
+import pytest
+
+from v3tools import artefacts
+from v3tools.errors import SnapshotError, V3Error
+from vmm.debug import snapshot
+from vmm.launch import RunOptions, run
+
+LINUX_MARKER = "v3 guest: busybox initramfs up"
+
+
+@pytest.fixture(scope="module")
+def booted(tmp_path_factory, require_artefact):
+    """(options, snapshot path): Debian i386 booted directly to /init's marker, then saved."""
+    from guest_creator.mkguest import mkguest
+    from isoimage import read_file_from_iso
+    kernel = require_artefact(artefacts.debian_kernel, "i386")
+    busybox = require_artefact(artefacts.busybox_static, "i386")
+    require_artefact(artefacts.isolinux_bin)
+    d = tmp_path_factory.mktemp("snap")
+    mkguest(d / "guest.iso", kernel=kernel, busybox=busybox, append="console=ttyS0")
+    (d / "initrd.img").write_bytes(read_file_from_iso(str(d / "guest.iso"), "/initrd.img"))
+    base = dict(kernel=str(kernel), initrd=str(d / "initrd.img"), append="console=ttyS0",
+                memory_mb=128)
+    snap = d / "booted.v3snap"
+    result, _ = run(RunOptions(**base, serial=f"file:{d / 'boot.out'}", until=LINUX_MARKER,
+                               timeout=240, savevm=str(snap)))
+    assert result.status == 0 and "saved the machine" in result.reason
+    return base, snap, d
+
+
+def _resume_and_type(base, snap, serial, command, until):
+    typed = []
+
+    def on_machine(machine):
+        console = machine.ctx.console
+
+        def on_output(data):
+            if not typed and b"# " in bytes(console.captured[-64:]):
+                typed.append(True)
+                console.feed(command)
+        console.listeners.append(on_output)
+        console.feed(b"\n")                     # a fresh prompt to answer
+    result, machine = run(RunOptions(**base, serial=f"file:{serial}", until=until, timeout=60,
+                                     loadvm=str(snap)), on_machine=on_machine)
+    return result, serial.read_bytes().decode("latin-1")
+
+
+def test_restored_guest_continues_and_answers(booted):
+    base, snap, d = booted
+    outputs = []
+    for i in range(2):
+        result, text = _resume_and_type(base, snap, d / f"resume{i}.out",
+                                        b"echo restored-$((6*7)); cat /proc/cmdline\n",
+                                        "restored-42")
+        assert result.status == 0, text[-1500:]
+        assert "Linux version" not in text            # no second boot: it continued
+        outputs.append(text)
+    assert outputs[0] == outputs[1]
+
+
+def test_snapshot_is_sparse_documented_and_inspectable(booted, v3):
+    base, snap, d = booted
+    with zipfile.ZipFile(snap) as z:
+        assert set(z.namelist()) == {"v3snapshot.json", "cpu.context", "ram.index", "ram.pages"}
+        meta = json.loads(z.read("v3snapshot.json"))
+    assert meta["format"] == "v3tools VM snapshot" and meta["version"] == 1
+    assert 0 < meta["ram"]["pages"] * 4096 < meta["ram"]["bytes"]        # sparse
+    assert meta["clock"]["now_ns"] > 0
+    serial = meta["state"]["device:serial"]                               # named fields
+    assert "uarts" in serial
+    r = v3("inspect", str(snap))
+    assert r.exit_code == 0, r
+    assert "v3 VM snapshot, format version 1" in r.stdout
+    assert "non-zero pages" in r.stdout and "SERIAL serial" in r.stdout
+
+
+def test_bad_snapshot_inputs(booted, tmp_path):
+    base, snap, d = booted
+    junk = tmp_path / "junk.v3snap"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(SnapshotError, match=r"junk.v3snap: not a v3 VM snapshot$"):
+        run(RunOptions(**base, serial="null", loadvm=str(junk)))
+    newer = tmp_path / "newer.v3snap"
+    with zipfile.ZipFile(snap) as src, zipfile.ZipFile(newer, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "v3snapshot.json":
+                meta = json.loads(data)
+                meta["version"] = 99
+                data = json.dumps(meta)
+            dst.writestr(name, data)
+    with pytest.raises(SnapshotError, match=r"format version 99 is newer than this v3's \(1\)$"):
+        run(RunOptions(**base, serial="null", loadvm=str(newer)))
+    other = dict(base, memory_mb=256)
+    with pytest.raises(SnapshotError, match=r"saved from another machine \(memory_size differ"):
+        run(RunOptions(**other, serial="null", loadvm=str(snap)))
+    with pytest.raises(V3Error, match=r"^--savevm needs --until TEXT"):
+        run(RunOptions(**base, serial="null", savevm=str(tmp_path / "x.v3snap")))
+    assert not (tmp_path / "x.v3snap").exists()

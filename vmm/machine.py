@@ -591,6 +591,8 @@ class Machine:
                 pre.in_guest = False
             pre.arm(None)
             stats.guest_s += time.perf_counter() - t0
+        if dbg is not None:
+            dbg.undo_exit_faults()
         if self._fatal is not None:
             raise self._fatal
         if env.old_exception == 8:

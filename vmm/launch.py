@@ -378,6 +378,12 @@ def run(opts, on_machine=None):
                                          f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
         if sink.stdin:
             host = HostConsole.attach(machine)
+            if host is not None and host.keys is not None:
+                from vmm.debug.console import ConsoleMonitor
+                from vmm.debug.monitor import Monitor
+                if getattr(machine, "monitor", None) is None:
+                    machine.monitor = Monitor(machine)
+                ConsoleMonitor(machine, host.keys, machine.monitor)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
             machine.realtime_idle = host is not None and host.is_terminal
         try:

@@ -58,6 +58,13 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     other.connect(str(path))
     assert b"already in use" in other.recv(100)
     other.close()
+    snap = tmp_path / "held.v3snap"
+    assert mon.cmd(f"savevm {snap}").startswith(f"saved the machine to {snap}")
+    assert "fresh machine" in mon.cmd(f"loadvm {snap}")
     assert mon.cmd("quit").strip() == "quitting"
     assert run.finish() == 0
     assert "ended from the monitor (quit)" in run.stderr
+    # the saved machine goes on from where the monitor stopped it: the guest runs to its end
+    again = v3proc(tmp_path, floppy, "--loadvm", snap)
+    assert again.finish() == 5, again.stderr          # cli; hlt
+    assert "GDBTEST DONE" in again.serial.read_text()

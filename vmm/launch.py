@@ -59,6 +59,7 @@ class RunOptions:
     monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
     snapshot: bool = False            # disk writes go to a temporary overlay, images untouched
     plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
+    hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
 
 
@@ -102,12 +103,12 @@ def _kind_of_medium(path):
     return "disk"
 
 
-def standard_pc_xml(memory_mb, cdrom=None, hda=None):
+def standard_pc_xml(memory_mb, cdrom=None, hda=None, hda_writable=True):
     """The devices of Palacios' default.xml (those that exist so far) as a VM description."""
     media = []
     if hda:
         media.append(f"""  <device class="FILEDISK" id="hda">
-   <path>{escape(os.path.abspath(hda))}</path><writable>1</writable>
+   <path>{escape(os.path.abspath(hda))}</path><writable>{int(hda_writable)}</writable>
    <frontend tag="ide0"><model>V3Vee ATA disk</model><type>DISK</type><bus_num>0</bus_num><drive_num>0</drive_num></frontend>
   </device>""")
     if cdrom:
@@ -186,7 +187,9 @@ def _plan_media(opts):
             fda = image
         else:
             hda = image
-    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
+    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda,
+                                          hda_writable=not opts.hda_readonly).encode(),
+                          "<standard PC>")
     what = ", ".join(f"{k} {v}" for k, v in (("kernel", opts.kernel), ("cdrom", cdrom),
                                              ("hda", hda), ("fda", fda)) if v)
     return Plan(cfg, {}, fda, f"standard PC with {what}", kernel)

@@ -600,16 +600,24 @@ class Machine:
             raise TripleFault("triple fault: a fault while delivering a double fault")
         if dbg is not None and dbg.after_run():
             return                       # a breakpoint, watchpoint or single step ended the run
-        if self._kicked:
-            stats.preemptions += 1
-            return
-        # Not stopped by us: HLT (the byte before the resume address is F4) or a timer stop
-        # that raced with our flag (then nothing is lost by another loop iteration).
-        try:
-            prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
-        except Exception:
-            prev = b""
-        if prev == b"\xf4":
+        hlt = cpu.ended_on_hlt()
+        if hlt is None:
+            # The stock engine cannot say whether the run ended on HLT; guess from the byte
+            # before the resume address. A stop of ours may land after an instruction that
+            # merely ends in an F4 byte (a displacement, an immediate), which must not be
+            # taken for HLT (that halted Linux's decompressor with IF=0); so after our own
+            # stops the rare HLT that raced with them is resumed past instead.
+            if self._kicked:
+                stats.preemptions += 1
+                return
+            try:
+                prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1,
+                                       user=False)
+            except Exception:
+                prev = b""
+            hlt = prev == b"\xf4"
+        if hlt:
+            # also when a stop of ours raced with it: resuming would run past the HLT
             self._halted = True
             self._halt_until = None
         else:

@@ -46,6 +46,10 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     lapic = mon.cmd("info lapic")
     assert "base 0xfee00000" in lapic and "LVT 0x320" in lapic      # the standard PC has one
     assert mon.cmd("info ioapic").startswith("pin  level  sent")
+    # savevm while held at the reset vector (-S)
+    snap = tmp_path / "held.v3snap"
+    assert mon.cmd(f"savevm {snap}").startswith(f"saved the machine to {snap}")
+    assert "fresh machine" in mon.cmd(f"loadvm {snap}")
     assert mon.cmd("cont").strip() == "running"
     # the guest needs a while (BIOS, then a long spin in real mode) before it ends: stop it
     assert mon.cmd("stop").strip() == "stopped"
@@ -59,13 +63,10 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     other.connect(str(path))
     assert b"already in use" in other.recv(100)
     other.close()
-    snap = tmp_path / "held.v3snap"
-    assert mon.cmd(f"savevm {snap}").startswith(f"saved the machine to {snap}")
-    assert "fresh machine" in mon.cmd(f"loadvm {snap}")
     assert mon.cmd("quit").strip() == "quitting"
     assert run.finish() == 0
     assert "ended from the monitor (quit)" in run.stderr
-    # the saved machine goes on from where the monitor stopped it: the guest runs to its end
+    # the saved machine goes on from where it was saved: the guest runs to its end
     again = v3proc(tmp_path, floppy, "--loadvm", snap)
     assert again.finish() == 5, again.stderr          # cli; hlt
     assert "GDBTEST DONE" in again.serial.read_text()

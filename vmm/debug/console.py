@@ -1,7 +1,9 @@
 """The monitor on the terminal console: Ctrl-A c switches the keyboard between the guest and
 the monitor, as QEMU's -nographic does. While the monitor has the keyboard, typed lines are
 monitor commands (`(v3) ` prompt, Backspace edits, Enter runs); the guest keeps running and
-its output keeps coming. Ctrl-A c again gives the keyboard back to the guest."""
+its output keeps coming. Ctrl-A c again gives the keyboard back to the guest. Ctrl-A s saves
+the whole machine to ./v3-YYYYmmdd-HHMMSS.v3snap (the monitor's savevm)."""
+import time
 
 
 class ConsoleMonitor:
@@ -13,6 +15,11 @@ class ConsoleMonitor:
         self.monitor = monitor
         self.line = bytearray()
         keys.register("c", self.toggle, "switch between the guest console and the monitor")
+        keys.register("s", self.snapshot, "save the machine to ./v3-DATE-TIME.v3snap")
+
+    def snapshot(self):
+        name = time.strftime("v3-%Y%m%d-%H%M%S.v3snap")
+        self._say(b"\r\n[v3: " + self.monitor.execute(f"savevm {name}").encode() + b"]\r\n")
 
     @property
     def active(self):

@@ -13,7 +13,7 @@ class Tmux:
     def __init__(self, tmp_path, command):
         self.socket = f"v3mon-{id(self)}"
         self.rc = tmp_path / "rc"
-        script = f"cd {ROOT}; {command}; echo $? > {tmp_path}/rc.tmp; mv {tmp_path}/rc.tmp {self.rc}; sleep 600"
+        script = f"cd {tmp_path}; PYTHONPATH={ROOT} {command}; echo $? > {tmp_path}/rc.tmp; mv {tmp_path}/rc.tmp {self.rc}; sleep 600"
         self.run("new-session", "-d", "-s", "m", "-x", "160", "-y", "60", "sh", "-c", script)
 
     def run(self, *args):
@@ -68,6 +68,9 @@ def test_ctrl_a_c_monitor(tmp_path, require_tool, floppy, sym):
         t.wait_text("00000000000ffff0: 0xea 0x5b 0xe0 0x00")
         t.keys("infx", "BSpace", "o mode", "Enter")           # Backspace edits the line
         t.wait_text("(v3) info mode")
+        t.keys("C-a", "s")                                     # a snapshot, named by time
+        t.wait_text("saved the machine to v3-")
+        assert len(list(tmp_path.glob("v3-*.v3snap"))) == 1
         t.keys("cont", "Enter")
         t.wait_text("GDBTEST DONE")                              # the guest's own output
         t.keys("quit", "Enter")

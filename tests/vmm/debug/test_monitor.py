@@ -1,6 +1,7 @@
 """The monitor on its socket (`--monitor unix:PATH,server`), driven like a script would."""
 import socket
-
+import time
+from pathlib import Path
 
 
 class Session:
@@ -70,3 +71,26 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     again = v3proc(tmp_path, floppy, "--loadvm", snap)
     assert again.finish() == 5, again.stderr          # cli; hlt
     assert "GDBTEST DONE" in again.serial.read_text()
+
+
+def test_sendkey(tmp_path, v3proc):
+    code = (Path(__file__).resolve().parents[2] / "guests" / "keyecho.bin").read_bytes()
+    img = tmp_path / "keyecho.img"
+    img.write_bytes(code + bytes(1474560 - len(code)))
+    path = tmp_path / "mon.sock"
+    run = v3proc(tmp_path, img, "--monitor", f"unix:{path},server")
+    run.wait_for_socket(path)
+    mon = Session(path)
+    for _ in range(600):                       # the guest waits in INT 16h
+        if "KEYECHO READY" in run.serial.read_text():
+            break
+        time.sleep(0.05)
+    assert mon.cmd("sendkey h") == ""
+    assert mon.cmd("sendkey i") == ""
+    assert mon.cmd("sendkey shift-1") == ""
+    assert mon.cmd("sendkey spc") == ""
+    assert mon.cmd("sendkey shift-a") == ""
+    assert "unknown key 'nosuchkey'" in mon.cmd("sendkey nosuchkey")
+    assert mon.cmd("sendkey q") == ""
+    assert run.finish() == 5, run.stderr        # the guest's cli; hlt after 'q'
+    assert run.serial.read_text() == "KEYECHO READY\nhi! Aq\nKEYECHO END\n"

@@ -59,6 +59,7 @@ class RunOptions:
     monitor: str = None               # unix:PATH,server | tcp:HOST:PORT,server
     snapshot: bool = False            # disk writes go to a temporary overlay, images untouched
     plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
+    hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
     host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
 
@@ -103,12 +104,12 @@ def _kind_of_medium(path):
     return "disk"
 
 
-def standard_pc_xml(memory_mb, cdrom=None, hda=None):
+def standard_pc_xml(memory_mb, cdrom=None, hda=None, hda_writable=True):
     """The devices of Palacios' default.xml (those that exist so far) as a VM description."""
     media = []
     if hda:
         media.append(f"""  <device class="FILEDISK" id="hda">
-   <path>{escape(os.path.abspath(hda))}</path><writable>1</writable>
+   <path>{escape(os.path.abspath(hda))}</path><writable>{int(hda_writable)}</writable>
    <frontend tag="ide0"><model>V3Vee ATA disk</model><type>DISK</type><bus_num>0</bus_num><drive_num>0</drive_num></frontend>
   </device>""")
     if cdrom:
@@ -189,7 +190,9 @@ def _plan_media(opts):
             fda = image
         else:
             hda = image
-    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda).encode(), "<standard PC>")
+    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda,
+                                          hda_writable=not opts.hda_readonly).encode(),
+                          "<standard PC>")
     what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
     return Plan(cfg, {}, fda, f"standard PC with {what}")
 
@@ -387,6 +390,12 @@ def run(opts, on_machine=None):
                                          f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
         if sink.stdin:
             host = HostConsole.attach(machine)
+            if host is not None and host.keys is not None:
+                from vmm.debug.console import ConsoleMonitor
+                from vmm.debug.monitor import Monitor
+                if getattr(machine, "monitor", None) is None:
+                    machine.monitor = Monitor(machine)
+                ConsoleMonitor(machine, host.keys, machine.monitor)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
             machine.realtime_idle = host is not None and host.is_terminal
         try:

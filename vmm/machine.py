@@ -155,7 +155,6 @@ class Machine:
         self.cpu.delivery.exlog = self.vmmlog.component("exceptions")
         self.cpu.delivery.on_bios_wait = self._bios_wait
         self._kicked = False
-        self._kick_lock = threading.Lock()
         self._quick_stop = False
         self._irq_blocked = False
         self._halted = False
@@ -167,6 +166,7 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self._run_lock = threading.Lock()     # orders kick() against the start and end of runs
         self.debug = None                     # vmm.debug.control.Debugger while one is attached
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
@@ -415,16 +415,14 @@ class Machine:
     def kick(self):
         """Stop the running guest soon (at the next block boundary) so the loop can act.
         Outside a run there is nothing to stop: the loop looks at every source of work
-        before it starts the guest again.
-
-        The preempter thread calls this too. The check of `in_guest` and the stop are one step
-        under `_kick_lock`, which the run loop also takes to end a run: otherwise a thread
-        delayed between the two (a busy host) would deliver the stop meant for one run into
-        the next, which would then end for no reason the loop knows of."""
-        with self._kick_lock:
+        before it starts the guest again."""
+        # Under the run lock: a stop request can then only reach the run it was meant for (a
+        # preempter thread descheduled between its check and its emu_stop() would otherwise
+        # stop a later run with no flag set, which the loop would take for a HLT).
+        with self._run_lock:
             if self.preempter.in_guest:
                 self._kicked = True
-                if not self.precise_stops:        # else the debugger's instruction hook stops
+                if not self.precise_stops:    # else the debugger's instruction hook stops
                     self.uc.emu_stop()
 
     def request_quit(self, reason):
@@ -602,11 +600,12 @@ class Machine:
         if self._wall_deadline_ns is not None:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
-        self._kicked = False
         dbg = self.debug
         if dbg is not None:
             dbg.before_run()
-        pre.in_guest = True
+        with self._run_lock:
+            self._kicked = False
+            pre.in_guest = True
         pre.arm(host_deadline)
         stats.runs += 1
         t0 = time.perf_counter()
@@ -617,10 +616,12 @@ class Machine:
                 raise self._fatal
             raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
         finally:
-            with self._kick_lock:
+            with self._run_lock:
                 pre.in_guest = False
             pre.arm(None)
             stats.guest_s += time.perf_counter() - t0
+        if dbg is not None:
+            dbg.undo_exit_faults()
         if self._fatal is not None:
             raise self._fatal
         if env.old_exception == 8:

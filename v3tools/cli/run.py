@@ -66,6 +66,7 @@ MACHINES = ("pc", "pc-i440fx")
               help="Do not start the CPU until gdb or the monitor says so.")
 @click.option("--monitor", "monitor", metavar="unix:PATH,server",
               help="Offer the monitor on a socket (help lists its commands).")
+@click.option("--hda-readonly", is_flag=True, hidden=True)   # -drive ...,readonly=on
 @click.option("--snapshot", is_flag=True,
               help="Disk and floppy writes go to a temporary overlay; image files stay untouched.")
 @click.option("--plain-cdrom", is_flag=True,
@@ -84,8 +85,8 @@ MACHINES = ("pc", "pc-i440fx")
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
             append, savevm, loadvm, omit, nic, net, redir, pcap, gdb, gdb_default, start_stopped,
-            monitor, snapshot, plain_cdrom, nographic,
-            display, no_reboot, keymap, accel, machine, name, no_host_decompress):
+            monitor, hda_readonly, snapshot, plain_cdrom, nographic, display, no_reboot, keymap,
+            accel, machine, name, no_host_decompress):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -125,6 +126,7 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       io_policy=io_policy, omit=omit, smp=smp, bios=bios,
                       gdb=gdb or ("tcp::1234" if gdb_default else None),
                       start_stopped=start_stopped, monitor=monitor, snapshot=snapshot,
+                      hda_readonly=hda_readonly,
                       plain_cdrom=plain_cdrom, name=name, kernel=kernel, initrd=initrd,
                       append=append, savevm=savevm, loadvm=loadvm, nic=nic, net=net, redir=redir,
                       pcap=pcap, host_decompress=not no_host_decompress)

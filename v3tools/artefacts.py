@@ -160,6 +160,46 @@ def debian_kernel(arch="amd64", metapackage=None):
     return debian_package_file(resolve_metapackage(meta, arch), "/boot/vmlinuz-*", arch)
 
 
+def debian_kernel_symbols(arch="amd64"):
+    """The vmlinux with debug symbols that belongs to `debian_kernel(arch)` (from its -dbg
+    package; only that file is kept: the package is several hundred MB of module symbols)."""
+    meta = KERNEL_METAPACKAGE.get(arch)
+    if meta is None:
+        raise ToolMissing(f"no Debian kernel metapackage known for architecture {arch}")
+    if arch != host_arch():
+        _ensure_foreign_arch(arch, meta)
+    package = resolve_metapackage(meta, arch) + "-dbg"
+    target = cache_dir() / "pkg" / f"{package}_{arch}" / "vmlinux"
+    if target.is_file():
+        return target
+    with _locked():
+        if target.is_file():
+            return target
+        spec = package if arch == host_arch() else f"{package}:{arch}"
+        debs = cache_dir() / "debs"
+        debs.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=debs) as tmp:
+            proc = _run(["apt-get", "download", "-q", spec], f"Debian package {spec}", cwd=tmp)
+            found = glob.glob(os.path.join(tmp, "*.deb"))
+            if proc.returncode != 0 or not found:
+                raise ToolMissing(f"cannot download Debian package {spec}: {_tail(proc)}")
+            out = Path(tmp) / "vmlinux"
+            with open(out, "wb") as f:
+                deb = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", found[0]],
+                                       stdout=subprocess.PIPE)
+                tar = subprocess.run(["tar", "-xO", "--wildcards", "--occurrence=1",
+                                      "./usr/lib/debug/boot/vmlinux-*"], stdin=deb.stdout,
+                                     stdout=f, stderr=subprocess.PIPE)
+                deb.stdout.close()
+                deb.kill()
+                deb.wait()
+            if tar.returncode != 0 or out.stat().st_size == 0:
+                raise ToolMissing(f"Debian package {spec} has no /usr/lib/debug/boot/vmlinux-*")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out, target)
+    return target
+
+
 def busybox_static(arch="amd64"):
     """A statically linked busybox for `arch` (from busybox-static; the host's when it matches)."""
     if arch == host_arch():

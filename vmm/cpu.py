@@ -211,6 +211,22 @@ class CPU:
         """Run the guest until something stops it (HLT, a stop request, an error)."""
         self.uc.emu_start(self.env.eip, 0)
 
+    def ended_on_hlt(self):
+        """After run(): whether it ended on a HLT (engine patch 0004's uc_cpu_halted), or None
+        on an engine that cannot say (the caller then guesses from the resume address)."""
+        fn = self._halted_fn
+        if fn is None:
+            from vmm import engine
+            if not engine.has("uc_halt_state"):
+                return None
+            from unicorn.unicorn_py3.unicorn import uclib
+            fn = uclib.uc_cpu_halted
+            fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p]
+            CPU._halted_fn = fn
+        return bool(fn(self.uc._uch))
+
+    _halted_fn = None
+
     # -- hooks ---------------------------------------------------------------------------------
     def _on_interrupt(self, uc, intno, user_data):
         self.delivery.on_unicorn_event(intno)

@@ -166,9 +166,11 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self._run_lock = threading.Lock()     # orders kick() against the start and end of runs
         self.debug = None                     # vmm.debug.control.Debugger while one is attached
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
+        self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
 
     # -- memory map ------------------------------------------------------------------------------
     def _map_memory(self):
@@ -328,8 +330,9 @@ class Machine:
             if cls is None:
                 if name in NOT_YET_AVAILABLE:
                     raise ConfigError(
-                        f"{spec.where()}: device class {spec.class_name} is not available yet "
-                        f"(the APIC work comes next); pass --omit {spec.class_name} to leave it out")
+                        f"{spec.where()}: device class {spec.class_name} is not available "
+                        f"(Palacios' old name: use LAPIC and IOAPIC); pass --omit "
+                        f"{spec.class_name} to leave it out")
                 raise ConfigError(f"{spec.where()}: unknown device class '{spec.class_name}'; "
                                   f"known classes: {', '.join(devices.known_classes())}")
             dev = cls.from_spec(spec, self.ctx)
@@ -365,6 +368,33 @@ class Machine:
             self.cpu.delivery.bios = self.bios
             self._install_firmware_tables()
         self.cpu.reset()
+        if self.direct_boot is not None:
+            self._start_direct_boot()
+
+    def _start_direct_boot(self):
+        """--kernel: the kernel, initrd, command line and zero page in memory, the CPU at the
+        kernel's 32-bit entry (no POST: the BIOS ROM and its firmware tables are in place)."""
+        from vmm.bios.int15 import memory_map
+        from vmm.boot import linux
+        boot = self.direct_boot
+        rsdp = next((d.rsdp for d in self.ctx.devices.values() if getattr(d, "rsdp", None)),
+                    None)
+        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size), rsdp)
+        if boot.elf is not None:
+            from vmm.boot import pvh
+            pvh.enter(self.cpu, boot.elf.entry)
+        else:
+            linux.enter(self.cpu)
+        if boot.elf is not None and boot.kernel is not None:
+            # the host did the guest's decompression: say so where the user looks
+            self.log.info(f"--kernel: {boot.kernel.path}'s payload decompressed on the host "
+                          f"({boot.elf.compression}) and entered through its PVH note at "
+                          f"{boot.elf.entry:#x} (--no-host-decompress runs the kernel's own "
+                          f"decompressor instead)")
+        elif boot.note:
+            self.log.info(f"--kernel: not decompressed on the host: {boot.note}; the kernel "
+                          f"decompresses itself")
+        self.log.debug(f"direct boot: {boot.describe()}")
 
     def _install_firmware_tables(self):
         """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
@@ -386,10 +416,14 @@ class Machine:
         """Stop the running guest soon (at the next block boundary) so the loop can act.
         Outside a run there is nothing to stop: the loop looks at every source of work
         before it starts the guest again."""
-        if self.preempter.in_guest:
-            self._kicked = True
-            if not self.precise_stops:        # else the debugger's instruction hook stops
-                self.uc.emu_stop()
+        # Under the run lock: a stop request can then only reach the run it was meant for (a
+        # preempter thread descheduled between its check and its emu_stop() would otherwise
+        # stop a later run with no flag set, which the loop would take for a HLT).
+        with self._run_lock:
+            if self.preempter.in_guest:
+                self._kicked = True
+                if not self.precise_stops:    # else the debugger's instruction hook stops
+                    self.uc.emu_stop()
 
     def request_quit(self, reason):
         """End the run from the host side (monitor `quit`, gdb `kill`): the run loop returns
@@ -566,11 +600,12 @@ class Machine:
         if self._wall_deadline_ns is not None:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)
-        self._kicked = False
         dbg = self.debug
         if dbg is not None:
             dbg.before_run()
-        pre.in_guest = True
+        with self._run_lock:
+            self._kicked = False
+            pre.in_guest = True
         pre.arm(host_deadline)
         stats.runs += 1
         t0 = time.perf_counter()
@@ -581,9 +616,12 @@ class Machine:
                 raise self._fatal
             raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
         finally:
-            pre.in_guest = False
+            with self._run_lock:
+                pre.in_guest = False
             pre.arm(None)
             stats.guest_s += time.perf_counter() - t0
+        if dbg is not None:
+            dbg.undo_exit_faults()
         if self._fatal is not None:
             raise self._fatal
         if env.old_exception == 8:
@@ -591,15 +629,24 @@ class Machine:
             raise TripleFault("triple fault: a fault while delivering a double fault")
         if dbg is not None and dbg.after_run():
             return                       # a breakpoint, watchpoint or single step ended the run
-        # HLT (the byte before the resume address is F4), also when a stop request raced with
-        # it (a timer deadline in the same instant: resuming would run past the HLT), or a
-        # stop of ours, or a timer stop that raced with our flag (then nothing is lost by
-        # another loop iteration).
-        try:
-            prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1, user=False)
-        except Exception:
-            prev = b""
-        if prev == b"\xf4":
+        hlt = cpu.ended_on_hlt()
+        if hlt is None:
+            # The stock engine cannot say whether the run ended on HLT; guess from the byte
+            # before the resume address. A stop of ours may land after an instruction that
+            # merely ends in an F4 byte (a displacement, an immediate), which must not be
+            # taken for HLT (that halted Linux's decompressor with IF=0); so after our own
+            # stops the rare HLT that raced with them is resumed past instead.
+            if self._kicked:
+                stats.preemptions += 1
+                return
+            try:
+                prev = cpu.read_linear((cpu.linear_pc() - 1) & cpu.address_mask(), 1,
+                                       user=False)
+            except Exception:
+                prev = b""
+            hlt = prev == b"\xf4"
+        if hlt:
+            # also when a stop of ours raced with it: resuming would run past the HLT
             self._halted = True
             self._halt_until = None
         else:
@@ -716,6 +763,8 @@ def _explain_ucerror(exc):
         C.UC_ERR_READ_UNMAPPED: "a read of unmapped memory",
         C.UC_ERR_WRITE_UNMAPPED: "a write of unmapped memory",
         C.UC_ERR_FETCH_UNMAPPED: "an instruction fetch from unmapped memory",
+        C.UC_ERR_FETCH_PROT: "an instruction fetch from an address with no RAM (a device or "
+                             "open bus): code cannot run there",
         C.UC_ERR_INSN_INVALID: "an invalid instruction",
         C.UC_ERR_EXCEPTION: "an unhandled CPU exception",
     }.get(exc.errno, "an emulator error")

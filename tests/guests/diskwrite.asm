@@ -46,6 +46,7 @@ print:
 .end:
     cli
     hlt
+    jmp .end
 ok:
     db "DISKWRITE OK", 10, 0
 bad:

@@ -33,6 +33,7 @@ after_sti:
     mov eax, cr0
     or al, 1
     mov cr0, eax
+to_pm:
     jmp 0x08:pm32
 
 bits 32
@@ -64,6 +65,7 @@ pm_written:
     mov eax, cr0
     or eax, 0x80000000
     mov cr0, eax
+to_lm:
     jmp 0x18:lm64
 
 bits 64
@@ -84,6 +86,7 @@ lm_written:
 .end:
     cli
     hlt
+    jmp .end                    ; (a HLT that races with a timer stop is resumed)
 
 align 8
 gdt:

@@ -88,3 +88,40 @@ def test_accepted_spellings(workdir, v3, disk):
            "-serial", "file:out.txt", input="")
     assert r.exit_code == 5, r
     assert (workdir / "out.txt").read_text() == "DISKWRITE OK\n"
+
+
+def test_drive(workdir, v3, disk):
+    before = sha(disk)
+    r = v3("run", "-drive", f"file={disk},if=ide,media=disk,format=raw,snapshot=on",
+           "-serial", "file:out.txt", input="")
+    assert r.exit_code == 5, r
+    assert (workdir / "out.txt").read_text() == "DISKWRITE OK\n"
+    assert sha(disk) == before
+    # readonly=on: the BIOS answers the guest's write with an error, the file is untouched
+    r = v3("run", "-drive", f"file={disk},format=raw,readonly=on", "-serial", "file:out.txt",
+           input="")
+    assert r.exit_code == 5, r
+    assert (workdir / "out.txt").read_text() == "DISKWRITE FAILED\n"
+    assert sha(disk) == before
+    r = v3("run", "-drive", f"file={disk},format=raw", "-serial", "file:out.txt", input="")
+    assert r.exit_code == 5, r
+    assert sha(disk) != before
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("file=disk.img,format=qcow2", "only format=raw (v3 run reads image files as they are)"),
+    ("file=disk.img,if=virtio", "v3 run has IDE disks and CD-ROMs and a floppy "
+                                "(if=ide|floppy, media=disk|cdrom)"),
+    ("format=raw", "file= is needed"),
+    ("file=disk.img,frob=1", "not supported by v3 run: frob"),
+    ("disk.img", "expected key=value pairs (file=disk.img,format=raw)"),
+])
+def test_bad_drive_is_one_line(workdir, v3, disk, spec, message):
+    r = v3("run", "-drive", spec, "-serial", "null")
+    assert r.exit_code == 1, r
+    assert r.stderr == f"v3: error: -drive {spec}: {message}\n"
+
+
+def test_two_disks_refused(workdir, v3, disk):
+    r = v3("run", "-hda", disk, "-drive", f"file={disk}", "-serial", "null")
+    assert r.exit_code == 1 and r.stderr == f"v3: error: -drive file={disk}: one hda so far\n"

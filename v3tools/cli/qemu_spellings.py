@@ -24,8 +24,42 @@ WHY_NOT = {
     "enable-kvm": "the CPU is emulated (-accel tcg)",
     "hdb": "one disk (-hda) so far", "hdc": "one disk (-hda) so far",
     "hdd": "one disk (-hda) so far", "fdb": "one floppy (-fda) so far",
-    "drive": "use -hda, -cdrom or -fda",
 }
+
+DRIVE_IGNORED = ("id", "cache", "aio", "discard", "detect-zeroes", "werror", "rerror", "bus",
+                 "unit", "index")
+
+
+def drive(spec):
+    """QEMU's -drive file=F[,if=ide|floppy][,media=disk|cdrom][,format=raw][,readonly=on]
+    [,snapshot=on] as v3 run options (--hda/--cdrom/--fda, --hda-readonly, --snapshot)."""
+    fields = {}
+    for part in spec.split(","):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise V3Error(f"-drive {spec}: expected key=value pairs (file=disk.img,format=raw)")
+        fields[key] = value
+    unknown = [k for k in fields if k not in ("file", "if", "media", "format", "readonly",
+                                              "snapshot") + DRIVE_IGNORED]
+    if unknown:
+        raise V3Error(f"-drive {spec}: not supported by v3 run: {', '.join(unknown)}")
+    if not fields.get("file"):
+        raise V3Error(f"-drive {spec}: file= is needed")
+    if fields.get("format", "raw") != "raw":
+        raise V3Error(f"-drive {spec}: only format=raw (v3 run reads image files as they are)")
+    interface = fields.get("if", "ide")
+    media = fields.get("media", "disk")
+    if interface not in ("ide", "floppy") or media not in ("disk", "cdrom"):
+        raise V3Error(f"-drive {spec}: v3 run has IDE disks and CD-ROMs and a floppy "
+                      f"(if=ide|floppy, media=disk|cdrom)")
+    on = ("on", "true", "yes", "1", "")
+    out = [{"floppy": "--fda"}.get(interface, "--cdrom" if media == "cdrom" else "--hda"),
+           fields["file"]]
+    if fields.get("readonly", "off") in on and out[0] == "--hda":
+        out.append("--hda-readonly")
+    if fields.get("snapshot", "off") in on:
+        out.append("--snapshot")
+    return out
 
 
 class QemuSpellings(click.Command):
@@ -42,10 +76,23 @@ def translate(command, args):
             takes_value.update(p.opts)
     out = []
     expect_value = False
+    drive_next = False
+    media = []
     for arg in args:
+        if drive_next:
+            extra = drive(arg)
+            if extra[0] in media or extra[0] in args or extra[0][1:] in args:
+                raise V3Error(f"-drive {arg}: one {extra[0][2:]} so far")
+            media.append(extra[0])
+            out += extra
+            drive_next = False
+            continue
         if expect_value:
             out.append(arg)
             expect_value = False
+            continue
+        if arg in ("-drive", "--drive"):
+            drive_next = True
             continue
         if arg == "--":
             out.append(arg)
@@ -68,4 +115,6 @@ def translate(command, args):
                 raise V3Error(f"not supported by v3 run: -{name}" + (f" ({why})" if why else ""))
         out.append(arg)
         expect_value = arg in takes_value
+    if drive_next:
+        raise V3Error("-drive needs a value (file=disk.img,format=raw)")
     return out

@@ -53,6 +53,15 @@ class Debugger:
         self._no_exit_request = U.find_no_exit_request(self.uc)
         # page walks for the debugger: the guest's tables, but no Accessed/Dirty bit set
         self.mmu = MMU(machine.cpu.phys_read, lambda addr, data: None)
+        self._cr2 = 0                       # CR2 as the guest last set it (see undo_exit_faults)
+        delivery = machine.cpu.delivery
+        deliver = delivery.on_unicorn_event
+
+        def on_unicorn_event(intno):
+            if intno == 14:
+                self._cr2 = machine.cpu.env.cr(2)
+            return deliver(intno)
+        delivery.on_unicorn_event = on_unicorn_event
         self.hold_ns = 0                    # host time spent held (excluded from guest time)
         self.on_close = []                  # callables run when the machine closes
 
@@ -160,6 +169,29 @@ class Debugger:
         self._hook_stopped = False
         self._watch_hit = None
         self._set_precise(counting or bool(self.watchpoints))
+        self._cr2 = self.m.cpu.env.cr(2)
+
+    def undo_exit_faults(self):
+        """Called right after each run, before anything looks at the CPU state. After every
+        run Unicorn drops the translated code before each exit, finding it through the
+        guest's page tables; for an exit address those tables do not map, that walk raises a
+        #PF inside Unicorn (which it then ignores), leaving CR2 and the exception-in-flight
+        marker set (a second one even reads as a double fault). Undo both."""
+        if not self._exits:
+            return
+        env = self.m.cpu.env
+        if env.old_exception == -1:
+            return
+        unmapped = False
+        for addr in self._exits:
+            try:
+                self.translate((addr - 1) & ((1 << 64) - 1))
+            except DebugError:
+                unmapped = True
+                break
+        if unmapped:
+            env.clear_exception_marker()
+            env.set_u64(U.ENV_CR + 16, self._cr2)
 
     def after_run(self):
         """After a run: True if the run ended for the debugger (the run loop then does not

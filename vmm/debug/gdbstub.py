@@ -87,7 +87,15 @@ class GdbStub:
         self.monitor = monitor
         self.log = log
         self.spec = spec
-        self.sock, self.family, self.addr = listen(spec)
+        address, *options = spec.split(",")
+        self.arch = "auto"                # the description: by the CPU mode at connection
+        for opt in options:
+            if opt.startswith("arch=") and opt[5:] in ("auto", "i386", "x86-64"):
+                self.arch = opt[5:]
+            elif opt not in ("server", "nowait", "wait=off"):
+                raise V3Error(f"--gdb {spec}: unknown option {opt!r} (arch=i386|x86-64|auto, "
+                              f"server, nowait)")
+        self.sock, self.family, self.addr = listen(address)
         self.conn = None
         self.inbuf = bytearray()
         self.no_ack = False
@@ -270,7 +278,8 @@ class GdbStub:
         return f"T{sig:02x}{extra}thread:01;"
 
     def _notify_mode(self):
-        if self.regs is not None and self.regs.arch == "i386" and not self.told_long_mode:
+        if self.regs is not None and self.regs.arch == "i386" and not self.told_long_mode \
+                and self.arch == "auto":
             from vmm import ucinternals as U
             if self.m.cpu.env.hflags & U.HF_LMA:
                 self.told_long_mode = True
@@ -285,6 +294,8 @@ class GdbStub:
 
     def _current_arch(self):
         from vmm import ucinternals as U
+        if self.arch != "auto":
+            return self.arch
         return "x86-64" if self.m.cpu.env.hflags & U.HF_LMA else "i386"
 
     # -- packets ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ xp /FMT ADDR          memory at a physical address
                       FMT is [COUNT][FORMAT][SIZE]: FORMAT x d u c, SIZE b h w g (x /8xw 0x7c00)
 stop | cont           hold the machine / let it run
 sendkey KEYS          press keys on the PS/2 keyboard (ctrl-alt-f1, ret, a ...)
+savevm FILE           save the whole machine to FILE (v3 run IMAGE --loadvm FILE goes on)
 quit                  end the run
 help                  this text"""
 
@@ -69,8 +70,11 @@ class Monitor:
                 return "quitting"
             if cmd == "sendkey":
                 return self.sendkey(args)
-            if cmd in ("savevm", "loadvm"):
-                return f"{cmd}: VM snapshots are not implemented yet"
+            if cmd == "savevm":
+                return self.savevm(args)
+            if cmd == "loadvm":
+                return ("loadvm: a snapshot is restored into a fresh machine: "
+                        "v3 run IMAGE --loadvm FILE (docs/snapshots.md)")
             return f"unknown command: {cmd} (help lists the commands)"
         except (MonitorError, DebugError) as exc:
             return f"{cmd}: {exc}"
@@ -257,6 +261,20 @@ class Monitor:
                     cells.append(repr(chr(v)) if 32 <= v < 127 else f"\\x{v:02x}")
             lines.append(f"{addr + k * size:016x}: " + " ".join(cells))
         return "\n".join(lines)
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def savevm(self, args):
+        """Save the whole machine to FILE now (monitor commands run between two runs of the
+        guest, the boundary --savevm uses as well)."""
+        if len(args) != 1:
+            raise MonitorError("savevm FILE")
+        from v3tools.errors import V3Error
+        from vmm.debug import snapshot
+        try:
+            snapshot.save(self.m, args[0])
+        except V3Error as exc:
+            raise MonitorError(str(exc))
+        return f"saved the machine to {args[0]} (v3 run IMAGE --loadvm {args[0]} continues it)"
 
     # -- keys ----------------------------------------------------------------------------------
     def sendkey(self, args):

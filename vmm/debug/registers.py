@@ -184,6 +184,8 @@ class RegisterFile:
             uc.reg_write(getattr(X, f"UC_X86_REG_XMM{name[3:]}"), v)
         elif kind == "mxcsr":
             uc.reg_write(X.UC_X86_REG_MXCSR, v)
+        elif kind == "seg" and not env.cr(0) & 1 and self.value(i) != v:
+            cpu.set_real_segment(SEG_INDEX[name], v & 0xFFFF)   # real mode: base = sel * 16
         elif self.value(i) == v:
             pass                               # unchanged (gdb's G writes every register)
         else:

@@ -51,7 +51,8 @@ MEMBER_PAGES = "ram.pages"
 # Attribute values of these modules' classes are wiring (rebuilt from the configuration),
 # never state: the board, buses, clock and timers, logs, media, the machine and CPU objects.
 WIRING_MODULES = ("vmm.context", "vmm.bus", "vmm.clock", "vmm.log", "vmm.media", "vmm.machine",
-                  "vmm.cpu", "vmm.events", "vmm.telemetry", "vmm.ucinternals", "unicorn")
+                  "vmm.cpu", "vmm.events", "vmm.telemetry", "vmm.ucinternals", "vmm.net",
+                  "vmm.debug", "vmm.terminal", "unicorn")
 SKIP_ATTRS = {"log", "exlog", "ctx", "clock", "timers", "stats", "uc", "env", "machine",
               "_ram", "ram", "_sink"}
 CPU_FIELDS = ("sysenter_count", "syscall_count", "cpuid_count", "cpuid", "msrs", "delivery")

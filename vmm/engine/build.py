@@ -32,7 +32,8 @@ SDIST_SHA256 = "00567a70e323f749b419cd86bee4f9115beab7ebba32194581c090cbb7c59cff
 LIBNAME = "libunicorn.so.2"
 PATCH_DIR = Path(__file__).resolve().parent / "patches"
 # The exported marker each patch adds (vmm/engine/__init__.py checks the same list).
-MARKERS = ("uc_code_page_tracking", "uc_mem_write_invalidates_code", "uc_msr_hooks")
+MARKERS = ("uc_code_page_tracking", "uc_mem_write_invalidates_code", "uc_msr_hooks",
+           "uc_halt_state")
 
 
 class BuildError(Exception):

@@ -29,6 +29,8 @@ class EscapeKeys:
         self.write = write
         self.keys = {}                 # key byte -> (handler, help text)
         self._armed = False            # the last byte seen was the prefix
+        self.divert = None             # callable(bytes): takes the guest's input meanwhile
+                                       # (the monitor on Ctrl-A c); escape keys still work
 
     def register(self, key, handler, help_text):
         """Bind Ctrl-A `key` (a one-character str or an int) to `handler()`."""
@@ -72,4 +74,8 @@ class EscapeKeys:
                 self._armed = True
             else:
                 out.append(byte)
+        if self.divert is not None:
+            if out:
+                self.divert(bytes(out))
+            return b""
         return bytes(out)

@@ -43,6 +43,10 @@ def test_real_protected_long_mode(require_tool, floppy, tmp_path, sym, v3proc):
               # protected mode: a hardware breakpoint, 32-bit registers
               f"hbreak *{SYM['pm_written']:#x}", "c", "p/x $pc", "p/x $cs", "p/x $eax",
               f"x/2xw {var:#x}",
+              # step through the far jumps into protected mode, then into long mode
+              "delete",
+              f"break *{SYM['to_lm']:#x}", "c", "p/x $pc", "stepi", "p/x $pc", "p/x $cs",
+              "monitor info mode",
               # a write watchpoint, met in long mode: stops after the writing instruction
               f"watch *(long long *){var:#x}", "c", "p/x $pc",
               f"p/x *(long long *){var:#x}",
@@ -71,13 +75,17 @@ def test_real_protected_long_mode(require_tool, floppy, tmp_path, sym, v3proc):
     assert value(out, 8) == "0x8"
     assert value(out, 9) == "0x10"
     assert f"{var:#x}:\t0x32323232\t0x00000000" in out
+    assert value(out, 10) == hex(SYM["to_lm"])
+    assert value(out, 11) == hex(SYM["lm64"])
+    assert value(out, 12) == "0x18"
+    assert "long, CPL 0, machine stopped" in out.split("$12 =")[1]
     assert "Hardware watchpoint" in out and "New value = 7234017283807667300" in out, out
-    assert value(out, 10) == hex(SYM["lm_written"])
-    assert value(out, 11) == "0x6464646464646464"
+    assert value(out, 13) == hex(SYM["lm_written"])
+    assert value(out, 14) == "0x6464646464646464"
     assert "Cannot access memory at address 0xfff00000" in out
-    assert value(out, 12) == hex(SYM["lm_written"])          # a fresh session: $1 again
-    assert value(out, 13) == "0x123456789abcdef"
-    assert value(out, 14) == "0x18"
+    assert value(out, 15) == hex(SYM["lm_written"])          # a fresh session: $1 again
+    assert value(out, 16) == "0x123456789abcdef"
+    assert value(out, 17) == "0x18"
     assert "0x6464646464646464" in out.split(f"{0xffff800000000000 + var:#x}")[-1]
     assert f"Cannot access memory at address {0xffff900000000000 + var:#x}" in out
     assert "long, CPL 0, machine stopped" in out

@@ -1,6 +1,7 @@
 """The monitor on its socket (`--monitor unix:PATH,server`), driven like a script would."""
 import socket
-
+import time
+from pathlib import Path
 
 
 class Session:
@@ -43,7 +44,13 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     assert "8259A" in devices and "8254_PIT" in devices
     assert "master" in mon.cmd("info pic")
     assert "channel" in mon.cmd("info pit")
-    assert "no LAPIC device" in mon.cmd("info lapic")
+    lapic = mon.cmd("info lapic")
+    assert "base 0xfee00000" in lapic and "LVT 0x320" in lapic      # the standard PC has one
+    assert mon.cmd("info ioapic").startswith("pin  level  sent")
+    # savevm while held at the reset vector (-S)
+    snap = tmp_path / "held.v3snap"
+    assert mon.cmd(f"savevm {snap}").startswith(f"saved the machine to {snap}")
+    assert "fresh machine" in mon.cmd(f"loadvm {snap}")
     assert mon.cmd("cont").strip() == "running"
     # the guest needs a while (BIOS, then a long spin in real mode) before it ends: stop it
     assert mon.cmd("stop").strip() == "stopped"
@@ -60,3 +67,30 @@ def test_monitor_socket(floppy, tmp_path, v3proc):
     assert mon.cmd("quit").strip() == "quitting"
     assert run.finish() == 0
     assert "ended from the monitor (quit)" in run.stderr
+    # the saved machine goes on from where it was saved: the guest runs to its end
+    again = v3proc(tmp_path, floppy, "--loadvm", snap)
+    assert again.finish() == 5, again.stderr          # cli; hlt
+    assert "GDBTEST DONE" in again.serial.read_text()
+
+
+def test_sendkey(tmp_path, v3proc):
+    code = (Path(__file__).resolve().parents[2] / "guests" / "keyecho.bin").read_bytes()
+    img = tmp_path / "keyecho.img"
+    img.write_bytes(code + bytes(1474560 - len(code)))
+    path = tmp_path / "mon.sock"
+    run = v3proc(tmp_path, img, "--monitor", f"unix:{path},server")
+    run.wait_for_socket(path)
+    mon = Session(path)
+    for _ in range(600):                       # the guest waits in INT 16h
+        if "KEYECHO READY" in run.serial.read_text():
+            break
+        time.sleep(0.05)
+    assert mon.cmd("sendkey h") == ""
+    assert mon.cmd("sendkey i") == ""
+    assert mon.cmd("sendkey shift-1") == ""
+    assert mon.cmd("sendkey spc") == ""
+    assert mon.cmd("sendkey shift-a") == ""
+    assert "unknown key 'nosuchkey'" in mon.cmd("sendkey nosuchkey")
+    assert mon.cmd("sendkey q") == ""
+    assert run.finish() == 5, run.stderr        # the guest's cli; hlt after 'q'
+    assert run.serial.read_text() == "KEYECHO READY\nhi! Aq\nKEYECHO END\n"

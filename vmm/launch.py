@@ -357,8 +357,9 @@ def run(opts, on_machine=None):
     if opts.start_stopped and not (opts.gdb or opts.monitor):
         raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
                       "--gdb or --monitor with it")
+    refuse_overwrite(_outputs(opts), _inputs(opts))      # the options, before reading anything
     p = plan(opts)
-    refuse_overwrite(_outputs(opts, p), _inputs(opts, p))
+    refuse_overwrite(_outputs(opts, p), _inputs(opts, p))  # with the guest image's own files
     _check_snapshot_options(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -458,7 +459,7 @@ def check_omit(classes):
                           f"{', '.join(devices.known_classes() + later)}")
 
 
-def _outputs(opts, p):
+def _outputs(opts, p=None):
     """The files a run writes, labelled as the user named them (a capture file named in the
     guest image's XML too; one file shared by every card counts once)."""
     serial = opts.serial[5:] if opts.serial.startswith("file:") else None
@@ -466,14 +467,14 @@ def _outputs(opts, p):
              ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
              ("--savevm", opts.savevm), ("--pcap", opts.pcap)]
     captures = {opts.pcap}
-    for spec in p.config.devices:
+    for spec in (p.config.devices if p is not None else ()):
         if spec.class_name.upper() == "NIC_BRIDGE" and spec.value("pcap") not in captures:
             captures.add(spec.value("pcap"))
             found.append((f"NIC_BRIDGE {spec.id or '?'} <pcap>", spec.value("pcap")))
     return found
 
 
-def _inputs(opts, p):
+def _inputs(opts, p=None):
     """The files a run reads (or writes as a guest's disk): media, firmware, FILEDISK paths."""
     image = opts.image
     if image is None and not (opts.cdrom or opts.hda or opts.fda or opts.kernel):
@@ -481,7 +482,7 @@ def _inputs(opts, p):
     found = [("IMAGE", image), ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda),
              ("--bios", opts.bios), ("--kernel", opts.kernel), ("--initrd", opts.initrd),
              ("--loadvm", opts.loadvm)]
-    for spec in p.config.devices:
+    for spec in (p.config.devices if p is not None else ()):
         if spec.class_name.upper() == "FILEDISK" and spec.value("path"):
             found.append((f"FILEDISK {spec.id or '?'} <path>", spec.value("path")))
     return found

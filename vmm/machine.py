@@ -380,7 +380,10 @@ class Machine:
         rsdp = next((d.rsdp for d in self.ctx.devices.values() if getattr(d, "rsdp", None)),
                     None)
         linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size), rsdp)
-        if boot.elf is not None:
+        if boot.multiboot is not None:
+            from vmm.boot import multiboot
+            multiboot.enter(self.cpu, boot.multiboot.entry)
+        elif boot.elf is not None:
             from vmm.boot import pvh
             pvh.enter(self.cpu, boot.elf.entry)
         else:

@@ -415,8 +415,8 @@ def test_kernel_bad_input_is_one_line(workdir, v3):
     before = sorted(os.listdir(workdir))
     r = v3("run", "-kernel", "notakernel", "--serial", "file:serial.out")
     assert_one_line_error(r, "--kernel notakernel: neither a Linux bzImage (no boot sector "
-                             "signature and 'HdrS' setup header at 0x1FE/0x202) nor an ELF "
-                             "kernel", workdir, before)
+                             "signature and 'HdrS' setup header at 0x1FE/0x202) nor an ELF or "
+                             "multiboot kernel", workdir, before)
     r = v3("run", "-initrd", "initrd", "--serial", "null")
     assert_one_line_error(r, "--initrd needs --kernel", workdir, before)
     r = v3("run", "--kernel", "missing", "--serial", "null")

@@ -73,7 +73,7 @@ def read_bzimage(path):
     what = f"--kernel {path}"
     if len(data) < 0x264 or data[0x202:0x206] != b"HdrS" or data[0x1FE:0x200] != b"\x55\xAA":
         raise V3Error(f"{what}: neither a Linux bzImage (no boot sector signature and 'HdrS' "
-                      f"setup header at 0x1FE/0x202) nor an ELF kernel")
+                      f"setup header at 0x1FE/0x202) nor an ELF or multiboot kernel")
     version, = struct.unpack_from("<H", data, 0x206)
     if version < MIN_VERSION:
         raise V3Error(f"{what}: Linux boot protocol {version >> 8}.{version & 0xFF} is older "
@@ -108,9 +108,10 @@ class LinuxBoot:
     cmdline: bytes
     elf: object = None               # vmm.boot.pvh.ElfKernel when entered through PVH
     note: str = ""                   # why a bzImage was not decompressed on the host
+    multiboot: object = None         # vmm.boot.multiboot.MultibootKernel
 
     def describe(self):
-        what = self.elf.describe() if self.elf is not None else self.kernel.describe()
+        what = (self.elf or self.multiboot or self.kernel).describe()
         if self.elf is not None and self.kernel is not None:
             what = f"{self.kernel.describe()}: {what}"
         return (f"{what}; initrd {len(self.initrd)} bytes at {self.initrd_addr:#x}; "
@@ -121,17 +122,24 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
     """Check everything and decide the layout; nothing is touched yet. A bzImage whose
     payload the host can decompress into an ELF with a PVH note is entered through PVH
     (unless `host_decompress` is off); an ELF kernel always is."""
-    from vmm.boot import pvh
+    from vmm.boot import multiboot, pvh
     try:
         with open(kernel_path, "rb") as f:
-            head = f.read(4)
+            data = f.read()
     except OSError as exc:
         raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
-    kernel, elf, note = None, None, ""
-    if head == b"\x7fELF":
-        with open(kernel_path, "rb") as f:
-            elf = pvh.parse_elf(f.read(), f"--kernel {kernel_path}")
+    what = f"--kernel {kernel_path}"
+    kernel, elf, mb, note = None, None, None, ""
+    is_bzimage = len(data) >= 0x206 and data[0x202:0x206] == b"HdrS"
+    if not is_bzimage and data[:4] == b"\x7fELF" and pvh.has_pvh_note(data):
+        elf = pvh.parse_elf(data, what)
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
+    elif not is_bzimage and multiboot.find_header(data) is not None:
+        mb = multiboot.parse(data, what)
+        cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, mb.end, 0xFFFFFFFF
+    elif not is_bzimage and data[:4] == b"\x7fELF":
+        pvh.parse_elf(data, what)          # names what is wrong: truncated, no PVH note ...
+        raise V3Error(f"{what}: an ELF kernel with neither a PVH note nor a multiboot header")
     else:
         kernel = read_bzimage(kernel_path)
         cmdline_size, addr_max = kernel.cmdline_size, kernel.initrd_addr_max
@@ -154,8 +162,12 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
         raise V3Error(f"--append: the command line is {len(cmdline)} bytes; this kernel "
                       f"accepts at most {cmdline_size} (cmdline_size)")
     if kernel_end > memory_size:
-        raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x} "
-                      f"while decompressing; the machine has {memory_size >> 20} MiB (raise -m)")
+        raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x}; "
+                      f"the machine has {memory_size >> 20} MiB (raise -m)")
+    loaded = (elf or mb).segments if (elf or mb) is not None else []
+    if any(paddr < KERNEL_ADDR for paddr, _, _ in loaded):
+        raise V3Error(f"--kernel {kernel_path}: a segment loads below 1 MiB, where the loader "
+                      f"keeps the boot information")
     initrd, initrd_addr = b"", 0
     if initrd_path is not None:
         try:
@@ -169,7 +181,7 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
             raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
                           f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
                           f"(raise -m)")
-    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note)
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb)
 
 
 def e820_entries(memory_map):
@@ -209,6 +221,19 @@ def gdt():
 def load(boot, mem_write, memory_map, rsdp=None):
     """Write kernel, initrd, command line and zero page (or PVH start_info) and the GDT into
     guest memory."""
+    if boot.multiboot is not None:
+        from vmm.boot import multiboot
+        _load_segments(boot.multiboot.segments, mem_write)
+        mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
+        module = None
+        if boot.initrd:
+            mem_write(boot.initrd_addr, boot.initrd)
+            module = (boot.initrd_addr, len(boot.initrd))
+        for addr, blob in multiboot.info(CMDLINE_ADDR, memory_map, module,
+                                         CMDLINE_ADDR + len(boot.cmdline)).items():
+            mem_write(addr, blob)
+        mem_write(GDT_ADDR, gdt())
+        return
     if boot.elf is not None:
         from vmm.boot import pvh
         for paddr, data, memsz in boot.elf.segments:
@@ -228,6 +253,13 @@ def load(boot, mem_write, memory_map, rsdp=None):
     mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
     mem_write(BOOT_PARAMS, boot_params(boot, memory_map))
     mem_write(GDT_ADDR, gdt())
+
+
+def _load_segments(segments, mem_write):
+    for paddr, data, memsz in segments:
+        mem_write(paddr, data)
+        if memsz > len(data):
+            mem_write(paddr + len(data), bytes(memsz - len(data)))
 
 
 def enter(cpu):

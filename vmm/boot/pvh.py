@@ -42,15 +42,35 @@ class ElfKernel:
 
 def parse_elf(data, what):
     """The loadable segments and the PVH entry of an ELF kernel; V3Error if it has none."""
+    segments, _, entry = _walk(data, what)
+    if entry is None:
+        raise V3Error(f"{what}: an ELF kernel with no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")
+    return ElfKernel(what, segments, entry)
+
+
+def has_pvh_note(data):
+    try:
+        return _walk(data, "")[2] is not None
+    except V3Error:
+        return False
+
+
+def elf_segments(data, what):
+    """(PT_LOAD segments, ELF entry point) of an ELF file."""
+    segments, e_entry, _ = _walk(data, what)
+    return segments, e_entry
+
+
+def _walk(data, what):
     if data[:4] != b"\x7fELF" or data[5] != 1:
         raise V3Error(f"{what}: not a little-endian ELF file")
     if data[4] == 2:
-        phoff, = struct.unpack_from("<Q", data, 0x20)
+        e_entry, phoff = struct.unpack_from("<QQ", data, 0x18)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
         fmt = "<IIQQQQQQ"                  # type, flags, offset, vaddr, paddr, filesz, memsz, align
         get = lambda ph: (ph[0], ph[2], ph[4], ph[5], ph[6])
     elif data[4] == 1:
-        phoff, = struct.unpack_from("<I", data, 0x1C)
+        e_entry, phoff = struct.unpack_from("<II", data, 0x18)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
         fmt = "<IIIIIIII"                  # type, offset, vaddr, paddr, filesz, memsz, flags, align
         get = lambda ph: (ph[0], ph[1], ph[3], ph[4], ph[5])
@@ -69,11 +89,9 @@ def parse_elf(data, what):
             segments.append((paddr, data[offset:offset + filesz], memsz))
         elif kind == PT_NOTE:
             entry = _pvh_note(data[offset:offset + filesz]) or entry
-    if entry is None:
-        raise V3Error(f"{what}: an ELF kernel with no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")
     if not segments:
         raise V3Error(f"{what}: an ELF file with nothing to load")
-    return ElfKernel(what, segments, entry)
+    return segments, e_entry, entry
 
 
 def _pvh_note(notes):

@@ -37,7 +37,7 @@ def test_a_bzimage_is_recognised(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda p: p.write_bytes(b"just text\n" * 100), "neither a Linux bzImage .* nor an ELF kernel"),
+    (lambda p: p.write_bytes(b"just text\n" * 100), "neither a Linux bzImage .* nor an ELF or multiboot kernel"),
     (lambda p: p.write_bytes(b"\x7fELF" + bytes(0x400)), "not a little-endian ELF file"),
     (lambda p: p.write_bytes(p.read_bytes()[:3000]), "truncated: the setup header announces"),
 ])

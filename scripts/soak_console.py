@@ -4,11 +4,13 @@
     python3 scripts/soak_console.py [--seconds 300] [--interval 2] [--burners 2]
     python3 scripts/soak_console.py --shutdown reboot --runs 20 [--burners 2]
     python3 scripts/soak_console.py --shutdown poweroff --runs 20
+    python3 scripts/soak_console.py --syscalls-only --interval 0 --seconds 60
 
 Soak: `--burners` host processes spin on the CPU while `v3 run --cdrom guest.iso` (Debian's
 i386 kernel and busybox, `v3 mkguest`) gets a shell command on its standard input every
 `--interval` seconds for `--seconds`: plain echoes, fork and exec, /proc reads, shell
-arithmetic loops, pipes, exit statuses, `sleep` (timers). Every command prints a token computed
+arithmetic loops, pipes, exit statuses, `sleep` (timers), bursts of system calls (`dd bs=1`).
+Every command prints a token computed
 by the guest; each must come back, and the guest's output must hold no fault (segmentation
 fault, Oops, BUG, panic, general protection, invalid opcode, illegal instruction). The guest
 is then rebooted with `reboot -f`, which must end the run.
@@ -47,6 +49,8 @@ COMMANDS = (
     ("dd if=/dev/zero bs=1k count=512 2>/dev/null | md5sum | cut -c1-8; echo soak-{n}-$(({n}*7))", ""),
     ("sleep 1; echo soak-{n}-$(({n}*7))", ""),
     ("ps | wc -l > /dev/null; uname -m > /dev/null; echo soak-{n}-$(({n}*7))", ""),
+    # thousands of system calls through the vDSO's __kernel_vsyscall (SYSENTER/SYSEXIT)
+    ("dd if=/dev/zero of=/dev/null bs=1 count=5000 2>/dev/null; echo soak-{n}-$(({n}*7))", ""),
 )
 
 
@@ -132,7 +136,8 @@ class Guest:
         return sorted({m.group(0).decode() for m in FAULTS.finditer(bytes(self.out))})
 
 
-def soak(iso, seconds, interval, burners, answer_timeout=90, boot_timeout=600, log=print):
+def soak(iso, seconds, interval, burners, answer_timeout=90, boot_timeout=600, log=print,
+         commands=COMMANDS):
     """Returns a dict: sent, answered, missing (commands), faults, latencies, reboot status."""
     load = Burners(burners)
     guest = Guest(iso)
@@ -146,7 +151,7 @@ def soak(iso, seconds, interval, burners, answer_timeout=90, boot_timeout=600, l
         n = 0
         while time.monotonic() - start < seconds:
             n += 1
-            template, suffix = COMMANDS[n % len(COMMANDS)]
+            template, suffix = commands[n % len(commands)]
             token = f"soak-{n}-{n * 7}{suffix}".encode()
             mark = len(guest.out)
             sent = time.monotonic()
@@ -207,6 +212,8 @@ def main():
     ap.add_argument("--shutdown", choices=("reboot", "poweroff"))
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--end-timeout", type=float, default=120)
+    ap.add_argument("--syscalls-only", action="store_true",
+                    help="send only the system-call burst (the quickest way to a guest fault)")
     args = ap.parse_args()
     iso = guest_iso(args.iso)
     if args.shutdown:
@@ -221,7 +228,8 @@ def main():
               f"median {times[len(times) // 2]:.1f} s, max {times[-1]:.1f} s" if times else
               f"{args.shutdown} -f: no run ended")
         return 0 if len(good) == len(results) else 1
-    r = soak(iso, args.seconds, args.interval, args.burners)
+    r = soak(iso, args.seconds, args.interval, args.burners,
+             commands=COMMANDS[-1:] if args.syscalls_only else COMMANDS)
     lat = sorted(r["latencies"])
     print(f"soak {args.seconds:.0f} s, {args.burners} burners: {r['answered']}/{r['sent']} "
           f"commands answered; latency median {lat[len(lat) // 2] if lat else 0:.2f} s, "

@@ -133,6 +133,13 @@ class Guest:
     def faults(self):
         return sorted({m.group(0).decode() for m in FAULTS.finditer(bytes(self.out))})
 
+    def keep_output(self, what):
+        """Write the guest's whole output to a file (for a run that showed a fault); its path."""
+        fd, path = tempfile.mkstemp(prefix=f"soak-{what}-", suffix=".log")
+        with os.fdopen(fd, "wb") as f:
+            f.write(bytes(self.out) + b"\n--- stderr ---\n" + bytes(self.err))
+        return path
+
 
 def soak(iso, seconds, interval, burners, answer_timeout=90, boot_timeout=600, log=print,
          commands=COMMANDS):
@@ -177,6 +184,8 @@ def soak(iso, seconds, interval, burners, answer_timeout=90, boot_timeout=600, l
 
 def _finish(report, guest):
     report["faults"] = guest.faults()
+    if report["faults"] or report["missing"]:
+        report["kept"] = guest.keep_output("soak")
     report["stderr"] = bytes(guest.err[-2000:]).decode(errors="replace")
     report["output_tail"] = bytes(guest.out[-3000:]).decode("latin-1")
     return report
@@ -197,8 +206,10 @@ def shutdown_runs(iso, command, runs, burners, end_timeout=120, boot_timeout=600
                 guest.send(command)
                 status = guest.end(end_timeout)
                 results.append((status, time.monotonic() - t0, guest.faults()))
+                kept = f" (output in {guest.keep_output('shutdown')})" if guest.faults() else ""
                 log(f"run {i + 1}/{runs}: {command}: status {status} after "
-                    f"{results[-1][1]:.1f} s{' faults ' + str(guest.faults()) if guest.faults() else ''}")
+                    f"{results[-1][1]:.1f} s{' faults ' + str(guest.faults()) if guest.faults() else ''}"
+                    f"{kept}")
             finally:
                 guest.kill()
     finally:
@@ -240,6 +251,8 @@ def main():
           f"reboot -f status {r['end_status']}")
     for m in r["missing"]:
         print(f"  no answer: {m}")
+    if r.get("kept"):
+        print(f"  the guest's output: {r['kept']}")
     if r["missing"] or r["faults"] or r["end_status"] != 0:
         print("--- stderr ---\n" + r["stderr"] + "\n--- output tail ---\n" + r["output_tail"])
         return 1

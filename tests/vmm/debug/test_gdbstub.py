@@ -124,6 +124,8 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     cmds = ["set confirm off", f"target remote 127.0.0.1:{port}",
             f"break *{SYM['real_written.spin']:#x}", "c", "delete", "set $ecx = 0xffffffff",
             "c", "p/x $pc", "p/x $ecx",
+            f"set {{short}}{SYM['var']:#x} = 0x1234", f"p/x *(short *){SYM['var']:#x}",
+            f"monitor xp /1xh {SYM['var']:#x}", "set {int}0xfff00000 = 1",
             "monitor info registers", "monitor x /2xb 0x7c00", "monitor nonsense", "kill"]
     args = [exe, "-batch", "-nx"] + [a for c in cmds for a in ("-ex", c)]
     with open(out_path, "w") as f:
@@ -145,6 +147,9 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     assert "SIGINT" in out, out
     assert int(value(out, 1), 16) in (SYM["real_written.spin"], SYM["real_written.spin"] + 2)
     assert int(value(out, 2), 16) < 0xffffffff           # it was running, and stopped
+    assert value(out, 3) == "0x1234"                      # written through gdb, read back
+    assert f"{SYM['var']:016x}: 0x1234" in out            # ... and seen by the monitor
+    assert "Cannot access memory at address 0xfff00000" in out
     assert re.search(r"^EFL=[0-9a-f]{8} \[.*\] IOPL=0$", out, re.M), out
     assert "CR0=" in out and "seg  sel   base" in out
     assert "0x7c00: 0xfa 0x31" in out.replace("0000000000007c00", "0x7c00")

@@ -64,6 +64,7 @@ class Debugger:
         delivery.on_unicorn_event = on_unicorn_event
         self.hold_ns = 0                    # host time spent held (excluded from guest time)
         self.on_close = []                  # callables run when the machine closes
+        self.exit_status = 0                # v3 run's exit status, for the debugger's W packet
 
     # -- stopping and resuming -----------------------------------------------------------------
     def stop(self, reason=("interrupt",)):

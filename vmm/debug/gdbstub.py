@@ -186,7 +186,7 @@ class GdbStub:
         """The run ended: tell gdb, close the sockets."""
         if self.conn is not None:
             conn = self.conn
-            self._send(b"W00")
+            self._send(b"W%02x" % (self.dbg.exit_status & 0xFF))
             try:
                 conn.close()
             except OSError:

@@ -89,6 +89,7 @@ def test_real_protected_long_mode(require_tool, floppy, tmp_path, sym, v3proc):
     assert "0x6464646464646464" in out.split(f"{0xffff800000000000 + var:#x}")[-1]
     assert f"Cannot access memory at address {0xffff900000000000 + var:#x}" in out
     assert "long, CPL 0, machine stopped" in out
+    assert "exited with code 05" in out          # gdb hears v3 run's status (cli; hlt: 5)
     assert "GDBTEST DONE" in run.serial.read_text()
     assert code == 5, run.stderr             # cli; hlt at the end
 

@@ -5,6 +5,9 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def gdb(require_tool, target, *commands, timeout=120):
@@ -174,3 +177,23 @@ def test_bad_gdb_address_and_lonely_S(v3, floppy):
     assert r.exit_code == 1 and "expected tcp:HOST:PORT" in r.stderr
     r = v3("run", floppy, "-S", "--serial", "null")
     assert r.exit_code == 1 and "-S holds the CPU" in r.stderr
+
+
+def test_stepi_into_a_software_interrupt(require_tool, tmp_path, v3proc):
+    """stepi over `int 0x16` in real mode ends at the handler's first instruction, with the
+    frame the VMM pushed (IP after the INT, CS, FLAGS), as on the hardware."""
+    code = (ROOT / "tests" / "guests" / "keyecho.bin").read_bytes()
+    img = tmp_path / "keyecho.img"
+    img.write_bytes(code + bytes(1474560 - len(code)))
+    int16 = code.index(b"\xcd\x16") + 0x7C00
+    sock = tmp_path / "gdb.sock"
+    run = v3proc(tmp_path, img, "-S", "--gdb", f"unix:{sock}")
+    run.wait_for_socket(sock)
+    out = gdb(require_tool, sock, f"break *{int16:#x}", "c", "stepi", "p/x $pc",
+              "p/x *(unsigned int *)0x58", "p/x *(unsigned short *)$sp",
+              "p/x *(unsigned short *)($sp + 2)", "kill")
+    run.finish()
+    vector = int(value(out, 2), 16)
+    assert int(value(out, 1), 16) == ((vector >> 16) << 4) + (vector & 0xFFFF)
+    assert int(value(out, 3), 16) == int16 + 2
+    assert value(out, 4) == "0x0"

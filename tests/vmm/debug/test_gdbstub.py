@@ -86,6 +86,8 @@ def test_real_protected_long_mode(require_tool, floppy, tmp_path, sym, v3proc):
     assert value(out, 13) == hex(SYM["lm_written"])
     assert value(out, 14) == "0x6464646464646464"
     assert "Cannot access memory at address 0xfff00000" in out
+    assert value(out, 4) == hex(SYM["pm32"]) and value(out, 5) == "0x8"
+    assert "protected 32-bit, CPL 0, machine stopped" in out
     assert value(out, 15) == hex(SYM["lm_written"])          # a fresh session: $1 again
     assert value(out, 16) == "0x123456789abcdef"
     assert value(out, 17) == "0x18"
@@ -130,6 +132,9 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
             "c", "p/x $pc", "p/x $ecx",
             f"set {{short}}{SYM['var']:#x} = 0x1234", f"p/x *(short *){SYM['var']:#x}",
             f"monitor xp /1xh {SYM['var']:#x}", "set {int}0xfff00000 = 1",
+            # out of the spin, and one stepi across the far jump into protected mode
+            "set $ecx = 1", f"break *{SYM['to_pm']:#x}", "c", "stepi", "p/x $pc", "p/x $cs",
+            "monitor info mode",
             "monitor info registers", "monitor x /2xb 0x7c00", "monitor nonsense", "kill"]
     args = [exe, "-batch", "-nx"] + [a for c in cmds for a in ("-ex", c)]
     with open(out_path, "w") as f:
@@ -154,6 +159,8 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     assert value(out, 3) == "0x1234"                      # written through gdb, read back
     assert f"{SYM['var']:016x}: 0x1234" in out            # ... and seen by the monitor
     assert "Cannot access memory at address 0xfff00000" in out
+    assert value(out, 4) == hex(SYM["pm32"]) and value(out, 5) == "0x8"
+    assert "protected 32-bit, CPL 0, machine stopped" in out
     assert re.search(r"^EFL=[0-9a-f]{8} \[.*\] IOPL=0$", out, re.M), out
     assert "CR0=" in out and "seg  sel   base" in out
     assert "0x7c00: 0xfa 0x31" in out.replace("0000000000007c00", "0x7c00")

@@ -129,7 +129,7 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     out_path = tmp_path / "gdb.out"
     cmds = ["set confirm off", f"target remote 127.0.0.1:{port}",
             f"break *{SYM['real_written.spin']:#x}", "c", "delete", "set $ecx = 0xffffffff",
-            "c", "p/x $pc", "p/x $ecx",
+            "echo CONTINUING\\n", "c", "p/x $pc", "p/x $ecx",
             f"set {{short}}{SYM['var']:#x} = 0x1234", f"p/x *(short *){SYM['var']:#x}",
             f"monitor xp /1xh {SYM['var']:#x}", "set {int}0xfff00000 = 1",
             # out of the spin, and one stepi across the far jump into protected mode
@@ -142,7 +142,7 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
                              stdin=subprocess.DEVNULL)
     try:
         for _ in range(1200):
-            if "Breakpoint 1," in out_path.read_text():
+            if "CONTINUING" in out_path.read_text():
                 break
             time.sleep(0.05)
         time.sleep(0.5)                       # the second `c` is under way
@@ -204,3 +204,24 @@ def test_stepi_into_a_software_interrupt(require_tool, tmp_path, v3proc):
     assert int(value(out, 1), 16) == ((vector >> 16) << 4) + (vector & 0xFFFF)
     assert int(value(out, 3), 16) == int16 + 2
     assert value(out, 4) == "0x0"
+
+
+def test_a_fail_stop_is_held_for_gdb(require_tool, tmp_path, v3proc):
+    """With gdb attached, a fail-stop (here: an unclaimed port) holds the machine: gdb sees
+    SIGABRT and the diagnostic, can look at the state, and `continue` ends the run as it
+    would have ended (status 3)."""
+    # mov dx,0x1234; in al,dx; cli; hlt
+    code = bytes.fromhex("ba3412ec" "faf4")
+    img = tmp_path / "bad.img"
+    img.write_bytes((code.ljust(510, b"\0") + b"\x55\xaa").ljust(1474560, b"\0"))
+    sock = tmp_path / "gdb.sock"
+    run = v3proc(tmp_path, img, "-S", "--gdb", f"unix:{sock}")
+    run.wait_for_socket(sock)
+    out = gdb(require_tool, sock, "c", "p/x $pc", "p/x $dx", "c")
+    assert run.finish() == 3, run.stderr
+    assert "SIGABRT" in out
+    assert "v3: error: unclaimed read of 1 byte(s) port 0x1234" in out
+    assert "held for inspection" in out
+    assert 0x7C03 <= int(value(out, 1), 16) <= 0x7C06     # where the engine stopped after the IN
+    assert value(out, 2) == "0x1234"
+    assert "exited with code 03" in out

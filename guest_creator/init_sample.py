@@ -31,6 +31,13 @@ CONFIG_XML = """<?xml version="1.0"?>
     <devices>
         <device class="8259A" id="PIC"/>
         <device class="8254_PIT" id="PIT"/>
+        <device class="MPTABLE" id="mptable"/>
+        <device class="LAPIC" id="apic"/>
+        <device class="IOAPIC" id="ioapic">
+            <apic>apic</apic>
+        </device>
+        <device class="HPET" id="hpet"/>
+        <device class="ACPI" id="acpi"/>
         <device class="KEYBOARD" id="keyboard"/>
         <device class="NVRAM" id="nvram">
             <storage>ide0</storage>

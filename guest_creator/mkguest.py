@@ -181,12 +181,13 @@ def fill_initramfs(writer, busybox, init_script, add=()):
 
 
 def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT_APPEND,
-            serial=True, isolinux=None):
+            serial=True, isolinux=None, net=False):
     """Write a bootable busybox guest CD to `output`; return a GuestResult.
 
     kernel: bzImage (default: the host's newest /boot/vmlinuz-*); busybox: static busybox
     (default: `busybox` on PATH); init: path of an /init script (default DEFAULT_INIT);
-    add: SRC:DEST strings or (src, dest) pairs; append: kernel command line.
+    add: SRC:DEST strings or (src, dest) pairs; append: kernel command line;
+    net: load the kernel's NIC modules, DHCP on eth0, httpd (guest_creator/netguest.py).
     """
     kernel = find_host_kernel() if kernel is None else kernel
     if not os.path.isfile(kernel):
@@ -196,8 +197,14 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
     if isolinux is not None:
         check_isolinux(find_isolinux(isolinux), isolinux_version(isolinux))
     busybox = find_busybox(busybox)
+    netdir = None
+    if net:
+        from guest_creator.netguest import net_additions
+        netdir = tempfile.TemporaryDirectory(prefix="v3net-")
+        net_init, net_add = net_additions(kernel, netdir.name)
+        add = list(add) + net_add
     if init is None:
-        init_script = DEFAULT_INIT
+        init_script = net_init if net else DEFAULT_INIT
     elif not os.path.isfile(init):
         raise V3Error(f"init script {init} not found")
     else:
@@ -233,3 +240,5 @@ def mkguest(output, kernel=None, busybox=None, init=None, add=(), append=DEFAULT
                            files=result.files)
     finally:
         os.unlink(initramfs)
+        if netdir is not None:
+            netdir.cleanup()

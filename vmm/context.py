@@ -79,6 +79,9 @@ class BoardContext:
         self.lapic = None                     # the local APIC
         self.ioapic = None                    # the I/O APIC (PCI INTx routing reaches it here)
         self.irq_listeners = []               # other sinks of the ISA lines (the IOAPIC)
+        self.replaced_lines = {}              # ISA line -> its source's level, while the HPET
+                                              # has replaced that source (legacy replacement)
+        self.hpet = None                      # the HPET (the ACPI HPET table describes it)
         self._lines = {}
         self.ack_listeners = {}               # line -> callbacks run when the CPU takes it
         self.pending_irq_events = []          # (line, level) seen before an intc was attached
@@ -91,7 +94,6 @@ class BoardContext:
         self.drives = []                      # vmm.media.Drive: what is attached where (BIOS)
         self.memory_size = len(getattr(self.mem, "data", b""))  # guest RAM bytes (set by machine)
         self.boot_order = ["cdrom", "disk", "floppy"]
-        self.kernel_boot = None                   # vmm.boot.linux.LinuxKernel (--kernel)
         self.pci_bus = None                   # the PCI device registers itself here
         self.cpuid = None                     # the CPUID policy (firmware tables read it)
         self.firmware_tables = None           # vmm.tables.TableArea once the board is built
@@ -128,6 +130,28 @@ class BoardContext:
         return line
 
     def _irq_sink(self, number, level):
+        if number in self.replaced_lines:
+            # cut from its ISA source (HPET legacy replacement): remember the level only
+            self.replaced_lines[number] = level
+            return
+        self._deliver_isa(number, level)
+
+    def replace_isa_line(self, number, enabled):
+        """HPET legacy replacement: while enabled, line `number`'s ISA source (the PIT for 0,
+        the RTC for 8) no longer reaches the interrupt controllers; `replacement_line(number)`
+        drives it instead. Disabling gives the line back to its source at the source's level."""
+        if enabled and number not in self.replaced_lines:
+            self.replaced_lines[number] = self.irq(number).level
+            self._deliver_isa(number, 0)
+        elif not enabled and number in self.replaced_lines:
+            del self.replaced_lines[number]
+            self._deliver_isa(number, self.irq(number).level)
+
+    def replacement_line(self, number):
+        """The IrqLine a replacing device (the HPET) drives ISA line `number` with."""
+        return IrqLine(number, self._deliver_isa)
+
+    def _deliver_isa(self, number, level):
         pic = self.legacy_intc
         if pic is None and not self.irq_listeners:
             self.pending_irq_events.append((number, level))

@@ -61,6 +61,7 @@ class RunOptions:
     plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
     hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
+    host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Plan:
     files: dict = field(default_factory=dict)
     floppy: str = None
     description: str = ""
-    kernel: object = None             # vmm.boot.linux.LinuxKernel
+    direct_boot: object = None        # vmm.boot.linux.LinuxBoot for --kernel
     note: str = None                  # one line for the log about what was chosen
 
 
@@ -125,6 +126,7 @@ def standard_pc_xml(memory_mb, cdrom=None, hda=None, hda_writable=True):
   <device class="MPTABLE" id="mptable"/>
   <device class="LAPIC" id="apic"/>
   <device class="IOAPIC" id="ioapic"><apic>apic</apic></device>
+  <device class="HPET" id="hpet"/>
   <device class="ACPI" id="acpi"/>
   <device class="KEYBOARD" id="keyboard"/>
   <device class="NVRAM" id="nvram"/>
@@ -152,9 +154,10 @@ def plan(opts):
 
 
 def _plan_media(opts):
+    if opts.kernel is not None or opts.initrd is not None or opts.append is not None:
+        return _kernel_plan(opts)
     image = opts.image
-    kernel = _kernel(opts)
-    if image is None and not (opts.cdrom or opts.hda or opts.fda or kernel):
+    if image is None and not (opts.cdrom or opts.hda or opts.fda):
         image = DEFAULT_IMAGE
         if not os.path.exists(image):
             raise V3Error(f"nothing to boot: no IMAGE given and there is no ./{DEFAULT_IMAGE} "
@@ -163,12 +166,12 @@ def _plan_media(opts):
     for what, path in (("--cdrom", cdrom), ("--hda", hda), ("--fda", fda)):
         if path is not None:
             _need_medium(f"{what} {path}", path)
-    if image is None and cdrom and not (hda or fda or kernel) and not opts.plain_cdrom:
+    if image is None and cdrom and not (hda or fda) and not opts.plain_cdrom:
         from isoimage import is_hosted_iso
         if _kind_of_medium(cdrom) == "cdrom" and is_hosted_iso(cdrom):
             # Kitten's and Palacios' own way: the ISO boots the host, which runs the guest
             # image the ISO carries. Here the VMM is the host: run that guest.
-            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True, kernel=kernel)
+            p = _guest_plan(cdrom, open_from="iso", opts=opts, via_cdrom=True)
             p.note = (f"-cdrom {cdrom} was made by v3 isoimage: running the guest image it "
                       f"carries (/initrd.img), as Kitten and Palacios would "
                       f"(--plain-cdrom boots the CD itself)")
@@ -177,11 +180,11 @@ def _plan_media(opts):
         _need_medium(image, image)
         kind = _kind_of_medium(image)
         if kind == "guest-image":
-            return _guest_plan(image, open_from="file", opts=opts, kernel=kernel)
+            return _guest_plan(image, open_from="file", opts=opts)
         if kind == "cdrom":
             from isoimage import is_hosted_iso
             if is_hosted_iso(image):
-                return _guest_plan(image, open_from="iso", opts=opts, kernel=kernel)
+                return _guest_plan(image, open_from="iso", opts=opts)
             cdrom = image
         elif kind == "floppy":
             fda = image
@@ -190,28 +193,34 @@ def _plan_media(opts):
     cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, cdrom, hda,
                                           hda_writable=not opts.hda_readonly).encode(),
                           "<standard PC>")
-    what = ", ".join(f"{k} {v}" for k, v in (("kernel", opts.kernel), ("cdrom", cdrom),
-                                             ("hda", hda), ("fda", fda)) if v)
-    return Plan(cfg, {}, fda, f"standard PC with {what}", kernel)
+    what = ", ".join(f"{k} {v}" for k, v in (("cdrom", cdrom), ("hda", hda), ("fda", fda)) if v)
+    return Plan(cfg, {}, fda, f"standard PC with {what}")
 
 
-def _kernel(opts):
-    """The --kernel/--initrd/--append trio, read and checked (None without --kernel)."""
+def _kernel_plan(opts):
+    """--kernel [--initrd] [--append]: the standard PC (with any --cdrom/--hda/--fda) and the
+    kernel entered directly, everything checked before anything starts."""
+    from vmm.boot import linux
     if opts.kernel is None:
-        for what in ("initrd", "append"):
-            if getattr(opts, what) is not None:
-                raise V3Error(f"--{what} needs --kernel (direct Linux boot)")
-        return None
-    from vmm.boot.linux import LinuxKernel
-    kernel = LinuxKernel.from_files(opts.kernel, opts.initrd, opts.append or "")
-    kernel.check_fits(opts.memory_mb << 20)
-    return kernel
+        raise V3Error(f"{'--initrd' if opts.initrd is not None else '--append'} needs --kernel")
+    if opts.image is not None:
+        raise V3Error(f"--kernel cannot be combined with IMAGE {opts.image} (use --cdrom, "
+                      f"--hda or --fda to attach media)")
+    if opts.bios is not None:
+        raise V3Error("--kernel cannot be combined with --bios: the kernel is entered directly")
+    for what, path in (("--kernel", opts.kernel), ("--initrd", opts.initrd),
+                       ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda)):
+        if path is not None and not os.path.isfile(path):
+            raise V3Error(f"{what} {path}: no such file")
+    boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20,
+                         host_decompress=opts.host_decompress)
+    cfg = parse_vm_config(standard_pc_xml(opts.memory_mb, opts.cdrom, opts.hda).encode(),
+                          "<standard PC>")
+    return Plan(cfg, {}, opts.fda, f"standard PC, direct boot of {opts.kernel}",
+                direct_boot=boot)
 
 
-def _guest_plan(path, open_from, opts, via_cdrom=False, kernel=None):
-    if kernel is not None:
-        raise V3Error(f"{path}: --kernel cannot be combined with a guest image (its XML "
-                      f"describes how the VM boots)")
+def _guest_plan(path, open_from, opts, via_cdrom=False):
     from guest_creator.image import open_image, open_image_bytes
     if open_from == "iso":
         from isoimage import read_file_from_iso
@@ -294,7 +303,6 @@ def build_machine(p, opts, console, vmmlog):
                 telemetry=bool(opts.telemetry or opts.telemetry_json or p.config.telemetry),
                 bios_console_serial=(opts.bios_console == "serial"), firmware=opts.bios)
     m.ctx.files = p.files
-    m.ctx.kernel_boot = p.kernel
     m.ctx.disk_snapshot = opts.snapshot
     if opts.boot:
         order = {"d": "cdrom", "c": "disk", "a": "floppy"}
@@ -309,6 +317,7 @@ def build_machine(p, opts, console, vmmlog):
             f"<memmap> region {start:#x}-{end:#x} -> host {host:#x}: there is no host physical "
             f"memory to map in this VMM; the region stays ordinary guest memory")
     m.add_devices(p.config.devices, omit=opts.omit)
+    m.direct_boot = p.direct_boot
     com1 = m.ctx.io.find(0x3F8)
     if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
         # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):
@@ -349,7 +358,7 @@ def run(opts, on_machine=None):
         raise V3Error("-S holds the CPU until a debugger or the monitor lets it go: give -s, "
                       "--gdb or --monitor with it")
     p = plan(opts)
-    refuse_overwrite(_outputs(opts), _inputs(opts, p))
+    refuse_overwrite(_outputs(opts, p), _inputs(opts, p))
     _check_snapshot_options(opts)
     early_log = io.StringIO()
     vmmlog = VMMLog(early_log, opts.debug)
@@ -446,16 +455,24 @@ def check_omit(classes):
     known = {c.upper() for c in devices.known_classes()} | NOT_YET_AVAILABLE
     for name in classes:
         if name.upper() not in known:
+            later = sorted(c for c in NOT_YET_AVAILABLE if devices.lookup(c) is None)
             raise V3Error(f"--omit {name}: unknown device class; known: "
-                          f"{', '.join(devices.known_classes() + sorted(NOT_YET_AVAILABLE))}")
+                          f"{', '.join(devices.known_classes() + later)}")
 
 
-def _outputs(opts):
-    """The files a run writes, labelled as the user named them."""
+def _outputs(opts, p):
+    """The files a run writes, labelled as the user named them (a capture file named in the
+    guest image's XML too; one file shared by every card counts once)."""
     serial = opts.serial[5:] if opts.serial.startswith("file:") else None
-    return [("--serial file:", serial), ("--screen", opts.screen),
-            ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
-            ("--savevm", opts.savevm)]
+    found = [("--serial file:", serial), ("--screen", opts.screen),
+             ("--telemetry-json", opts.telemetry_json), ("--log", opts.log),
+             ("--savevm", opts.savevm), ("--pcap", opts.pcap)]
+    captures = {opts.pcap}
+    for spec in p.config.devices:
+        if spec.class_name.upper() == "NIC_BRIDGE" and spec.value("pcap") not in captures:
+            captures.add(spec.value("pcap"))
+            found.append((f"NIC_BRIDGE {spec.id or '?'} <pcap>", spec.value("pcap")))
+    return found
 
 
 def _inputs(opts, p):

@@ -170,6 +170,7 @@ class Machine:
         self.debug = None                     # vmm.debug.control.Debugger while one is attached
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
+        self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
 
     # -- memory map ------------------------------------------------------------------------------
     def _map_memory(self):
@@ -329,8 +330,9 @@ class Machine:
             if cls is None:
                 if name in NOT_YET_AVAILABLE:
                     raise ConfigError(
-                        f"{spec.where()}: device class {spec.class_name} is not available yet "
-                        f"(the APIC work comes next); pass --omit {spec.class_name} to leave it out")
+                        f"{spec.where()}: device class {spec.class_name} is not available "
+                        f"(Palacios' old name: use LAPIC and IOAPIC); pass --omit "
+                        f"{spec.class_name} to leave it out")
                 raise ConfigError(f"{spec.where()}: unknown device class '{spec.class_name}'; "
                                   f"known classes: {', '.join(devices.known_classes())}")
             dev = cls.from_spec(spec, self.ctx)
@@ -366,6 +368,33 @@ class Machine:
             self.cpu.delivery.bios = self.bios
             self._install_firmware_tables()
         self.cpu.reset()
+        if self.direct_boot is not None:
+            self._start_direct_boot()
+
+    def _start_direct_boot(self):
+        """--kernel: the kernel, initrd, command line and zero page in memory, the CPU at the
+        kernel's 32-bit entry (no POST: the BIOS ROM and its firmware tables are in place)."""
+        from vmm.bios.int15 import memory_map
+        from vmm.boot import linux
+        boot = self.direct_boot
+        rsdp = next((d.rsdp for d in self.ctx.devices.values() if getattr(d, "rsdp", None)),
+                    None)
+        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size), rsdp)
+        if boot.elf is not None:
+            from vmm.boot import pvh
+            pvh.enter(self.cpu, boot.elf.entry)
+        else:
+            linux.enter(self.cpu)
+        if boot.elf is not None and boot.kernel is not None:
+            # the host did the guest's decompression: say so where the user looks
+            self.log.info(f"--kernel: {boot.kernel.path}'s payload decompressed on the host "
+                          f"({boot.elf.compression}) and entered through its PVH note at "
+                          f"{boot.elf.entry:#x} (--no-host-decompress runs the kernel's own "
+                          f"decompressor instead)")
+        elif boot.note:
+            self.log.info(f"--kernel: not decompressed on the host: {boot.note}; the kernel "
+                          f"decompresses itself")
+        self.log.debug(f"direct boot: {boot.describe()}")
 
     def _install_firmware_tables(self):
         """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
@@ -738,6 +767,8 @@ def _explain_ucerror(exc):
         C.UC_ERR_READ_UNMAPPED: "a read of unmapped memory",
         C.UC_ERR_WRITE_UNMAPPED: "a write of unmapped memory",
         C.UC_ERR_FETCH_UNMAPPED: "an instruction fetch from unmapped memory",
+        C.UC_ERR_FETCH_PROT: "an instruction fetch from an address with no RAM (a device or "
+                             "open bus): code cannot run there",
         C.UC_ERR_INSN_INVALID: "an invalid instruction",
         C.UC_ERR_EXCEPTION: "an unhandled CPU exception",
     }.get(exc.errno, "an emulator error")

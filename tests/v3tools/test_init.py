@@ -21,7 +21,8 @@ def test_writes_config_and_sample(v3, tmp_path):
     assert vm.find("cores").get("count") == "1"
     assert vm.find("files/file").attrib == {"id": "boot-cd", "filename": "sample.iso"}
     classes = [d.get("class") for d in vm.find("devices")]
-    assert classes == ["8259A", "8254_PIT", "KEYBOARD", "NVRAM", "PCI", "i440FX", "PIIX3", "IDE",
+    assert classes == ["8259A", "8254_PIT", "MPTABLE", "LAPIC", "IOAPIC", "HPET", "ACPI",
+                       "KEYBOARD", "NVRAM", "PCI", "i440FX", "PIIX3", "IDE",
                        "RAMDISK", "SERIAL", "BOCHS_DEBUG", "OS_DEBUG"]
     ide = vm.find("devices/device[@class='IDE']")
     assert (ide.get("id"), ide.findtext("bus"), ide.findtext("controller")) == ("ide0", "pci0", "southbridge")

@@ -6,14 +6,15 @@ Every run is in this process through main(), as a user's `v3 run` would be.
 """
 import json
 import os
+import shutil
 import time
 
 import pytest
 
 from guest_creator.init_sample import config_xml
+from isoimage import STUB_KERNEL
 from vmm.devices import known_classes
-
-KNOWN_CLASSES = known_classes()
+from vmm.machine import NOT_YET_AVAILABLE
 
 FLOPPY_SIZE = 1474560
 
@@ -53,8 +54,13 @@ IVT_LIMIT_15_INT3 = bytes.fromhex("31c08ed8c7060c00157ca30e000f011e1b7cccebfeb0f
 IVT_LIMIT_15_INT4 = bytes.fromhex("31c08ed8c7061000167ca312000f011e1c7ccd04ebfeb0fee664faf40f0000000000")
 
 # `v3 init`'s configuration (boot-cd = sample.iso) with a LAPIC device added
-LAPIC_CONFIG = config_xml().replace('<device class="8259A" id="PIC"/>',
-                                    '<device class="8259A" id="PIC"/>\n<device class="LAPIC" id="apic"/>')
+# v3 init's PC without its other APIC-platform devices: a LAPIC alone (the 8259A behind it)
+LAPIC_CONFIG = config_xml()
+for _dev in ('<device class="MPTABLE" id="mptable"/>',
+             '<device class="IOAPIC" id="ioapic">\n            <apic>apic</apic>\n        </device>',
+             '<device class="HPET" id="hpet"/>', '<device class="ACPI" id="acpi"/>'):
+    assert _dev in LAPIC_CONFIG, _dev
+    LAPIC_CONFIG = LAPIC_CONFIG.replace("        " + _dev + "\n", "")
 
 
 def floppy(code):
@@ -169,7 +175,7 @@ def test_unknown_device_class(sample, v3):
     assert v3("build-vm", "frob.xml", "-o", "frob.dat").exit_code == 0
     before = sorted(os.listdir(sample))
     r = v3("run", "frob.dat", "--serial", "null")
-    assert_one_line_error(r, f"frob.dat (embedded XML):11: unknown device class 'FROB'; known "
+    assert_one_line_error(r, f"frob.dat (embedded XML):12: unknown device class 'FROB'; known "
                              f"classes: {', '.join(devices.known_classes())}", sample, before)
     assert "SERIAL" in r.stderr and "8254_PIT" in r.stderr
 
@@ -310,6 +316,7 @@ def test_an_xml_configuration_is_not_booted(workdir, v3):
 # -- bad input, table-driven: exit status, one line, no file created or changed -------------------
 SAME = "; refusing to overwrite an input"
 OWN = "; give each output its own file"
+LATER = sorted(c for c in NOT_YET_AVAILABLE if c not in known_classes())   # --omit takes them too
 BAD_INPUT = [
     # (args, exit, message). The directory holds image.dat (a guest image whose FILEDISK `d`
     # has <path>disk.img</path>), image.iso (a copy of boot.img), boot.img (a floppy that
@@ -339,6 +346,13 @@ BAD_INPUT = [
      "--log ./out.txt: is the same file as --serial file:out.txt" + OWN),
     (["--fda", "boot.img", "--serial", "null", "--screen", "s.txt", "--telemetry-json", "s.txt"], 1,
      "--telemetry-json s.txt: is the same file as --screen s.txt" + OWN),
+    (["--fda", "boot.img", "--serial", "null", "--nic", "user", "--pcap", "./boot.img"], 1,
+     "--pcap ./boot.img: is the same file as --fda boot.img" + SAME),
+    (["--fda", "boot.img", "--serial", "null", "--until", "x", "--savevm", "hard.img"], 1,
+     "--savevm hard.img: is the same file as --fda boot.img" + SAME),
+    (["--kernel", "bz", "--serial", "file:bz"], 1, "--serial file:bz: is the same file as --kernel bz" + SAME),
+    (["--kernel", "bz", "--initrd", "disk.img", "--serial", "null", "--log", "disk.img"], 1,
+     "--log disk.img: is the same file as --initrd disk.img" + SAME),
     # option values: one line naming the option and what it expects
     *[(["--fda", "boot.img", "-m", m], 1, f"-m {m}: expected the machine's memory in MB, a whole "
                                           f"number from 1 to 3584 (or a size: 512M, 1G)")
@@ -348,11 +362,10 @@ BAD_INPUT = [
       for t in ("nan", "inf", "-inf", "1e300", "0", "-1", "abc", "1000001")],
     (["--fda", "boot.img", "--smp", "2"], 1, "-smp 2: only one core is implemented so far"),
     (["--fda", "boot.img", "--boot", "x"], 1, "-boot x: expected d (CD), c (disk) or a (floppy)"),
-    (["--fda", "boot.img", "--nosuch"], 1,
-     "No such option '--nosuch'. Did you mean '--nic'? (see `v3 run --help`)"),
+    (["--fda", "boot.img", "--zzzz"], 1, "No such option '--zzzz' (see `v3 run --help`)"),
     # inputs that cannot work
     (["--fda", "boot.img", "--serial", "null", "--omit", "NOSUCH"], 1,
-     "--omit NOSUCH: unknown device class; known: " + ", ".join(KNOWN_CLASSES + ["APIC"])),
+     f"--omit NOSUCH: unknown device class; known: {', '.join(known_classes() + LATER)}"),
     (["sub", "--serial", "null"], 1, "sub: is a directory"),
     (["--cdrom", "sub", "--serial", "null"], 1, "--cdrom sub: is a directory"),
     (["--hda", "sub/", "--serial", "null"], 1, "--hda sub/: is a directory"),
@@ -387,6 +400,7 @@ def baddir(workdir, v3):
     (workdir / "disk.img").write_bytes(bytes(512 * 64))
     os.link(workdir / "boot.img", workdir / "hard.img")
     (workdir / "sub").mkdir()
+    shutil.copy(STUB_KERNEL, workdir / "bz")
     return workdir
 
 
@@ -395,13 +409,15 @@ def test_bad_input(baddir, bad_input, args, code, message):
     bad_input(["run", *args], code, message)
 
 
-def test_kernel_options_in_both_spellings(workdir, v3):
-    """--kernel and QEMU's -kernel: a file that is no bzImage is one line, nothing written."""
-    (workdir / "random.bin").write_bytes(bytes(range(256)) * 64)
-    for spelling in ("--kernel", "-kernel"):
-        r = v3("run", spelling, "random.bin", "--serial", "file:serial.out")
-        assert_one_line_error(r, "--kernel random.bin: not a Linux x86 kernel image (no 'HdrS' "
-                                 "boot header at offset 0x202)", workdir, ["random.bin"])
-    r = v3("run", "-append", "quiet", "--serial", "null")
-    assert_one_line_error(r, "--append needs --kernel (direct Linux boot)", workdir,
-                          ["random.bin"])
+def test_kernel_bad_input_is_one_line(workdir, v3):
+    (workdir / "notakernel").write_bytes(b"hello\n" * 200)
+    (workdir / "initrd").write_bytes(b"x")
+    before = sorted(os.listdir(workdir))
+    r = v3("run", "-kernel", "notakernel", "--serial", "file:serial.out")
+    assert_one_line_error(r, "--kernel notakernel: neither a Linux bzImage (no boot sector "
+                             "signature and 'HdrS' setup header at 0x1FE/0x202) nor an ELF "
+                             "kernel", workdir, before)
+    r = v3("run", "-initrd", "initrd", "--serial", "null")
+    assert_one_line_error(r, "--initrd needs --kernel", workdir, before)
+    r = v3("run", "--kernel", "missing", "--serial", "null")
+    assert_one_line_error(r, "--kernel missing: no such file", workdir, before)

@@ -50,6 +50,44 @@ def linux64_iso(tmp_path_factory, require_artefact):
     return out
 
 
+@pytest.mark.parametrize("arch, how", [("amd64", "bzImage"), ("amd64", "no-host-decompress"),
+                                       ("amd64", "vmlinux"), ("i386", "bzImage")])
+def test_debian_linux_direct_kernel_boot(tmp_path, arch, how, require_artefact, linux_iso,
+                                         linux64_iso):
+    """`v3 run --kernel K --initrd f --append console=ttyS0`, no boot loader, no POST:
+    - amd64 bzImage: its payload decompressed on the host, the ELF entered through its PVH note;
+    - amd64 bzImage with --no-host-decompress: the boot protocol's 32-bit entry, the kernel's
+      own decompressor, then long mode;
+    - amd64 vmlinux (the ELF out of the bzImage) given as --kernel: PVH;
+    - i386 bzImage: no PVH note in that kernel, so the 32-bit entry (said in the log)."""
+    import isoimage
+    from vmm.boot import linux, pvh
+    kernel = require_artefact(artefacts.debian_kernel, arch)
+    iso = linux64_iso if arch == "amd64" else linux_iso
+    initrd = tmp_path / "initrd.img"
+    initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
+    if how == "vmlinux":
+        compression, elf = pvh.decompress_payload(linux.read_bzimage(kernel))
+        assert compression == "xz"
+        kernel = tmp_path / "vmlinux"
+        kernel.write_bytes(elf)
+    log = tmp_path / "vmm.log"
+    result, serial = boot(tmp_path, LINUX_MARKER, kernel=str(kernel), initrd=str(initrd),
+                          append="console=ttyS0", host_decompress=how != "no-host-decompress",
+                          log=str(log))
+    assert result.status == 0, serial[-2000:]
+    assert "ISOLINUX" not in serial and "Decompressing Linux" not in serial
+    assert "command line: console=ttys0" in serial.lower()
+    assert "APIC: Switch to symmetric I/O mode setup" in serial and "ACPI: RSDP" in serial
+    text = log.read_text()
+    if how == "bzImage" and arch == "amd64":
+        assert "payload decompressed on the host (xz) and entered through its PVH note" in text
+    elif arch == "i386":
+        assert "not decompressed on the host" in text and "no PVH entry note" in text
+    else:
+        assert "decompressed on the host" not in text
+
+
 def type_after(text, command):
     """An on_machine hook: once `text` has appeared on COM1, type `command` there."""
     def hook(machine):
@@ -67,14 +105,17 @@ def type_after(text, command):
 def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
     """The 64-bit kernel on the standard PC, command line `console=ttyS0` only: isolinux, the
     kernel in long mode, /init's marker. The kernel found the ACPI tables and switched to the
-    APIC (IOAPIC for the ISA interrupts, the LAPIC timer as its clock event device); then
+    APIC (IOAPIC for the ISA interrupts, the LAPIC timer as its clock event device, the HPET
+    as the global one and a clocksource); then
     `poweroff -f` in the guest's shell ends the run with status 0 (ACPI S5)."""
     serial_path = tmp_path / "serial.out"
     result, machine = run(RunOptions(serial=f"file:{serial_path}", timeout=240,
                                      cdrom=str(linux64_iso)),
                           on_machine=type_after(LINUX_MARKER, "cat /proc/interrupts "
                                                 "/sys/devices/system/clockevents/clockevent0/"
-                                                "current_device; poweroff -f\n"))
+                                                "current_device /sys/devices/system/"
+                                                "clockevents/broadcast/current_device; "
+                                                "poweroff -f\n"))
     serial = serial_path.read_bytes().decode("latin-1")
     assert (result.status, result.reason) == (0, "guest poweroff"), serial[-2000:]
     assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
@@ -90,6 +131,11 @@ def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
     loc = re.search(r"^\s*LOC:\s+(\d+)", listing, re.M)
     assert loc and int(loc.group(1)) > 0
     assert re.search(r"^lapic\s*$", listing, re.M)
+    # the HPET: a clocksource, and the global clock event device in legacy replacement mode
+    # (timer 0 on ISA IRQ 0, i.e. IOAPIC pin 2)
+    assert "clocksource: hpet:" in serial and "hpet0: 3 comparators, 64-bit" in serial
+    assert re.search(r"^\s*0:\s+[1-9]\d*\s+IO-APIC\s+2-edge\s+timer", listing, re.M)
+    assert re.search(r"^hpet\s*$", listing, re.M)
 
 
 def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
@@ -305,3 +351,62 @@ def test_grub2_boots_debian_linux(tmp_path, linux_iso, require_artefact):
     assert result.status == 0
     assert (serial.index("Booting `Debian i386 via GRUB'") < serial.index("Linux version")
             < serial.index(LINUX_MARKER))
+
+
+def test_grub2_boots_debian_amd64_linux(tmp_path, linux64_iso, require_artefact):
+    """GRUB 2's own Linux loader boots the 64-bit kernel on the standard PC."""
+    import isoimage
+    mkrescue = require_artefact(artefacts.grub_mkrescue)
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    bootdir = tmp_path / "iso" / "boot"
+    (bootdir / "grub").mkdir(parents=True)
+    (bootdir / "vmlinuz").write_bytes(Path(kernel).read_bytes())
+    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(linux64_iso, "/initrd.img"))
+    (bootdir / "grub" / "grub.cfg").write_text(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+        "set timeout=1\n"
+        'menuentry "Debian amd64 via GRUB" {\n  linux /boot/vmlinuz console=ttyS0\n'
+        "  initrd /boot/initrd.img\n}\n")
+    iso = tmp_path / "grub-linux64.iso"
+    subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
+                   capture_output=True)
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
+    assert result.status == 0, serial[-2000:]
+    assert (serial.index("Booting `Debian amd64 via GRUB'") < serial.index("Linux version")
+            < serial.index(LINUX_MARKER))
+
+
+def test_debian_amd64_inside_a_palacios_guest_image(tmp_path, monkeypatch, v3, linux64_iso):
+    """The hosted pipeline: v3 init's config.xml (the APIC platform included), build-vm,
+    isoimage, run."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(linux64_iso, "guest.iso")
+    Path("config.xml").write_text(CONFIG_WITH_BOOT_CD)
+    assert v3("build-vm", "config.xml", "-o", "image.dat").exit_code == 0
+    assert v3("isoimage").exit_code == 0
+    r = v3("run", "--serial", "file:serial.out", "--until", LINUX_MARKER, "--timeout", "240")
+    assert r.exit_code == 0, r.stderr
+    serial = (tmp_path / "serial.out").read_text(errors="replace")
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+    assert "APIC: Switch to symmetric I/O mode setup" in serial
+
+
+def test_memtest86plus_x64_banner(tmp_path, require_artefact):
+    from isoimage import build_iso
+    memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")
+    require_artefact(artefacts.isolinux_bin)
+    iso = tmp_path / "memtest64.iso"
+    build_iso(iso, kernel=memtest, append="console=ttyS0,115200")
+    result, serial = boot(tmp_path, "Memtest86+", timeout=120, cdrom=str(iso), memory_mb=256)
+    assert result.status == 0, serial[-2000:]
+    assert serial.index("ISOLINUX") < serial.index("Memtest86+")
+
+
+def test_memtest86plus_x64_direct_kernel_boot(tmp_path, require_artefact):
+    """memtest86+ x64 is a Linux boot-protocol image of another design (no compressed
+    payload): --kernel enters it through the 32-bit entry."""
+    memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")
+    result, serial = boot(tmp_path, "Memtest86+", timeout=120, kernel=str(memtest),
+                          append="console=ttyS0,115200", memory_mb=256)
+    assert result.status == 0, serial[-2000:]
+

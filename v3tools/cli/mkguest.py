@@ -19,11 +19,14 @@ from guest_creator.mkguest import DEFAULT_APPEND, mkguest
 @click.option("--serial/--no-serial", default=True, show_default=True,
               help="Put `SERIAL 0 115200` in isolinux.cfg.")
 @click.option("--isolinux", type=click.Path(dir_okay=False), help="isolinux.bin to use instead of the host's.")
+@click.option("--net", is_flag=True,
+              help="Networked guest: the kernel's NIC modules (8139too, ne2k-pci), DHCP on eth0, "
+                   "busybox httpd serving /www.")
 @click.pass_obj
-def command(app, output, kernel, busybox, init, add, append, serial, isolinux):
+def command(app, output, kernel, busybox, init, add, append, serial, isolinux, net):
     """Write a CD that boots a Linux kernel with a busybox initramfs built by v3tools."""
     result = mkguest(output, kernel=kernel, busybox=busybox, init=init, add=add, append=append,
-                     serial=serial, isolinux=isolinux)
+                     serial=serial, isolinux=isolinux, net=net)
     app.out.print(f"wrote {result.path} ({result.size} bytes): kernel {result.kernel}, "
                   f"busybox {result.busybox} with {result.applets} applet links, "
                   f"initramfs {result.initramfs_size} bytes", soft_wrap=True)

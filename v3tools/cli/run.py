@@ -48,7 +48,7 @@ MACHINES = ("pc", "pc-i440fx")
 @click.option("--loadvm", type=click.Path(), metavar="FILE",
               help="Start from a snapshot saved by --savevm (same image and options).")
 @click.option("--omit", multiple=True, metavar="CLASS",
-              help="Leave out devices of this class (e.g. LAPIC until it exists).")
+              help="Leave out devices of this class.")
 @click.option("--nic", "nic", multiple=True, metavar="user|tap,OPTIONS",
               help="Add a network card and its backend, QEMU's form: user,model=rtl8139,"
                    "hostfwd=tcp:127.0.0.1:8080-:80[,restrict=on][,net=10.0.2.0/24][,mac=...] "
@@ -78,12 +78,15 @@ MACHINES = ("pc", "pc-i440fx")
 @click.option("--accel", metavar="tcg", help="Accepted as `tcg` (QEMU): the CPU is emulated.")
 @click.option("--machine", metavar="pc", help="Accepted as `pc` (QEMU): the i440FX PC.")
 @click.option("--name", metavar="NAME", help="A name for the VM (shown in the log).")
+@click.option("--no-host-decompress", is_flag=True,
+              help="--kernel bzImage: let the kernel decompress itself instead of the host "
+                   "decompressing it and entering the ELF through its PVH note.")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
             append, savevm, loadvm, omit, nic, net, redir, pcap, gdb, gdb_default, start_stopped,
             monitor, hda_readonly, snapshot, plain_cdrom, nographic, display, no_reboot, keymap,
-            accel, machine, name):
+            accel, machine, name, no_host_decompress):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -126,7 +129,7 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       hda_readonly=hda_readonly,
                       plain_cdrom=plain_cdrom, name=name, kernel=kernel, initrd=initrd,
                       append=append, savevm=savevm, loadvm=loadvm, nic=nic, net=net, redir=redir,
-                      pcap=pcap)
+                      pcap=pcap, host_decompress=not no_host_decompress)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

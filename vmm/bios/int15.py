@@ -70,13 +70,7 @@ class SystemServices:
     # -- memory size ---------------------------------------------------------------------------
     def memory_map(self):
         """[(base, length, type)] in address order."""
-        size = self.ctx.memory_size
-        ranges = [(0, bda.EBDA_BASE, E820_RAM),
-                  (bda.EBDA_BASE, 0xA0000 - bda.EBDA_BASE, E820_RESERVED),
-                  (rom.ROM_BASE, rom.ROM_SIZE, E820_RESERVED)]
-        if size > ONE_MIB:
-            ranges.append((ONE_MIB, size - ONE_MIB, E820_RAM))
-        return ranges
+        return memory_map(self.ctx.memory_size)
 
     def e820(self, call):
         entries = self.memory_map()
@@ -164,3 +158,14 @@ def _descriptor(d):
     if d[6] & 0x80:                          # 4 KiB granularity
         limit = limit << 12 | 0xFFF
     return base, limit
+
+
+def memory_map(size):
+    """The E820 map of a machine with `size` bytes of RAM: [(base, length, type)] in address
+    order (also handed to a directly booted kernel)."""
+    ranges = [(0, bda.EBDA_BASE, E820_RAM),
+              (bda.EBDA_BASE, 0xA0000 - bda.EBDA_BASE, E820_RESERVED),
+              (rom.ROM_BASE, rom.ROM_SIZE, E820_RESERVED)]
+    if size > ONE_MIB:
+        ranges.append((ONE_MIB, size - ONE_MIB, E820_RAM))
+    return ranges

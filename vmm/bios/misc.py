@@ -81,16 +81,6 @@ class MiscServices:
         raise BootFailed("boot failed: the boot loader called INT 18h (no ROM BASIC to run)")
 
     def int19(self, call):
-        kernel = self.ctx.kernel_boot
-        if kernel is not None:
-            # direct kernel boot (v3 run --kernel): load it as a boot loader would
-            from vmm.bios.int15 import E820_RAM
-            top = max(base + size for base, size, kind in self.bios.system.memory_map()
-                      if kind == E820_RAM)
-            seg, off = kernel.load(self.ctx.mem.write, top)
-            call.set_return(seg, off)
-            self.bios.log.debug(f"INT 19h: booting {kernel.describe()}")
-            return
         load_seg, image, drive, what = self.bootstrap()
         call.write(load_seg << 4, image)
         call.dl = drive

@@ -1,166 +1,249 @@
-"""Direct Linux boot (`v3 run --kernel bzImage --initrd FILE --append "..."`), by the x86 Linux
-boot protocol (Documentation/arch/x86/boot.rst in the kernel sources), 16-bit entry.
+"""Direct kernel boot of a Linux bzImage through the Linux/x86 boot protocol
+(Documentation/arch/x86/boot.rst in the Linux sources, "32-bit boot protocol").
 
-The built-in BIOS runs its POST as for any boot; its INT 19h bootstrap then loads the kernel
-instead of a boot sector, as a boot loader would:
+What the VMM does in place of a boot loader, with no BIOS POST and no real-mode setup code:
+* the protected-mode kernel (everything after the `(setup_sects + 1) * 512` bytes of real-mode
+  setup) goes to 1 MiB (`code32_start`, where the 32-bit entry expects it);
+* the initrd goes as high as RAM and the kernel's `initrd_addr_max` allow, page-aligned;
+* the command line goes to 0x20000 (at most `cmdline_size` bytes);
+* a zero page (`struct boot_params`) at 0x10000 receives the kernel's setup header, the loader
+  fields (type_of_loader 0xFF, cmd_line_ptr, ramdisk_image/size), the E820 map the BIOS
+  would report, and an 80x25 VGA text screen description;
+* the CPU enters the kernel's 32-bit entry in flat protected mode as the protocol requires:
+  a GDT (at 0x8000) with __BOOT_CS 0x10 and __BOOT_DS 0x18 (4 GiB, base 0), CS=0x10,
+  DS=ES=SS=0x18, paging off, interrupts off, ESI = the zero page, EBX=EBP=EDI=0.
+The kernel's own entry code then decompresses itself (a 64-bit kernel goes on to long mode).
 
-    0x90000    the real-mode setup code (setup_sects + 1 sectors), its header filled in
-    0x9DE00    the end of the setup heap (heap_end_ptr = 0xDE00), the stack just above it
-    0x9E000    the command line (NUL-terminated, at most cmdline_size bytes)
-    0x100000   the protected-mode kernel (the rest of the bzImage)
-    top of RAM the initrd, page-aligned, below initrd_addr_max and below the highest usable
-               E820 RAM range's end
+The firmware tables (MP, ACPI) stay where the built-in BIOS publishes them, in the F segment,
+and Linux finds them by its usual search.
 
-and leaves through a five-instruction real-mode stub at 0x7C00 that loads DS = ES = FS = GS =
-SS = 0x9000, SP = 0xE000, and jumps to 0x9020:0000 with interrupts off. From there the kernel's
-own setup code runs on the BIOS (E820 map, video, keyboard), switches to protected mode and,
-for a 64-bit kernel, to long mode: the same path isolinux and GRUB's `linux16` take.
-
-Requirements checked up front (one-line errors): the "HdrS" signature and boot protocol 2.04 or
-later (Linux 2.6.14, 2005), a kernel loaded high (bzImage), an initrd and a kernel that fit in
-the machine's memory, and a command line without control characters that fits cmdline_size.
+Everything is checked before the machine starts: a file that is not a bzImage, a truncated
+one, a protocol older than 2.06, an initrd that does not fit in RAM below the kernel's limit,
+a command line longer than the kernel accepts: each is one line naming the file.
 """
 import struct
+from dataclasses import dataclass
 
 from v3tools.errors import V3Error
 
-SETUP_SEG = 0x9000
-SETUP_ADDR = SETUP_SEG << 4
-HEAP_END = 0xDE00                  # heap_end_ptr: offset from the setup segment's start
-STACK_TOP = 0xE000
-CMDLINE_OFF = 0xE000
-CMDLINE_ADDR = SETUP_ADDR + CMDLINE_OFF
 KERNEL_ADDR = 0x100000
-STUB_ADDR = 0x7C00
-PAGE = 0x1000
-
-# setup header fields (offsets in the bzImage's first sectors)
-HDR_SETUP_SECTS = 0x1F1
-HDR_BOOT_FLAG = 0x1FE
-HDR_MAGIC = 0x202
-HDR_VERSION = 0x206
-HDR_TYPE_OF_LOADER = 0x210
-HDR_LOADFLAGS = 0x211
-HDR_RAMDISK_IMAGE = 0x218
-HDR_RAMDISK_SIZE = 0x21C
-HDR_HEAP_END_PTR = 0x224
-HDR_CMD_LINE_PTR = 0x228
-HDR_INITRD_ADDR_MAX = 0x22C
-HDR_CMDLINE_SIZE = 0x238
-HDR_INIT_SIZE = 0x260
-
+BOOT_PARAMS = 0x10000
+CMDLINE_ADDR = 0x20000
+GDT_ADDR = 0x8000
+BOOT_CS, BOOT_DS = 0x10, 0x18
+MIN_VERSION = 0x0206                 # cmdline_size and the 32-bit entry as documented
 LOADED_HIGH = 0x01
-CAN_USE_HEAP = 0x80
-LOADER_UNDEFINED = 0xFF
-MIN_PROTOCOL = 0x0204
+XLF_KERNEL_64 = 0x01
+E820_MAX = 128
 
 
-def _stub():
-    """cli; mov ax,0x9000; mov ds,ax; mov es,ax; mov fs,ax; mov gs,ax; mov ss,ax;
-    mov sp,0xE000; jmp 0x9020:0000"""
-    return (b"\xFA" + b"\xB8" + struct.pack("<H", SETUP_SEG)
-            + b"\x8E\xD8\x8E\xC0\x8E\xE0\x8E\xE8\x8E\xD0"
-            + b"\xBC" + struct.pack("<H", STACK_TOP)
-            + b"\xEA" + struct.pack("<HH", 0, SETUP_SEG + 0x20))
+@dataclass
+class BzImage:
+    path: str
+    data: bytes
+    version: int
+    setup_sects: int
+    loadflags: int
+    initrd_addr_max: int
+    cmdline_size: int
+    init_size: int
+    xloadflags: int
+    header_end: int
 
+    @property
+    def payload(self):
+        return self.data[(self.setup_sects + 1) * 512:]
 
-class LinuxKernel:
-    """A bzImage, an optional initrd and a command line, checked and ready to load."""
-
-    def __init__(self, kernel, initrd=None, cmdline="", kernel_name="--kernel",
-                 initrd_name="--initrd"):
-        self.name = kernel_name
-        self.kernel = kernel
-        self.initrd = initrd
-        self.initrd_name = initrd_name
-        if len(kernel) < 0x400 or kernel[HDR_MAGIC:HDR_MAGIC + 4] != b"HdrS":
-            raise V3Error(f"{kernel_name}: not a Linux x86 kernel image (no 'HdrS' boot "
-                          f"header at offset 0x202)")
-        self.version = struct.unpack_from("<H", kernel, HDR_VERSION)[0]
-        if self.version < MIN_PROTOCOL:
-            raise V3Error(f"{kernel_name}: Linux boot protocol {self.version >> 8}."
-                          f"{self.version & 0xFF:02d} is older than 2.04, which v3 loads")
-        if not kernel[HDR_LOADFLAGS] & LOADED_HIGH:
-            raise V3Error(f"{kernel_name}: a zImage (loaded low); only bzImage kernels are "
-                          f"supported")
-        sects = kernel[HDR_SETUP_SECTS] or 4
-        self.setup_size = (sects + 1) * 512
-        if self.setup_size > CMDLINE_OFF - 0x200 or self.setup_size >= len(kernel):
-            raise V3Error(f"{kernel_name}: its setup code ({sects} sectors) does not fit the "
-                          f"boot protocol's layout")
-        self.cmdline_max = struct.unpack_from("<I", kernel, HDR_CMDLINE_SIZE)[0] \
-            if self.version >= 0x0206 else 255
-        self.initrd_max = struct.unpack_from("<I", kernel, HDR_INITRD_ADDR_MAX)[0]
-        self.init_size = struct.unpack_from("<I", kernel, HDR_INIT_SIZE)[0] \
-            if self.version >= 0x020A else 0
-        bad = [c for c in cmdline if ord(c) < 0x20 or ord(c) == 0x7F]
-        if bad:
-            raise V3Error(f"--append: control character {ord(bad[0]):#04x} in the kernel command "
-                          f"line; give printable text")
-        raw = cmdline.encode()
-        if len(raw) > min(self.cmdline_max, 0x800 - 1):
-            raise V3Error(f"--append: {len(raw)} bytes; this kernel takes at most "
-                          f"{min(self.cmdline_max, 0x7FF)}")
-        self.cmdline = raw
-
-    @classmethod
-    def from_files(cls, kernel_path, initrd_path=None, cmdline=""):
-        def read(what, path):
-            try:
-                with open(path, "rb") as f:
-                    return f.read()
-            except IsADirectoryError:
-                raise V3Error(f"{what} {path}: is a directory")
-            except OSError as exc:
-                raise V3Error(f"{what} {path}: cannot read: {exc.strerror}")
-        kernel = read("--kernel", kernel_path)
-        initrd = read("--initrd", initrd_path) if initrd_path else None
-        return cls(kernel, initrd, cmdline or "", f"--kernel {kernel_path}",
-                   f"--initrd {initrd_path}")
-
-    def check_fits(self, ram_top):
-        """Raise V3Error when the kernel and the initrd cannot both be placed below ram_top."""
-        self.placement(ram_top)
-
-    def placement(self, ram_top):
-        """(initrd address or None, kernel end) for usable RAM ending at ram_top."""
-        pm_size = len(self.kernel) - self.setup_size
-        kernel_end = KERNEL_ADDR + max(pm_size, self.init_size)
-        if kernel_end > ram_top:
-            raise V3Error(f"{self.name}: the kernel needs {(kernel_end - KERNEL_ADDR) >> 20} MB "
-                          f"above 1 MB but the machine has {ram_top >> 20} MB; raise -m")
-        if self.initrd is None:
-            return None, kernel_end
-        top = min(ram_top, self.initrd_max + 1)
-        addr = (top - len(self.initrd)) & ~(PAGE - 1)
-        if addr < kernel_end:
-            raise V3Error(f"{self.initrd_name}: {len(self.initrd) >> 20} MB does not fit between "
-                          f"the kernel and the top of memory ({ram_top >> 20} MB); raise -m")
-        return addr, kernel_end
-
-    def load(self, write, ram_top):
-        """Write everything into guest memory through `write(addr, bytes)` (a writer that drops
-        translated code). Returns (real-mode segment, offset) to jump to."""
-        initrd_addr, _ = self.placement(ram_top)
-        setup = bytearray(self.kernel[:self.setup_size])
-        setup[HDR_TYPE_OF_LOADER] = LOADER_UNDEFINED
-        setup[HDR_LOADFLAGS] |= CAN_USE_HEAP
-        struct.pack_into("<H", setup, HDR_HEAP_END_PTR, HEAP_END)
-        struct.pack_into("<I", setup, HDR_CMD_LINE_PTR, CMDLINE_ADDR)
-        if initrd_addr is not None:
-            struct.pack_into("<II", setup, HDR_RAMDISK_IMAGE, initrd_addr, len(self.initrd))
-        write(SETUP_ADDR, bytes(setup))
-        write(CMDLINE_ADDR, self.cmdline + b"\0")
-        write(KERNEL_ADDR, self.kernel[self.setup_size:])
-        if initrd_addr is not None:
-            write(initrd_addr, self.initrd)
-        write(STUB_ADDR, _stub())
-        self.initrd_addr = initrd_addr
-        return 0, STUB_ADDR
+    @property
+    def is_64bit(self):
+        return bool(self.xloadflags & XLF_KERNEL_64)
 
     def describe(self):
-        v = f"{self.version >> 8}.{self.version & 0xFF:02d}"
-        what = f"Linux kernel {self.name.split(' ', 1)[-1]} (boot protocol {v})"
-        if self.initrd is not None:
-            what += f", initrd {self.initrd_name.split(' ', 1)[-1]} at {self.initrd_addr:#x}"
-        return what
+        return (f"Linux bzImage, boot protocol {self.version >> 8}.{self.version & 0xFF}, "
+                f"{'64' if self.is_64bit else '32'}-bit, {len(self.data)} bytes")
+
+
+def read_bzimage(path):
+    """Parse `path` as a bzImage; V3Error (one line) if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise V3Error(f"--kernel {path}: cannot read: {exc.strerror}")
+    what = f"--kernel {path}"
+    if len(data) < 0x264 or data[0x202:0x206] != b"HdrS" or data[0x1FE:0x200] != b"\x55\xAA":
+        raise V3Error(f"{what}: neither a Linux bzImage (no boot sector signature and 'HdrS' "
+                      f"setup header at 0x1FE/0x202) nor an ELF kernel")
+    version, = struct.unpack_from("<H", data, 0x206)
+    if version < MIN_VERSION:
+        raise V3Error(f"{what}: Linux boot protocol {version >> 8}.{version & 0xFF} is older "
+                      f"than 2.06, which direct boot needs")
+    setup_sects = data[0x1F1] or 4
+    loadflags = data[0x211]
+    if not loadflags & LOADED_HIGH:
+        raise V3Error(f"{what}: a zImage (loaded low); only bzImages are supported")
+    initrd_addr_max, = struct.unpack_from("<I", data, 0x22C)
+    xloadflags, cmdline_size = struct.unpack_from("<HI", data, 0x236)
+    init_size, = struct.unpack_from("<I", data, 0x260)
+    header_end = 0x202 + data[0x201]
+    payload_offset = (setup_sects + 1) * 512
+    syssize, = struct.unpack_from("<I", data, 0x1F4)      # protected-mode size in 16-byte units
+    if len(data) <= payload_offset + (syssize - 1) * 16:     # syssize is rounded up to 16
+        raise V3Error(f"{what}: truncated: the setup header announces "
+                      f"{payload_offset + syssize * 16} bytes, the file has {len(data)}")
+    return BzImage(path, data, version, setup_sects, loadflags, initrd_addr_max, cmdline_size,
+                   init_size, xloadflags, header_end)
+
+
+ELF_CMDLINE_SIZE = 2047              # Linux/x86 COMMAND_LINE_SIZE - 1, for an ELF kernel
+
+
+@dataclass
+class LinuxBoot:
+    """A checked direct boot: the kernel (a bzImage, or an ELF entered through PVH), the
+    initrd bytes and where everything goes."""
+    kernel: BzImage
+    initrd: bytes
+    initrd_addr: int
+    cmdline: bytes
+    elf: object = None               # vmm.boot.pvh.ElfKernel when entered through PVH
+    note: str = ""                   # why a bzImage was not decompressed on the host
+
+    def describe(self):
+        what = self.elf.describe() if self.elf is not None else self.kernel.describe()
+        if self.elf is not None and self.kernel is not None:
+            what = f"{self.kernel.describe()}: {what}"
+        return (f"{what}; initrd {len(self.initrd)} bytes at {self.initrd_addr:#x}; "
+                f"command line {self.cmdline.decode(errors='replace')!r}")
+
+
+def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decompress=True):
+    """Check everything and decide the layout; nothing is touched yet. A bzImage whose
+    payload the host can decompress into an ELF with a PVH note is entered through PVH
+    (unless `host_decompress` is off); an ELF kernel always is."""
+    from vmm.boot import pvh
+    try:
+        with open(kernel_path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
+    kernel, elf, note = None, None, ""
+    if head == b"\x7fELF":
+        with open(kernel_path, "rb") as f:
+            elf = pvh.parse_elf(f.read(), f"--kernel {kernel_path}")
+        cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
+    else:
+        kernel = read_bzimage(kernel_path)
+        cmdline_size, addr_max = kernel.cmdline_size, kernel.initrd_addr_max
+        kernel_end = KERNEL_ADDR + max(kernel.init_size, len(kernel.payload))
+        if host_decompress:
+            compression, payload = pvh.decompress_payload(kernel)
+            if compression is None:
+                note = payload
+            else:
+                try:
+                    elf = pvh.parse_elf(payload, f"the payload of {kernel_path}")
+                    elf.compression = compression
+                    kernel_end = elf.end
+                except V3Error as exc:
+                    note = str(exc)
+    cmdline = append.encode()
+    if b"\0" in cmdline:
+        raise V3Error("--append: the command line cannot contain a NUL byte")
+    if len(cmdline) > cmdline_size:
+        raise V3Error(f"--append: the command line is {len(cmdline)} bytes; this kernel "
+                      f"accepts at most {cmdline_size} (cmdline_size)")
+    if kernel_end > memory_size:
+        raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x} "
+                      f"while decompressing; the machine has {memory_size >> 20} MiB (raise -m)")
+    initrd, initrd_addr = b"", 0
+    if initrd_path is not None:
+        try:
+            with open(initrd_path, "rb") as f:
+                initrd = f.read()
+        except OSError as exc:
+            raise V3Error(f"--initrd {initrd_path}: cannot read: {exc.strerror}")
+        top = min(memory_size, addr_max + 1)
+        initrd_addr = (top - len(initrd)) & ~0xFFF
+        if initrd_addr < kernel_end:
+            raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
+                          f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
+                          f"(raise -m)")
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note)
+
+
+def e820_entries(memory_map):
+    return b"".join(struct.pack("<QQI", base, length, kind) for base, length, kind in memory_map)
+
+
+def boot_params(boot, memory_map):
+    """The zero page (struct boot_params, 4 KiB)."""
+    k = boot.kernel
+    zp = bytearray(4096)
+    # screen_info: mode 3, 80x25 colour VGA text, cursor at the top left
+    zp[0x06] = 3                                   # orig_video_mode
+    zp[0x07] = 80                                  # orig_video_cols
+    zp[0x0E] = 25                                  # orig_video_lines
+    zp[0x0F] = 1                                   # orig_video_isVGA
+    struct.pack_into("<H", zp, 0x10, 16)           # orig_video_points
+    ext_kib = max(0, min(sum(l for b, l, t in memory_map if t == 1 and b >= 1 << 20),
+                         0xFFFFFFFF * 1024) // 1024)
+    struct.pack_into("<I", zp, 0x1E0, ext_kib)     # alt_mem_k
+    if len(memory_map) > E820_MAX:
+        raise V3Error(f"direct boot: {len(memory_map)} E820 entries (at most {E820_MAX})")
+    zp[0x1E8] = len(memory_map)                    # e820_entries
+    zp[0x2D0:0x2D0 + 20 * len(memory_map)] = e820_entries(memory_map)
+    zp[0x1F1:k.header_end] = k.data[0x1F1:k.header_end]     # the kernel's setup header
+    zp[0x210] = 0xFF                               # type_of_loader: undefined
+    zp[0x211] = k.loadflags & ~0x80 & 0xFF         # loadflags: CAN_USE_HEAP clear (no setup)
+    struct.pack_into("<II", zp, 0x218, boot.initrd_addr if boot.initrd else 0, len(boot.initrd))
+    struct.pack_into("<I", zp, 0x228, CMDLINE_ADDR)
+    return bytes(zp)
+
+
+def gdt():
+    """Null, null, __BOOT_CS (flat 32-bit code), __BOOT_DS (flat data)."""
+    return struct.pack("<QQQQ", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
+
+
+def load(boot, mem_write, memory_map, rsdp=None):
+    """Write kernel, initrd, command line and zero page (or PVH start_info) and the GDT into
+    guest memory."""
+    if boot.elf is not None:
+        from vmm.boot import pvh
+        for paddr, data, memsz in boot.elf.segments:
+            mem_write(paddr, data)
+            if memsz > len(data):
+                mem_write(paddr + len(data), bytes(memsz - len(data)))
+        if boot.initrd:
+            mem_write(boot.initrd_addr, boot.initrd)
+        mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
+        initrd = (boot.initrd_addr, len(boot.initrd)) if boot.initrd else None
+        mem_write(pvh.START_INFO, pvh.start_info(CMDLINE_ADDR, rsdp, memory_map, initrd))
+        mem_write(GDT_ADDR, gdt())
+        return
+    mem_write(KERNEL_ADDR, boot.kernel.payload)
+    if boot.initrd:
+        mem_write(boot.initrd_addr, boot.initrd)
+    mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
+    mem_write(BOOT_PARAMS, boot_params(boot, memory_map))
+    mem_write(GDT_ADDR, gdt())
+
+
+def enter(cpu):
+    """Put the CPU at the kernel's 32-bit entry, in flat protected mode (boot protocol)."""
+    from unicorn import x86_const as X
+    from vmm import ucinternals as U
+    uc, env = cpu.uc, cpu.env
+    cpu.reset()
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, GDT_ADDR, 4 * 8 - 1, 0))
+    uc.reg_write(X.UC_X86_REG_CR0, (uc.reg_read(X.UC_X86_REG_CR0) | 0x1) & ~0x80000000)
+    env.set_seg(U.SEG_CS, BOOT_CS, 0, 0xFFFFFFFF, 0x00CF9B00)
+    for seg in (U.SEG_DS, U.SEG_ES, U.SEG_SS, U.SEG_FS, U.SEG_GS):
+        env.set_seg(seg, BOOT_DS, 0, 0xFFFFFFFF, 0x00CF9300)
+    for i in range(16):
+        env.set_reg(i, 0)
+    env.set_reg(6, BOOT_PARAMS)                   # ESI
+    env.eip = KERNEL_ADDR
+    env.recompute_hflags()
+    uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)

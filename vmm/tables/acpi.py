@@ -137,6 +137,11 @@ def dsdt(ctx):
                       for slot in range(32) for intx in range(4)]
             pci.append(aml.name("_PRT", aml.package(*routes)))
         terms.append(aml.scope("\\_SB", aml.device("PCI0", *pci)))
+    hpet = ctx.hpet
+    if hpet is not None:
+        terms.append(aml.scope("\\_SB", aml.device(
+            "HPET", aml.name("_HID", aml.eisa_id("PNP0103")), aml.name("_UID", 0),
+            aml.name("_CRS", aml.resource_template(aml.memory32_fixed(hpet.base, 0x400))))))
     return sdt(b"DSDT", 2, b"".join(terms))
 
 
@@ -147,9 +152,8 @@ def build(ctx, area, pm):
     tables = [area.place(fadt(pm, dsdt_addr, facs_addr), name="ACPI FADT")]
     if ctx.lapic is not None:
         tables.append(area.place(madt(ctx), name="ACPI MADT"))
-    hpet = getattr(ctx, "hpet", None)
-    if hpet is not None:
-        tables.append(area.place(hpet_table(hpet), name="ACPI HPET"))
+    if ctx.hpet is not None:
+        tables.append(area.place(hpet_table(ctx.hpet), name="ACPI HPET"))
     rsdt = area.place(sdt(b"RSDT", 1, b"".join(struct.pack("<I", t) for t in tables)),
                       name="ACPI RSDT")
     xsdt = area.place(sdt(b"XSDT", 1, b"".join(struct.pack("<Q", t) for t in tables)),

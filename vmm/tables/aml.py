@@ -130,6 +130,11 @@ def dword_memory(lo, hi):
     return struct.pack("<BHBBBIIIII", 0x87, 23, 0, 0x0C, 0x01, 0, lo, hi, 0, hi - lo + 1)
 
 
+def memory32_fixed(base, length, writable=True):
+    """32-bit Fixed Memory Range Descriptor (large item 0x86)."""
+    return struct.pack("<BHBII", 0x86, 9, 1 if writable else 0, base, length)
+
+
 def io_port(lo, hi, align, length):
     """I/O Port Descriptor (small item), 16-bit decode."""
     return struct.pack("<BBHHBB", 0x47, 1, lo, hi, align, length)

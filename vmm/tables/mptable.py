@@ -12,7 +12,7 @@ Entries, in the order the specification requires (by entry type):
   `vmm.devices.ioapic.pci_intx_pin` gives;
 * local interrupt entries: ExtINT on LINT0 (the 8259A, virtual wire) and NMI on LINT1.
 """
-from vmm.tables import checksum, cpu_signature, pack, with_checksum
+from vmm.tables import cpu_signature, pack, with_checksum
 
 SPEC_REV = 4                       # MP specification 1.4
 OEM_ID = b"V3TOOLS "
@@ -31,8 +31,9 @@ def build(ctx, area):
     lapic, ioapic = ctx.lapic, ctx.ioapic
     entries = []
     signature, features = cpu_signature(ctx)
+    from vmm.devices.lapic import VERSION as LAPIC_VERSION
     apic_id = lapic.boot_id if lapic is not None else 0
-    version = 0x14
+    version = LAPIC_VERSION
     entries.append(pack("BBBBII8x", ENTRY_PROCESSOR, apic_id, version, 0x3, signature, features))
     pci = ctx.pci_bus
     if pci is not None:

@@ -1,122 +1,113 @@
-"""Direct Linux boot (vmm/boot/linux.py, `v3 run --kernel/--initrd/--append`): the boot
-protocol header checks, the memory layout, and Debian's own i386 and amd64 kernels booted with
-an initramfs and a command line, no boot loader involved."""
+"""Direct kernel boot (vmm/boot/linux.py): the bzImage checks, the layout, the zero page, and
+the CPU state at the 32-bit entry. A synthetic bzImage carries just a valid setup header; the
+real Debian kernels boot in tests/vmm/test_real_guests.py."""
 import struct
 
 import pytest
 
-from v3tools import artefacts
 from v3tools.errors import V3Error
-from vmm.boot.linux import (CMDLINE_ADDR, KERNEL_ADDR, SETUP_ADDR, LinuxKernel)
-from vmm.launch import RunOptions, plan, run
-
-LINUX_MARKER = "v3 guest: busybox initramfs up"
-MB = 1 << 20
+from vmm.boot import linux
 
 
-def fake_bzimage(version=0x020F, loadflags=0x01, setup_sects=4, pm_size=64 * 1024,
-                 cmdline_size=2047, initrd_max=0x7FFFFFFF, init_size=0):
-    setup = bytearray((setup_sects + 1) * 512)
-    setup[0x1F1] = setup_sects
-    struct.pack_into("<H", setup, 0x1FE, 0xAA55)
-    setup[0x202:0x206] = b"HdrS"
-    struct.pack_into("<H", setup, 0x206, version)
-    setup[0x211] = loadflags
-    struct.pack_into("<I", setup, 0x22C, initrd_max)
-    struct.pack_into("<I", setup, 0x238, cmdline_size)
-    struct.pack_into("<I", setup, 0x260, init_size)
-    return bytes(setup) + b"\x90" * pm_size
+def fake_bzimage(tmp_path, version=0x020F, setup_sects=4, payload=b"\x90" * 4096, loadflags=1,
+                 cmdline_size=2047, initrd_max=0x7FFFFFFF, init_size=0x200000, xload=1,
+                 name="bzImage"):
+    data = bytearray((setup_sects + 1) * 512)
+    data[0x1F1] = setup_sects
+    struct.pack_into("<I", data, 0x1F4, len(payload) // 16)
+    data[0x1FE:0x200] = b"\x55\xAA"
+    data[0x200:0x202] = b"\xEB\x66"                   # jmp over the header: ends at 0x268
+    data[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", data, 0x206, version)
+    data[0x211] = loadflags
+    struct.pack_into("<I", data, 0x214, 0x100000)
+    struct.pack_into("<I", data, 0x22C, initrd_max)
+    struct.pack_into("<HI", data, 0x236, xload, cmdline_size)
+    struct.pack_into("<I", data, 0x260, init_size)
+    path = tmp_path / name
+    path.write_bytes(bytes(data) + payload)
+    return path
 
 
-@pytest.mark.parametrize("kernel, message", [
-    (b"\x7fELF" + bytes(4096), "--kernel: not a Linux x86 kernel image (no 'HdrS' boot header "
-                               "at offset 0x202)"),
-    (fake_bzimage(version=0x0202), "--kernel: Linux boot protocol 2.02 is older than 2.04, "
-                                   "which v3 loads"),
-    (fake_bzimage(loadflags=0), "--kernel: a zImage (loaded low); only bzImage kernels are "
-                                "supported"),
+def test_a_bzimage_is_recognised(tmp_path):
+    k = linux.read_bzimage(fake_bzimage(tmp_path))
+    assert (k.version, k.setup_sects, k.cmdline_size, k.is_64bit) == (0x020F, 4, 2047, True)
+    assert k.payload == b"\x90" * 4096 and k.header_end == 0x268
+    assert "boot protocol 2.15, 64-bit" in k.describe()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p.write_bytes(b"just text\n" * 100), "neither a Linux bzImage .* nor an ELF kernel"),
+    (lambda p: p.write_bytes(b"\x7fELF" + bytes(0x400)), "not a little-endian ELF file"),
+    (lambda p: p.write_bytes(p.read_bytes()[:3000]), "truncated: the setup header announces"),
 ])
-def test_kernels_refused_in_one_line(kernel, message):
-    with pytest.raises(V3Error) as exc:
-        LinuxKernel(kernel)
-    assert str(exc.value) == message
+def test_bad_kernels_are_one_line_errors(tmp_path, mutate, message):
+    path = fake_bzimage(tmp_path)
+    mutate(path)
+    with pytest.raises(V3Error, match=message) as exc:
+        linux.prepare(path, None, "", 64 << 20)
+    assert "\n" not in str(exc.value) and str(path) in str(exc.value)
 
 
-def test_command_line_checks():
-    with pytest.raises(V3Error, match=r"^--append: control character 0x0a in the kernel command "
-                                      r"line; give printable text$"):
-        LinuxKernel(fake_bzimage(), cmdline="console=ttyS0\ninit=/bin/sh")
-    with pytest.raises(V3Error, match=r"^--append: 300 bytes; this kernel takes at most 255$"):
-        LinuxKernel(fake_bzimage(cmdline_size=255), cmdline="x" * 300)
+def test_old_protocols_and_zimages_are_refused(tmp_path):
+    with pytest.raises(V3Error, match="boot protocol 2.4 is older than 2.06"):
+        linux.read_bzimage(fake_bzimage(tmp_path, version=0x0204))
+    with pytest.raises(V3Error, match="zImage"):
+        linux.read_bzimage(fake_bzimage(tmp_path, loadflags=0))
 
 
-def test_layout_follows_the_boot_protocol():
-    k = LinuxKernel(fake_bzimage(), initrd=b"I" * 5000, cmdline="console=ttyS0 quiet")
-    mem = {}
-    seg, off = k.load(lambda addr, data: mem.__setitem__(addr, bytes(data)), 64 * MB)
-    setup = mem[SETUP_ADDR]
-    assert setup[0x210] == 0xFF and setup[0x211] & 0x81 == 0x81          # loader, heap, high
-    assert struct.unpack_from("<H", setup, 0x224)[0] == 0xDE00
-    assert struct.unpack_from("<I", setup, 0x228)[0] == CMDLINE_ADDR
-    image, size = struct.unpack_from("<II", setup, 0x218)
-    assert size == 5000 and image % 4096 == 0 and image + size <= 64 * MB
-    assert image + size > 64 * MB - 4096                                  # as high as it goes
-    assert mem[CMDLINE_ADDR] == b"console=ttyS0 quiet\0"
-    assert mem[KERNEL_ADDR] == b"\x90" * 64 * 1024
-    assert mem[image] == b"I" * 5000
-    stub = mem[(seg << 4) + off]
-    assert stub[0] == 0xFA and stub[-5:] == b"\xEA\x00\x00\x20\x90"        # cli ... jmp 9020:0
+def test_initrd_goes_high_below_the_kernels_limit(tmp_path):
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"\x1f\x8b" + bytes(10_000))
+    boot = linux.prepare(fake_bzimage(tmp_path), initrd, "console=ttyS0", 64 << 20)
+    assert boot.initrd_addr == ((64 << 20) - 10_002) & ~0xFFF
+    boot = linux.prepare(fake_bzimage(tmp_path, initrd_max=0x37FFFFF), initrd, "", 256 << 20)
+    assert boot.initrd_addr + 10_002 <= 0x3800000 and boot.initrd_addr % 4096 == 0
 
 
-def test_memory_too_small_is_one_line():
-    k = LinuxKernel(fake_bzimage(), initrd=b"I" * (3 * MB))
-    with pytest.raises(V3Error, match=r"^--initrd: 3 MB does not fit between the kernel and the "
-                                      r"top of memory \(2 MB\); raise -m$"):
-        k.check_fits(2 * MB)
-    k = LinuxKernel(fake_bzimage(init_size=40 * MB))
-    with pytest.raises(V3Error, match=r"^--kernel: the kernel needs 40 MB above 1 MB but the "
-                                      r"machine has 32 MB; raise -m$"):
-        k.check_fits(32 * MB)
+def test_initrd_that_does_not_fit_and_long_command_lines(tmp_path):
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(bytes(30 << 20))
+    with pytest.raises(V3Error, match=r"--initrd .*do not fit in RAM.*raise -m"):
+        linux.prepare(fake_bzimage(tmp_path), initrd, "", 32 << 20)
+    with pytest.raises(V3Error, match="at most 255 \\(cmdline_size\\)"):
+        linux.prepare(fake_bzimage(tmp_path, cmdline_size=255), None, "x" * 256, 64 << 20)
+    with pytest.raises(V3Error, match="needs memory up to"):
+        linux.prepare(fake_bzimage(tmp_path, init_size=0x4000000), None, "", 32 << 20)
 
 
-def test_options_that_need_kernel(tmp_path):
-    with pytest.raises(V3Error, match=r"^--initrd needs --kernel \(direct Linux boot\)$"):
-        plan(RunOptions(initrd=str(tmp_path / "x"), cdrom=None))
-    with pytest.raises(V3Error, match=r"^--append needs --kernel \(direct Linux boot\)$"):
-        plan(RunOptions(append="quiet"))
-    with pytest.raises(V3Error, match=r"^--kernel .*nope: cannot read: No such file or directory$"):
-        plan(RunOptions(kernel=str(tmp_path / "nope")))
-    with pytest.raises(V3Error, match=r"^--kernel .*: is a directory$"):
-        plan(RunOptions(kernel=str(tmp_path)))
+def test_zero_page_carries_the_header_and_the_loader_fields(tmp_path):
+    from vmm.bios.int15 import memory_map
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(bytes(5000))
+    boot = linux.prepare(fake_bzimage(tmp_path), initrd, "console=ttyS0", 64 << 20)
+    e820 = memory_map(64 << 20)
+    zp = linux.boot_params(boot, e820)
+    raw = boot.kernel.data
+    assert zp[0x202:0x206] == b"HdrS" and zp[0x1F1] == raw[0x1F1]
+    assert zp[0x210] == 0xFF and zp[0x211] & 1                    # type_of_loader, LOADED_HIGH
+    assert struct.unpack_from("<III", zp, 0x218) == (boot.initrd_addr, 5000, 0)
+    assert struct.unpack_from("<I", zp, 0x228)[0] == linux.CMDLINE_ADDR
+    assert zp[0x1E8] == len(e820)
+    for i, (base, length, kind) in enumerate(e820):
+        assert struct.unpack_from("<QQI", zp, 0x2D0 + 20 * i) == (base, length, kind)
+    assert (zp[0x06], zp[0x07], zp[0x0E], zp[0x0F]) == (3, 80, 25, 1)   # VGA text 80x25
 
 
-def _initramfs(tmp_path_factory, require_artefact, arch):
-    """The initramfs `v3 mkguest` builds (busybox-static for `arch`, its /init prints the
-    marker), taken out of the ISO it writes."""
-    from guest_creator.mkguest import mkguest
-    from isoimage import read_file_from_iso
-    busybox = require_artefact(artefacts.busybox_static, arch)
-    kernel = require_artefact(artefacts.debian_kernel, arch)
-    require_artefact(artefacts.isolinux_bin)
-    out = tmp_path_factory.mktemp(f"kboot-{arch}") / "guest.iso"
-    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
-    initrd = out.parent / "initrd.img"
-    initrd.write_bytes(read_file_from_iso(str(out), "/initrd.img"))
-    return kernel, initrd
-
-
-@pytest.mark.parametrize("arch", ["i386", "amd64"])
-def test_debian_kernel_boots_directly(arch, tmp_path, tmp_path_factory, require_artefact):
-    """Debian's kernel, no boot loader: the command line arrives whole, the initrd is found,
-    /init prints its marker. The amd64 kernel goes through its setup code to long mode."""
-    kernel, initrd = _initramfs(tmp_path_factory, require_artefact, arch)
-    serial = tmp_path / "serial.out"
-    result, machine = run(RunOptions(kernel=str(kernel), initrd=str(initrd),
-                                     append="console=ttyS0 v3.kboot=1", memory_mb=256,
-                                     serial=f"file:{serial}", until=LINUX_MARKER, timeout=240))
-    text = serial.read_bytes().decode("latin-1")
-    assert result.status == 0, text[-2000:]
-    assert "Kernel command line: console=ttyS0 v3.kboot=1" in text
-    assert "Trying to unpack rootfs image as initramfs" in text
-    assert f"-{'amd64' if arch == 'amd64' else '686'}" in text[text.index("Linux version"):][:200]
-    assert "ISOLINUX" not in text
+def test_the_cpu_starts_at_the_32bit_entry_in_flat_protected_mode(tmp_path):
+    from unicorn import x86_const as X
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    m = Machine(memory_mb=64)
+    m.add_devices(parse_vm_config(standard_pc_xml(64).encode(), "<t>").devices)
+    m.direct_boot = linux.prepare(fake_bzimage(tmp_path), None, "quiet", 64 << 20)
+    m.finish_board()
+    env, uc = m.cpu.env, m.uc
+    assert env.seg(1)[:3] == (0x10, 0, 0xFFFFFFFF) and env.seg(3)[:3] == (0x18, 0, 0xFFFFFFFF)
+    assert uc.reg_read(X.UC_X86_REG_CR0) & 0x80000001 == 1          # PE, no paging
+    assert env.eip == 0x100000 and env.reg(6) == linux.BOOT_PARAMS   # ESI = zero page
+    assert not m.cpu.interrupts_enabled
+    assert bytes(m.ram[0x100000:0x101000]) == b"\x90" * 4096
+    assert bytes(m.ram[linux.CMDLINE_ADDR:linux.CMDLINE_ADDR + 6]) == b"quiet\0"
+    assert m.cpu.mode().startswith("protected")

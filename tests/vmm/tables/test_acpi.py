@@ -55,7 +55,11 @@ def tables(read):
 def test_standard_pc_acpi_tables():
     m = board()
     t = tables(lambda a, n: bytes(m.ram[a:a + n]))
-    assert {"FACP", "APIC", "DSDT", "FACS"} <= set(t)
+    assert {"FACP", "APIC", "HPET", "DSDT", "FACS"} <= set(t)
+    hpet = t["HPET"][1]
+    block_id, space, width, _, _, base, number, min_tick = struct.unpack_from("<IBBBBQBH", hpet, 36)
+    assert block_id == m.ctx.hpet.capabilities() & 0xFFFFFFFF and block_id >> 16 == 0x8086
+    assert (space, base, number) == (0, 0xFED00000, 0) and min_tick > 0
     fadt = t["FACP"][1]
     assert len(fadt) == 244 and fadt[8] == 3
     sci, smi_cmd = struct.unpack_from("<HI", fadt, 46)
@@ -105,5 +109,7 @@ def test_iasl_disassembles_every_table(tmp_path, require_tool):
     assert 'EisaId ("PNP0A03")' in dsdt and "WordBusNumber" in dsdt
     prt = dsdt[dsdt.index("Name (_PRT"):]
     assert "0x0001FFFF" in prt and prt.count("Package (0x04)") == 128
+    assert 'EisaId ("PNP0103")' in dsdt and "Memory32Fixed" in dsdt      # the HPET device
+    assert "FED00000" in (tmp_path / "hpet.dsl").read_text()
     madt = (tmp_path / "apic.dsl").read_text()
     assert "Interrupt Source Override" in madt and "Local APIC NMI" in madt

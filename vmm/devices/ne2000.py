@@ -1,0 +1,405 @@
+"""NE2000: the NE2000-compatible Realtek RTL8029 on PCI (10ec:8029), an 8390 core with 32 KiB of
+packet memory, which Linux drives with ne2k-pci on top of 8390 (DP8390D datasheet; RTL8029AS
+datasheet for the PCI side and page 3).
+
+BAR0 is 32 I/O ports: 0x00-0x0F the 8390 registers in the page CR.PS selects, 0x10 the remote
+DMA data port (8, 16 and 32-bit accesses; in word mode, DCR bit 0, a byte access still moves
+two bytes, as on the chip), 0x18-0x1F the reset port (a read resets the NIC and sets ISR.RST).
+
+Registers (page 0 write / read; page 1):
+  00 CR (all pages): STP, STA, TXP, remote DMA command (read/write/abort), page select
+  01/02 PSTART/PSTOP (read: CLDA)   03 BNRY   04 TPSR / TSR   05-06 TBCR (read: NCR, FIFO = 0)
+  07 ISR (write 1 to clear; RST, RDC, CNT, OVW, TXE, RXE, PTX, PRX)   08-09 RSAR   0A-0B RBCR
+  (read: the RTL8029 ID 0x50 0x43)   0C RCR / RSR   0D TCR / CNTR0   0E DCR / CNTR1
+  0F IMR / CNTR2 (tally counters read 0)     page 1: 01-06 PAR, 07 CURR, 08-0F MAR
+  page 3: 9346CR (01), CONFIG0-3 (03-06) stored; the RTL8029's full-duplex switch lives there.
+Memory: the 32-byte station PROM at 0x0000 (the MAC, each byte doubled, 0x57 0x57 at the end
+marking word mode) and packet RAM at 0x4000-0xBFFF.
+
+Transmit: CR.TXP sends TBCR bytes from page TPSR, sets TSR.PTX and ISR.PTX. Receive: a frame
+that passes RCR's filter (padded to 60 bytes) is stored at CURR behind a 4-byte header (RSR,
+next page, byte count = frame + 4) and the ring wraps from PSTOP to PSTART; remote DMA reads
+wrap the same way. A frame that does not fit before BNRY waits in the card's FIFO (a bounded
+queue; overflow sets ISR.OVW) until the driver moves BNRY. INTA# is asserted while
+ISR & IMR is non-zero (level-triggered).
+Fail-stops: a page-2 access, a remote DMA that reaches outside the packet memory while
+writing, a ring (PSTART/PSTOP) outside the packet memory, a transmit outside it.
+
+    <device class="NE2000" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
+"""
+from collections import deque
+
+from vmm.devices import register
+from vmm.devices.base import Device
+from vmm.devices.pci import BarDecoder, PciConfig, bus_option, find_pci_bus
+from vmm.net.mac import default_mac, format_mac, parse_mac
+
+VENDOR_REALTEK = 0x10EC
+DEVICE_8029 = 0x8029
+CLASS_ETHERNET = 0x020000
+IO_SIZE = 32
+DATA_PORT = 0x10
+RESET_PORT = 0x18
+MEM_START = 0x4000
+MEM_END = 0xC000
+
+CR_STP, CR_STA, CR_TXP = 0x01, 0x02, 0x04
+RD_READ, RD_WRITE, RD_SEND, RD_ABORT = 1, 2, 3, 4
+ISR_PRX, ISR_PTX, ISR_RXE, ISR_TXE, ISR_OVW, ISR_CNT, ISR_RDC, ISR_RST = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
+RCR_SEP, RCR_AR, RCR_AB, RCR_AM, RCR_PRO, RCR_MON = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+RSR_PRX, RSR_PHY = 0x01, 0x20
+TSR_PTX = 0x01
+DCR_WTS = 0x01
+RX_FIFO_FRAMES = 512
+
+PAGE0_NAMES = {0: "CR", 1: "PSTART", 2: "PSTOP", 3: "BNRY", 4: "TPSR", 5: "TBCR0", 6: "TBCR1",
+               7: "ISR", 8: "RSAR0", 9: "RSAR1", 10: "RBCR0", 11: "RBCR1", 12: "RCR",
+               13: "TCR", 14: "DCR", 15: "IMR"}
+
+
+@register("NE2000")
+class NE2000(Device):
+    def __init__(self, dev_id, bus_id, mac=None):
+        super().__init__(dev_id)
+        self.bus_id = bus_id
+        self.mac = mac
+        self.port = None
+        self.ctx = None
+        self.irq = None
+        self.cfg = PciConfig(VENDOR_REALTEK, DEVICE_8029, CLASS_ETHERNET, revision=0,
+                             name=f"{dev_id} (NE2000/RTL8029)", interrupt_pin=1,
+                             subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8029,
+                             status=0x0200)
+        self.cfg.set_bar(0, IO_SIZE, io=True)
+        self.mem = bytearray(MEM_END)
+        self.fifo = deque()
+        self.stats = {"tx": 0, "rx": 0, "rx_dropped": 0, "rx_filtered": 0}
+
+    @classmethod
+    def from_spec(cls, spec, ctx):
+        text = spec.value("mac")
+        mac = parse_mac(text, f"{spec.where()}: NE2000 '{spec.id}' <mac>") if text else None
+        return cls(spec.id, bus_option(spec, "NE2000"), mac)
+
+    def attach(self, ctx):
+        self.ctx = ctx
+        pci = find_pci_bus(ctx, self.bus_id, self)
+        if self.mac is None:
+            nics = ctx.__dict__.setdefault("nic_count", [0])
+            self.mac = default_mac(nics[0])
+            nics[0] += 1
+        pci.register_function(0, None, 0, self.cfg)
+        self.irq = pci.intx_line(self.cfg)
+        self.bars = BarDecoder(ctx, self.cfg, self.id, {0: (self._read, self._write, (1, 2, 4))})
+        self.log.debug(f"MAC {format_mac(self.mac)} at PCI {self.cfg.address[1]:02x}.0")
+        self.power_on()
+
+    def connect_port(self, port):
+        self.port = port
+        port.connect(self.receive)
+
+    # -- state -------------------------------------------------------------------------------------
+    def power_on(self):
+        prom = bytearray(16)
+        prom[:6] = self.mac
+        prom[14] = prom[15] = 0x57          # 'W': a word-wide card
+        for i in range(16):
+            self.mem[2 * i] = self.mem[2 * i + 1] = prom[i]
+        self.par = bytearray(6)
+        self.mar = bytearray(8)
+        self.page3 = bytearray(16)
+        self._nic_reset()
+
+    def _nic_reset(self):
+        self.cr = CR_STP | 0x20             # stopped, remote DMA aborted, page 0
+        self.pstart = self.pstop = self.bnry = self.curr = 0x40
+        self.tpsr = 0
+        self.tbcr = 0
+        self.isr = ISR_RST
+        self.imr = 0
+        self.rsar = 0
+        self.rbcr = 0
+        self.rcr = 0
+        self.tcr = 0
+        self.dcr = 0
+        self.tsr = 0
+        self.rsr = 0
+        self.fifo.clear()
+        self._update_irq()
+
+    def reset(self):
+        self.cfg.reset()
+        self.bars.update()
+        self.power_on()
+
+    def _update_irq(self):
+        if self.irq is not None:
+            self.irq.set(self.isr & self.imr & 0x7F)
+
+    # -- ports -------------------------------------------------------------------------------------
+    def _read(self, offset, size):
+        if offset == DATA_PORT:
+            return self._dma_read(size)
+        if offset >= RESET_PORT:
+            self._nic_reset()
+            return 0
+        if size != 1:
+            self.unimplemented(f"{size}-byte read of register {offset:#04x} (the 8390 "
+                               f"registers are bytes)")
+        if offset == 0:
+            return self.cr
+        page = self.cr >> 6
+        if page == 0:
+            return self._read_page0(offset)
+        if page == 1:
+            if offset <= 6:
+                return self.par[offset - 1]
+            if offset == 7:
+                return self.curr
+            return self.mar[offset - 8]
+        if page == 3:
+            return self.page3[offset]
+        self.unimplemented(f"read of page-2 register {offset:#04x}, which is not modelled")
+
+    def _read_page0(self, offset):
+        if offset in (1, 2):                # CLDA: the local DMA address (the receive point)
+            return (self.curr << 8 >> (8 * (offset - 1))) & 0xFF
+        if offset == 3:
+            return self.bnry
+        if offset == 4:
+            return self.tsr
+        if offset in (5, 6):                # NCR, FIFO
+            return 0
+        if offset == 7:
+            return self.isr
+        if offset == 8:
+            return self.rsar & 0xFF
+        if offset == 9:
+            return self.rsar >> 8
+        if offset == 10:
+            return 0x50                     # RTL8029 ID: 'P'
+        if offset == 11:
+            return 0x43                     # 'C'
+        if offset == 12:
+            return self.rsr
+        return 0                            # CNTR0-2: tally counters (nothing counted)
+
+    def _write(self, offset, size, value):
+        if offset == DATA_PORT:
+            self._dma_write(size, value)
+            return
+        if offset >= RESET_PORT:
+            return                          # writing the reset port ends the reset pulse
+        if size != 1:
+            self.unimplemented(f"{size}-byte write of {value:#x} to register {offset:#04x} "
+                               f"(the 8390 registers are bytes)")
+        if offset == 0:
+            self._command(value)
+            return
+        page = self.cr >> 6
+        if page == 0:
+            self._write_page0(offset, value)
+        elif page == 1:
+            if offset <= 6:
+                self.par[offset - 1] = value
+            elif offset == 7:
+                self.curr = value
+                self._check_page("CURR", value)
+            else:
+                self.mar[offset - 8] = value
+        elif page == 3:
+            self.page3[offset] = value
+        else:
+            self.unimplemented(f"write of {value:#x} to page-2 register {offset:#04x}, which "
+                               f"is not modelled")
+
+    def _write_page0(self, offset, value):
+        if offset == 1:
+            self.pstart = value
+            self._check_page("PSTART", value)
+        elif offset == 2:
+            self.pstop = value
+            if not MEM_START >> 8 < value <= MEM_END >> 8:
+                self.unimplemented(f"PSTOP: page {value:#x} is outside the packet memory "
+                                   f"(pages {MEM_START >> 8:#x}-{MEM_END >> 8:#x})")
+        elif offset == 3:
+            self.bnry = value
+            self._drain_fifo()
+        elif offset == 4:
+            self.tpsr = value
+        elif offset == 5:
+            self.tbcr = (self.tbcr & 0xFF00) | value
+        elif offset == 6:
+            self.tbcr = (self.tbcr & 0xFF) | (value << 8)
+        elif offset == 7:
+            self.isr &= ~(value & 0x7F)     # RST clears when the NIC is started
+            self._update_irq()
+        elif offset == 8:
+            self.rsar = (self.rsar & 0xFF00) | value
+        elif offset == 9:
+            self.rsar = (self.rsar & 0xFF) | (value << 8)
+        elif offset == 10:
+            self.rbcr = (self.rbcr & 0xFF00) | value
+        elif offset == 11:
+            self.rbcr = (self.rbcr & 0xFF) | (value << 8)
+        elif offset == 12:
+            self.rcr = value & 0x3F
+        elif offset == 13:
+            self.tcr = value & 0x1F
+        elif offset == 14:
+            self.dcr = value & 0x7F
+        elif offset == 15:
+            self.imr = value & 0x7F
+            self._update_irq()
+
+    def _check_page(self, name, page):
+        if not MEM_START >> 8 <= page < MEM_END >> 8:
+            self.unimplemented(f"{name}: page {page:#x} is outside the packet memory "
+                               f"(pages {MEM_START >> 8:#x}-{(MEM_END >> 8) - 1:#x})")
+
+    def _command(self, value):
+        # STP stops the NIC, STA starts it; a write with neither keeps the state (the driver
+        # writes NODMA+PAGE0 in its interrupt handler without meaning to stop anything).
+        state = self.cr & (CR_STP | CR_STA)
+        if value & CR_STP:
+            state = CR_STP
+            self.isr |= ISR_RST
+            self.fifo.clear()
+        elif value & CR_STA:
+            if state & CR_STP:
+                self.isr &= ~ISR_RST
+            state = CR_STA
+        was_running = bool(self.cr & CR_STA)
+        self.cr = (value & ~(CR_STP | CR_STA | CR_TXP)) | state | (self.cr & CR_TXP)
+        if state & CR_STA and not was_running:
+            self._drain_fifo()
+        rd = (value >> 3) & 7
+        if rd & RD_ABORT:
+            pass
+        elif rd == RD_SEND:
+            self.unimplemented("CR: the 'send packet' remote DMA command is not modelled")
+        elif rd in (RD_READ, RD_WRITE) and self.rbcr == 0:
+            self.isr |= ISR_RDC             # a zero-length transfer completes at once
+        if value & CR_TXP and self.cr & CR_STA:
+            self.cr |= CR_TXP
+            self._transmit()
+        self._update_irq()
+
+    # -- remote DMA --------------------------------------------------------------------------------
+    def _dma_step(self, n):
+        self.rsar = (self.rsar + n) & 0xFFFF
+        if self.pstop and self.rsar == self.pstop << 8:
+            self.rsar = self.pstart << 8
+        if self.rbcr <= n:
+            self.rbcr = 0
+            self.isr |= ISR_RDC
+            self._update_irq()
+        else:
+            self.rbcr -= n
+
+    def _dma_read(self, size):
+        n = 2 if size == 1 and self.dcr & DCR_WTS else size
+        value = 0
+        for i in range(n):
+            a = self.rsar
+            b = self.mem[a] if a < 32 or MEM_START <= a < MEM_END else 0xFF
+            value |= b << (8 * i)
+            self._dma_step(1)
+        return value & ((1 << (8 * size)) - 1)
+
+    def _dma_write(self, size, value):
+        n = 2 if size == 1 and self.dcr & DCR_WTS else size
+        for i in range(n):
+            a = self.rsar
+            if not MEM_START <= a < MEM_END:
+                self.unimplemented(f"RSAR: remote DMA write to {a:#06x}, outside the packet "
+                                   f"memory ({MEM_START:#06x}-{MEM_END - 1:#06x})")
+            self.mem[a] = (value >> (8 * i)) & 0xFF
+            self._dma_step(1)
+
+    # -- transmit ----------------------------------------------------------------------------------
+    def _transmit(self):
+        start = self.tpsr << 8
+        length = self.tbcr
+        if not MEM_START <= start or start + length > MEM_END:
+            self.unimplemented(f"TPSR/TBCR: transmit of {length} bytes from {start:#06x} "
+                               f"reaches outside the packet memory")
+        frame = bytes(self.mem[start:start + length])
+        self.cr &= ~CR_TXP
+        self.tsr = TSR_PTX
+        self.stats["tx"] += 1
+        if self.port is not None:
+            self.port.send(frame)
+        self.isr |= ISR_PTX
+        self._update_irq()
+
+    # -- receive -----------------------------------------------------------------------------------
+    def _accepts(self, frame):
+        rcr = self.rcr
+        if rcr & RCR_MON:
+            return None
+        dst = frame[:6]
+        if dst == b"\xff" * 6:
+            return RSR_PHY if rcr & (RCR_AB | RCR_PRO) else None
+        if dst[0] & 1:
+            return RSR_PHY if rcr & (RCR_AM | RCR_PRO) else None
+        if dst == bytes(self.par) or rcr & RCR_PRO:
+            return 0
+        return None
+
+    def receive(self, frame):
+        if not self.cr & CR_STA or self.cr & CR_STP:
+            self.stats["rx_dropped"] += 1
+            return
+        if len(frame) < 60:
+            frame = bytes(frame) + bytes(60 - len(frame))
+        if len(frame) > 1514:
+            self.stats["rx_dropped"] += 1
+            return
+        kind = self._accepts(frame)
+        if kind is None:
+            self.stats["rx_filtered"] += 1
+            return
+        if self.fifo or not self._store(frame, kind):
+            if len(self.fifo) >= RX_FIFO_FRAMES:
+                self.stats["rx_dropped"] += 1
+                self.isr |= ISR_OVW
+                self._update_irq()
+                return
+            self.fifo.append((frame, kind))
+
+    def _drain_fifo(self):
+        while self.fifo and self.cr & CR_STA:
+            frame, kind = self.fifo[0]
+            if not self._store(frame, kind):
+                break
+            self.fifo.popleft()
+
+    def _store(self, frame, kind):
+        start, stop = self.pstart, self.pstop
+        pages = stop - start
+        if pages <= 0:
+            self.unimplemented(f"PSTART/PSTOP: empty receive ring ({start:#x}-{stop:#x})")
+        count = len(frame) + 4
+        need = (count + 255) >> 8
+        free = (self.bnry - self.curr) % pages
+        if need > free:
+            return False
+        nxt = self.curr + need
+        if nxt >= stop:
+            nxt -= pages
+        record = bytes([RSR_PRX | kind, nxt, count & 0xFF, count >> 8]) + bytes(frame)
+        addr = self.curr << 8
+        end = stop << 8
+        first = min(len(record), end - addr)
+        self.mem[addr:addr + first] = record[:first]
+        if first < len(record):
+            rest = record[first:]
+            self.mem[start << 8:(start << 8) + len(rest)] = rest
+        self.curr = nxt
+        self.rsr = RSR_PRX | kind
+        self.stats["rx"] += 1
+        self.isr |= ISR_PRX
+        self._update_irq()
+        return True

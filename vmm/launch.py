@@ -409,6 +409,8 @@ def run(opts, on_machine=None):
         except VMStop as exc:
             if exc.diagnostic is None:
                 exc.diagnostic = machine.diagnostic(exc)
+            if machine.debug is not None:
+                machine.debug.exit_status = exc.exit_status    # what gdb is told at the end
             raise
         return result, machine
     finally:

@@ -544,6 +544,10 @@ class Machine:
                     self._skip_time(nxt)
                     continue
                 self._run_guest()
+        except VMStop as exc:
+            if self.debug is not None:
+                self.debug.inspect_stop(exc)     # a connected debugger looks first
+            raise
         finally:
             self.preempter.stop()
             stats.wall_s = time.monotonic() - stats.wall_start

@@ -41,6 +41,7 @@ class Debugger:
         self.held = False
         self.reason = ("hold",)
         self.listeners = []                 # callables(reason), told of every stop
+        self.clients = []                   # debugger front ends (gdb): `active` if connected
         self.breakpoints = {}               # linear address -> set of kinds ("sw", "hw")
         self.watchpoints = {}               # (kind, addr, length) -> [hook handles]
         self.stepping = False               # a gdb/monitor single step is pending
@@ -64,6 +65,7 @@ class Debugger:
         delivery.on_unicorn_event = on_unicorn_event
         self.hold_ns = 0                    # host time spent held (excluded from guest time)
         self.on_close = []                  # callables run when the machine closes
+        self.exit_status = 0                # v3 run's exit status, for the debugger's W packet
 
     # -- stopping and resuming -----------------------------------------------------------------
     def stop(self, reason=("interrupt",)):
@@ -91,6 +93,22 @@ class Debugger:
     def _prepare_resume(self):
         pc = self.m.cpu.linear_pc()
         self._step_over = pc if pc in self.breakpoints else None
+
+    def inspect_stop(self, exc):
+        """A fail-stop, triple fault or halt with IF=0 ends the run: while a debugger is
+        connected, the machine is held at that point first (gdb sees SIGABRT and the
+        diagnostic) until it continues, detaches or kills; then the run ends as it would
+        have."""
+        if getattr(exc, "exit_status", 0) not in (3, 4, 5) or not self.has_client():
+            return
+        self.failure = exc
+        self.stop(("failstop", exc))
+        while self.held and self.has_client():
+            self.wait_while_held(None)
+
+    def has_client(self):
+        """True while a debugger is connected (clients: objects with `active`)."""
+        return any(c.active for c in self.clients)
 
     def wait_while_held(self, wall_deadline_ns=None):
         """Called by the run loop while held: wait for host input (a debugger command resumes

@@ -17,7 +17,7 @@ from v3tools.errors import V3Error
 from vmm.debug.control import DebugError
 from vmm.debug.registers import RegisterFile, target_xml
 
-SIGINT, SIGTRAP = 2, 5
+SIGINT, SIGTRAP, SIGABRT = 2, 5, 6
 PACKET_SIZE = 0x4000
 MAX_MEMORY_READ = PACKET_SIZE // 2 - 16
 
@@ -104,6 +104,7 @@ class GdbStub:
         self.told_long_mode = False
         self.is_open = True
         debugger.listeners.append(self._on_stop)
+        debugger.clients.append(self)
         debugger.on_close.append(self.close)
 
     @property
@@ -186,7 +187,7 @@ class GdbStub:
         """The run ended: tell gdb, close the sockets."""
         if self.conn is not None:
             conn = self.conn
-            self._send(b"W00")
+            self._send(b"W%02x" % (self.dbg.exit_status & 0xFF))
             try:
                 conn.close()
             except OSError:
@@ -263,12 +264,17 @@ class GdbStub:
         if self.conn is not None and self.waiting_for_stop:
             self.waiting_for_stop = False
             self._notify_mode()
+            if reason[0] == "failstop":
+                exc = reason[1]
+                text = f"v3: error: {exc}\n{self.m.diagnostic(exc)}\n" \
+                       f"v3: the machine is held for inspection; continue ends the run\n"
+                self._send("O" + text.encode().hex())
             self._send(self._stop_reply(reason))
 
     def _stop_reply(self, reason=None):
         reason = reason or self.dbg.reason
         kind = reason[0]
-        sig = SIGINT if kind == "interrupt" else SIGTRAP
+        sig = SIGINT if kind == "interrupt" else SIGABRT if kind == "failstop" else SIGTRAP
         extra = ""
         if kind == "breakpoint":
             extra = "swbreak:;" if reason[1] == "sw" else "hwbreak:;"

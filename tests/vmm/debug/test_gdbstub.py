@@ -5,6 +5,9 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def gdb(require_tool, target, *commands, timeout=120):
@@ -83,12 +86,14 @@ def test_real_protected_long_mode(require_tool, floppy, tmp_path, sym, v3proc):
     assert value(out, 13) == hex(SYM["lm_written"])
     assert value(out, 14) == "0x6464646464646464"
     assert "Cannot access memory at address 0xfff00000" in out
-    assert value(out, 15) == hex(SYM["lm_written"])          # a fresh session: $1 again
+    assert value(out, 15) == hex(SYM["lm_written"])          # the new session numbers on
     assert value(out, 16) == "0x123456789abcdef"
     assert value(out, 17) == "0x18"
     assert "0x6464646464646464" in out.split(f"{0xffff800000000000 + var:#x}")[-1]
     assert f"Cannot access memory at address {0xffff900000000000 + var:#x}" in out
     assert "long, CPL 0, machine stopped" in out
+    # the guest's final cli; hlt (status 5) is held for gdb first; gdb's exit ends the run
+    assert "Program received signal SIGABRT" in out and "held for inspection" in out
     assert "GDBTEST DONE" in run.serial.read_text()
     assert code == 5, run.stderr             # cli; hlt at the end
 
@@ -123,7 +128,12 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     out_path = tmp_path / "gdb.out"
     cmds = ["set confirm off", f"target remote 127.0.0.1:{port}",
             f"break *{SYM['real_written.spin']:#x}", "c", "delete", "set $ecx = 0xffffffff",
-            "c", "p/x $pc", "p/x $ecx",
+            "echo CONTINUING\\n", "c", "p/x $pc", "p/x $ecx",
+            f"set {{short}}{SYM['var']:#x} = 0x1234", f"p/x *(short *){SYM['var']:#x}",
+            f"monitor xp /1xh {SYM['var']:#x}", "set {int}0xfff00000 = 1",
+            # out of the spin, and one stepi across the far jump into protected mode
+            "set $ecx = 1", f"break *{SYM['to_pm']:#x}", "c", "stepi", "p/x $pc", "p/x $cs",
+            "monitor info mode",
             "monitor info registers", "monitor x /2xb 0x7c00", "monitor nonsense", "kill"]
     args = [exe, "-batch", "-nx"] + [a for c in cmds for a in ("-ex", c)]
     with open(out_path, "w") as f:
@@ -131,7 +141,7 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
                              stdin=subprocess.DEVNULL)
     try:
         for _ in range(1200):
-            if "Breakpoint 1," in out_path.read_text():
+            if "CONTINUING" in out_path.read_text():
                 break
             time.sleep(0.05)
         time.sleep(0.5)                       # the second `c` is under way
@@ -145,6 +155,11 @@ def test_tcp_ctrl_c_monitor_kill_and_bad_packets(require_tool, floppy, tmp_path,
     assert "SIGINT" in out, out
     assert int(value(out, 1), 16) in (SYM["real_written.spin"], SYM["real_written.spin"] + 2)
     assert int(value(out, 2), 16) < 0xffffffff           # it was running, and stopped
+    assert value(out, 3) == "0x1234"                      # written through gdb, read back
+    assert f"{SYM['var']:016x}: 0x1234" in out            # ... and seen by the monitor
+    assert "Cannot access memory at address 0xfff00000" in out
+    assert value(out, 4) == hex(SYM["pm32"]) and value(out, 5) == "0x8"
+    assert "protected 32-bit, CPL 0, machine stopped" in out
     assert re.search(r"^EFL=[0-9a-f]{8} \[.*\] IOPL=0$", out, re.M), out
     assert "CR0=" in out and "seg  sel   base" in out
     assert "0x7c00: 0xfa 0x31" in out.replace("0000000000007c00", "0x7c00")
@@ -168,3 +183,44 @@ def test_bad_gdb_address_and_lonely_S(v3, floppy):
     assert r.exit_code == 1 and "expected tcp:HOST:PORT" in r.stderr
     r = v3("run", floppy, "-S", "--serial", "null")
     assert r.exit_code == 1 and "-S holds the CPU" in r.stderr
+
+
+def test_stepi_into_a_software_interrupt(require_tool, tmp_path, v3proc):
+    """stepi over `int 0x16` in real mode ends at the handler's first instruction, with the
+    frame the VMM pushed (IP after the INT, CS, FLAGS), as on the hardware."""
+    code = (ROOT / "tests" / "guests" / "keyecho.bin").read_bytes()
+    img = tmp_path / "keyecho.img"
+    img.write_bytes(code + bytes(1474560 - len(code)))
+    int16 = code.index(b"\xcd\x16") + 0x7C00
+    sock = tmp_path / "gdb.sock"
+    run = v3proc(tmp_path, img, "-S", "--gdb", f"unix:{sock}")
+    run.wait_for_socket(sock)
+    out = gdb(require_tool, sock, f"break *{int16:#x}", "c", "stepi", "p/x $pc",
+              "p/x *(unsigned int *)0x58", "p/x *(unsigned short *)$sp",
+              "p/x *(unsigned short *)($sp + 2)", "kill")
+    run.finish()
+    vector = int(value(out, 2), 16)
+    assert int(value(out, 1), 16) == ((vector >> 16) << 4) + (vector & 0xFFFF)
+    assert int(value(out, 3), 16) == int16 + 2
+    assert value(out, 4) == "0x0"
+
+
+def test_a_fail_stop_is_held_for_gdb(require_tool, tmp_path, v3proc):
+    """With gdb attached, a fail-stop (here: an unclaimed port) holds the machine: gdb sees
+    SIGABRT and the diagnostic, can look at the state, and `continue` ends the run as it
+    would have ended (status 3)."""
+    # mov dx,0x1234; in al,dx; cli; hlt
+    code = bytes.fromhex("ba3412ec" "faf4")
+    img = tmp_path / "bad.img"
+    img.write_bytes((code.ljust(510, b"\0") + b"\x55\xaa").ljust(1474560, b"\0"))
+    sock = tmp_path / "gdb.sock"
+    run = v3proc(tmp_path, img, "-S", "--gdb", f"unix:{sock}")
+    run.wait_for_socket(sock)
+    out = gdb(require_tool, sock, "c", "p/x $pc", "p/x $dx", "c")
+    assert run.finish() == 3, run.stderr
+    assert "SIGABRT" in out
+    assert "v3: error: unclaimed read of 1 byte(s) port 0x1234" in out
+    assert "held for inspection" in out
+    assert 0x7C03 <= int(value(out, 1), 16) <= 0x7C06     # where the engine stopped after the IN
+    assert value(out, 2) == "0x1234"
+    assert "exited with code 03" in out

@@ -84,8 +84,11 @@ class _Saver:
 
     def _value(self, v, path):
         from vmm.clock import Timer
+        from vmm.irq import IrqLine
         if v is None or isinstance(v, (bool, int, float, str)):
             return v
+        if isinstance(v, IrqLine):
+            return {"__irq__": v.level}           # the wiring is rebuilt; the level is state
         if isinstance(v, (bytes, bytearray)):
             return {"__bytes__": base64.b64encode(bytes(v)).decode(), "mutable":
                     isinstance(v, bytearray)}
@@ -120,7 +123,8 @@ class _Saver:
         if callable(v) or not type(v).__module__.startswith("vmm."):
             return self._unnamed(path, v)
         self.paths[id(v)] = path
-        return {"__object__": type(v).__name__, "fields": self._object(v, path)}
+        return {"__object__": type(v).__name__, "module": type(v).__module__,
+                "fields": self._object(v, path)}
 
     def _item(self, v, path):
         """A container's element: wiring there is kept as a placeholder, so that positions
@@ -181,10 +185,15 @@ class _Loader:
                 obj = getattr(obj, step)
         return obj
 
-    def apply(self, obj, fields, path):
+    def apply(self, obj, fields, path, create=False):
         for attr, enc in fields.items():
-            if not hasattr(obj, attr):
+            if not create and not hasattr(obj, attr):
                 continue                    # a field this version no longer has
+            if create:
+                new = self.value(enc, None, path + [attr])
+                if new is not _KEEP:
+                    setattr(obj, attr, new)
+                continue
             current = getattr(obj, attr)
             new = self.value(enc, current, path + [attr])
             if new is not _KEEP:
@@ -195,8 +204,7 @@ class _Loader:
             return enc
         if isinstance(enc, list):
             if isinstance(current, list) and len(current) == len(enc) and \
-                    any(isinstance(e, dict) and ("__object__" in e or "__wiring__" in e)
-                        for e in enc):
+                    any(isinstance(e, dict) and _IN_PLACE & e.keys() for e in enc):
                 for i, e in enumerate(enc):
                     r = self.value(e, current[i], path + [i])
                     if r is not _KEEP:
@@ -205,6 +213,10 @@ class _Loader:
             return [self.value(e, None, path + [i]) for i, e in enumerate(enc)]
         if "__wiring__" in enc:
             return _KEEP if current is not None else None
+        if "__irq__" in enc:
+            if current is not None and hasattr(current, "level"):
+                current.level = enc["__irq__"]     # no edge: the devices' state is restored too
+            return _KEEP
         if "__bytes__" in enc:
             raw = base64.b64decode(enc["__bytes__"])
             return bytearray(raw) if enc.get("mutable") else raw
@@ -214,12 +226,17 @@ class _Loader:
             return collections.deque((self.value(e, None, path) for e in enc["__deque__"]),
                                      enc["maxlen"])
         if "__tuple__" in enc:
-            return tuple(self.value(e, None, path) for e in enc["__tuple__"])
+            items = enc["__tuple__"]
+            if isinstance(current, tuple) and len(current) == len(items):
+                got = [self.value(e, c, path + [i]) for i, (e, c) in enumerate(zip(items, current))]
+                if all(g is _KEEP for g in got):
+                    return _KEEP
+                return tuple(c if g is _KEEP else g for g, c in zip(got, current))
+            return tuple(self.value(e, None, path) for e in items)
         if "__set__" in enc:
             return {self._hashable(self.value(e, None, path)) for e in enc["__set__"]}
         if "__dict__" in enc:
-            if isinstance(current, dict) and any(isinstance(v, dict) and
-                                                 ("__object__" in v or "__wiring__" in v)
+            if isinstance(current, dict) and any(isinstance(v, dict) and _IN_PLACE & v.keys()
                                                  for _, v in enc["__dict__"]):
                 keyed = {_key(k): k for k in current}
                 for k, v in enc["__dict__"]:
@@ -237,6 +254,15 @@ class _Loader:
         if "__ref__" in enc:
             return self.resolve(enc["__ref__"])
         if "__object__" in enc:
+            if current is None and enc.get("module"):
+                # made after power-on (by the BIOS, by the guest's doing): make it again, empty,
+                # and fill in its saved fields; its wiring stays unset
+                import importlib
+                cls = getattr(importlib.import_module(enc["module"]), enc["__object__"], None)
+                if cls is not None:
+                    obj = cls.__new__(cls)
+                    self.apply(obj, enc["fields"], path, create=True)
+                    return obj
             if current is None or type(current).__name__ != enc["__object__"]:
                 raise SnapshotError(f"the snapshot's {_show(path)} is a {enc['__object__']}, "
                                     f"this machine's is {type(current).__name__}")
@@ -250,6 +276,7 @@ class _Loader:
 
 
 _KEEP = object()
+_IN_PLACE = {"__object__", "__wiring__", "__irq__"}   # restored into the machine's own objects
 
 
 # -- the machine ---------------------------------------------------------------------------------
@@ -416,6 +443,8 @@ def load(machine, path):
         pages = z.read(MEMBER_PAGES)
     index = struct.unpack(f"<{len(raw_index) // 4}I", raw_index)
     uc, cpu = machine.uc, machine.cpu
+    if machine.bios is not None:
+        machine.bios.disks.detect()         # the drive table POST builds (RAM is restored below)
     ctx_obj = uc.context_save()
     if len(blob) != ctx_obj.size - U.CONTEXT_HEADER:
         raise SnapshotError(f"{path}: CPU context of {len(blob)} bytes, the engine's is "

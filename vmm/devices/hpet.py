@@ -46,9 +46,13 @@ TN_WRITABLE = TN_INT_TYPE | TN_INT_ENB | TN_TYPE | TN_VAL_SET | TN_32MODE | \
 
 
 class Comparator:
-    def __init__(self, index):
+    def __init__(self, index, owner=None):
         self.index = index
+        self.owner = owner              # the HPET (its timers call back through `fire`)
         self.reset()
+
+    def fire(self, when_ns):
+        self.owner._fire(self, when_ns)
 
     def reset(self):
         self.config = 0
@@ -68,7 +72,7 @@ class HPET(Device):
         super().__init__(dev_id)
         self.base = base
         self.min_tick = MIN_TICK
-        self.comparators = [Comparator(i) for i in range(TIMERS)]
+        self.comparators = [Comparator(i, self) for i in range(TIMERS)]
         self._pin_lines = {}                 # IOAPIC pin -> its IrqLine (one per pin: levels)
         self.power_on()
 
@@ -137,7 +141,7 @@ class HPET(Device):
             when = max(self._ns_at(target), now)
         if self.log is not None and self.log.on:
             self.log.debug(f"timer {c.index}: fires at counter {target:#x} (in {when - now} ns)")
-        c.timer = self.timers.schedule(when, lambda t, c=c: self._fire(c, t), f"hpet-t{c.index}")
+        c.timer = self.timers.schedule(when, c.fire, f"hpet-t{c.index}")
 
     def _fire(self, c, when_ns):
         c.timer = None

@@ -16,6 +16,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
+import vmm  # noqa: F401  (selects the v3 engine before any test module imports unicorn)
+
 from v3tools.errors import ToolMissing
 
 IN_CI = os.environ.get("CI", "").strip().lower() == "true"

@@ -1,10 +1,13 @@
-"""Unicorn's SYSENTER helper walks the instruction hooks and leaves the walk when a stop has
-been requested, also before it reaches the SYSENTER hook; it then resumes at the start of the
-translated block plus two. A hook first in the list is always reached: CPU.install_hooks puts
-SYSENTER first (docs/run.md, "Under host load")."""
+"""Stock Unicorn's SYSENTER helper walks the instruction hooks and leaves the walk when a stop
+has been requested, also before it reaches the SYSENTER hook; it then resumes at the start of
+the translated block plus two. Engine patch 0005 lets only a hook that ran end the walk; on the
+stock engine a hook first in the list is always reached, so CPU.install_hooks puts SYSENTER
+first (docs/run.md, "Under host load")."""
 import struct
 import threading
 import time
+
+import pytest
 
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_HOOK_INSN
 from unicorn import x86_const as X
@@ -67,14 +70,45 @@ def sysenter_under_stop_requests(sysenter_first, seconds=1.5):
     return wrong
 
 
-def test_a_sysenter_hook_behind_another_is_skipped_under_stop_requests():
-    """The engine behaviour the hook order works around (if this starts failing, the engine
-    no longer skips: the order no longer matters)."""
-    assert sysenter_under_stop_requests(sysenter_first=False) > 0
+def test_a_sysenter_hook_behind_another_is_reached_on_the_v3_engine():
+    """Engine patch 0005: only a hook that ran may end the walk, so the order does not matter."""
+    from vmm import engine
+    if not engine.has("uc_hook_walk_complete"):
+        pytest.skip("the v3 engine is not installed")
+    assert sysenter_under_stop_requests(sysenter_first=False) == 0
 
 
 def test_a_sysenter_hook_first_is_always_reached():
     assert sysenter_under_stop_requests(sysenter_first=True) == 0
+
+
+RUN_STOCK = """
+import sys
+sys.path.insert(0, {tests!r})
+from vmm import engine
+import test_insn_hook_order as t
+print(engine.info().describe(), "|", t.sysenter_under_stop_requests(sysenter_first=False))
+"""
+
+
+def test_the_stock_engine_skips_a_sysenter_hook_behind_another():
+    """The engine behaviour patch 0005 fixes and the hook order works around on stock."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    import unicorn
+    stock = Path(unicorn.__file__).parent / "lib"
+    if not (stock / "libunicorn.so.2").exists():
+        pytest.skip("the unicorn wheel carries no library of its own")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, LIBUNICORN_PATH=str(stock), PYTHONPATH=str(root))
+    out = subprocess.run([sys.executable, "-c", RUN_STOCK.format(tests=str(root / "tests" / "vmm"))],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    what, wrong = out.stdout.strip().rsplit("|", 1)
+    assert "stock" in what
+    assert int(wrong) > 0
 
 
 def test_the_cpu_installs_the_sysenter_hook_first(monkeypatch):

@@ -5,7 +5,7 @@ its /init marker against the same guest started from a VM snapshot taken there, 
 Prints the cold boot, the save, and the best of N restores (snapshot.load until the guest runs
 again), with the snapshot's size, and the ratio cold boot / restore.
 
-Usage: python3 scripts/bench_snapshot.py [--rounds N]
+Usage: python3 scripts/bench_snapshot.py [--rounds N] [-m MB]
 Figures go to docs/snapshots.md.
 """
 import argparse
@@ -23,6 +23,7 @@ MARKER = "v3 guest: busybox initramfs up"
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("-m", "--memory", type=int, default=256, help="guest memory in MB (256)")
     args = ap.parse_args()
     from guest_creator.mkguest import mkguest
     from isoimage import read_file_from_iso
@@ -39,7 +40,7 @@ def main():
         initrd = Path(tmp) / "initrd.img"
         initrd.write_bytes(read_file_from_iso(str(iso), "/initrd.img"))
         opts = RunOptions(kernel=str(kernel), initrd=str(initrd), append="console=ttyS0",
-                          serial="null", memory_mb=1024)
+                          serial="null", memory_mb=args.memory)
         p = plan(opts)
         t = time.perf_counter()
         m = build_machine(p, opts, Console(None), VMMLog())
@@ -61,7 +62,7 @@ def main():
         size = os.path.getsize(snap)
     print("| what | time |")
     print("|---|---|")
-    print(f"| cold boot to the marker (-m 1024) | {cold:.2f} s |")
+    print(f"| cold boot to the marker (-m {args.memory}) | {cold:.2f} s |")
     print(f"| save ({size / 1e6:.1f} MB file) | {saved:.2f} s |")
     print(f"| restore: build the machine + load (best of {args.rounds}) | {best:.2f} s |")
     print(f"\ncold boot / restore: {cold / best:.0f}x")

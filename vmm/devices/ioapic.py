@@ -47,10 +47,11 @@ def isa_pin(irq):
 
 
 def pci_intx_pin(slot, intx):
-    """The IOAPIC pin PCI slot `slot`'s INTx (0 = INTA ... 3 = INTD) is wired to: the usual
-    rotation over four pins, so that the INTA of neighbouring slots do not share one. The MP
-    table and the ACPI _PRT publish this wiring; a chipset model raises `pin_line()` of it."""
-    return PCI_INTX_BASE + (slot + intx) % 4
+    """The IOAPIC pin PCI slot `slot`'s INTx (0 = INTA ... 3 = INTD) reaches: the board's slot
+    wiring gives PIRQ (slot + intx - 1) mod 4 (the PC's rotation, so that the INTA of
+    neighbouring slots do not share one; vmm/devices/pci.py), and the PIIX3 drives PIRQ A-D onto
+    pins 16-19. The MP table and the ACPI _PRT publish exactly this wiring."""
+    return PCI_INTX_BASE + ((slot + intx - 1) & 3)
 
 
 @register("IOAPIC")

@@ -175,3 +175,22 @@ def test_random_register_fuzz(ctx):
                 assert 0 <= ctx.io.read(0xCFC + rng.randrange(0, 4, size), size) < 1 << (8 * size)
         except Unimplemented:
             pass
+
+
+def test_published_intx_wiring_matches_the_chipset():
+    """The MP table and the ACPI _PRT publish pci_intx_pin(); the hardware is the bus's slot
+    swizzle to PIRQ A-D, which the PIIX3 drives onto IOAPIC pins 16-19: the two must agree, or
+    a guest in APIC mode never sees a card's interrupt."""
+    from vmm.devices.ioapic import pci_intx_pin
+    from vmm.devices.pci import PciBus
+
+    class Cfg:
+        def __init__(self, slot, pin):
+            self.address, self.pin = (0, slot, 0), pin
+
+        def read(self, offset, size):
+            return self.pin
+
+    for slot in range(32):
+        for intx in range(4):
+            assert 16 + PciBus.pirq_of(Cfg(slot, intx + 1)) == pci_intx_pin(slot, intx)

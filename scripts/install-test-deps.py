@@ -25,6 +25,9 @@ PACKAGES = {
     "seabios": "/usr/share/seabios/bios.bin",
     "syslinux": "/usr/bin/syslinux",
     "dosfstools": "/usr/sbin/mkfs.msdos",
+    "libslirp0": "/usr/lib/x86_64-linux-gnu/libslirp.so.0",
+    "tcpdump": "/usr/bin/tcpdump",
+    "iproute2": "/usr/sbin/ip",
 }
 
 

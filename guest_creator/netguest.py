@@ -17,7 +17,7 @@ import tempfile
 
 from v3tools.errors import V3Error
 
-NIC_MODULES = ("8139too", "ne2k-pci")
+NIC_MODULES = ("8139too", "8139cp", "ne2k-pci")    # 8139cp: QEMU's rtl8139 (a C+ chip)
 READY = "v3net: ready"
 LEASE = "v3net: lease"
 INDEX = "hello from the v3 guest"

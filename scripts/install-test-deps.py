@@ -27,6 +27,9 @@ PACKAGES = {
     "dosfstools": "/usr/sbin/mkfs.msdos",
     "fdisk": "/usr/sbin/sfdisk",
     "gdisk": "/usr/sbin/sgdisk",
+    "libslirp0": "/usr/lib/x86_64-linux-gnu/libslirp.so.0",
+    "tcpdump": "/usr/bin/tcpdump",
+    "iproute2": "/usr/sbin/ip",
 }
 
 

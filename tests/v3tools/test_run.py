@@ -421,3 +421,45 @@ def test_kernel_bad_input_is_one_line(workdir, v3):
     assert_one_line_error(r, "--initrd needs --kernel", workdir, before)
     r = v3("run", "--kernel", "missing", "--serial", "null")
     assert_one_line_error(r, "--kernel missing: no such file", workdir, before)
+
+
+# -- network options: bad input is one line before the guest starts, nothing written ----------
+@pytest.mark.parametrize("args, message", [
+    (["--nic", "user,model=e1000"], "--nic user,model=e1000: unknown NIC model 'e1000' "
+                                    "(known: rtl8139, ne2k_pci)"),
+    (["--nic", "slirp"], "--nic slirp: unknown network backend 'slirp' (known: user, tap)"),
+    (["--nic", "user,hostfwd=tcp:127.0.0.1:80"], "hostfwd=tcp:127.0.0.1:80: expected "
+                                                 "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"),
+    (["--nic", "user,mac=01:02:03:04:05:06"], "--nic user,mac=01:02:03:04:05:06: mac: "
+                                              "01:02:03:04:05:06 is a multicast address, not a "
+                                              "card's address"),
+    (["--nic", "tap,ifname=v3-no-such-tap"], "tap v3-no-such-tap: no such network interface "
+                                             "(create it first: ip tuntap add v3-no-such-tap "
+                                             "mode tap)"),
+    (["-net", "nic,model=rtl8139"], "-net nic: no backend for the card (add -net user or -net "
+                                    "tap,ifname=NAME)"),
+    (["-net", "user", "-net", "nic", "-redir", "tcp:x:10.0.2.15:80"],
+     "-redir tcp:x:10.0.2.15:80: port 'x' is not a number from 1 to 65535"),
+    (["--nic", "user", "--pcap", "/nonexistent/dir/x.pcap"],
+     "--pcap /nonexistent/dir/x.pcap: cannot open: No such file or directory"),
+])
+def test_bad_network_options(workdir, v3, args, message):
+    name = fda(workdir, CLI_HLT)
+    r = v3("run", "--fda", name, "--serial", "null", *args)
+    assert_one_line_error(r, message, workdir, [name])
+
+
+def test_host_port_in_use(workdir, v3):
+    import socket
+    name = fda(workdir, CLI_HLT)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = v3("run", "--fda", name, "--serial", "null", "--nic",
+               f"user,hostfwd=tcp:127.0.0.1:{port}-:80")
+    finally:
+        s.close()
+    assert_one_line_error(r, f"hostfwd tcp:127.0.0.1:{port}-:80: cannot listen on "
+                             f"127.0.0.1:{port}: address already in use", workdir, [name])

@@ -59,8 +59,19 @@ def big_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def net_iso(tmp_path_factory, i386_parts, big_file):
-    return make_net_iso(tmp_path_factory.mktemp("netiso") / "net.iso", i386_parts, big=big_file)
+def net_isos(tmp_path_factory, require_artefact, big_file):
+    """arch -> the networked guest CD with the 8 MiB file (built on first use)."""
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            parts = (require_artefact(artefacts.debian_kernel, arch),
+                     require_artefact(artefacts.busybox_static, arch))
+            require_artefact(artefacts.isolinux_bin)
+            cache[arch] = make_net_iso(tmp_path_factory.mktemp(f"netiso-{arch}") / "net.iso",
+                                       parts, big=big_file)
+        return cache[arch]
+    return get
 
 
 def boot_with_client(tmp_path, client, timeout=300, **kw):
@@ -100,9 +111,10 @@ def fetch(url, timeout=120):
         return r.read()
 
 
+@pytest.mark.parametrize("arch", ["i386", "amd64"])
 @pytest.mark.parametrize("model, driver", [("rtl8139", "8139too"), ("ne2k_pci", "ne2k-pci")])
-def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_iso, big_file, require_tool,
-                                                     model, driver):
+def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_isos, big_file, require_tool,
+                                                     model, driver, arch):
     tcpdump = require_tool("tcpdump", "tcpdump")
     port = free_port()
     pcap = tmp_path / "wire.pcap"
@@ -113,7 +125,7 @@ def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_iso, big_file
         return page, big
 
     serial, (page, big), machine = boot_with_client(
-        tmp_path, client, cdrom=str(net_iso), pcap=str(pcap),
+        tmp_path, client, cdrom=str(net_isos(arch)), pcap=str(pcap),
         nic=(f"user,model={model},restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80",))
     assert f"{driver} 0000:00:" in serial
     assert f"{LEASE} 10.0.2.15" in serial

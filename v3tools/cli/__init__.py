@@ -29,8 +29,8 @@ class App:
     """What every command shares: an stdout console, an stderr console, and abort()."""
 
     def __init__(self):
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, emoji=False)
+        self.err = Console(stderr=True, highlight=False, emoji=False)
 
     def info(self, text):
         self.err.print(text)
@@ -82,7 +82,7 @@ def _usage_line(exc):
 
 
 def main(argv=None):
-    app_err = Console(stderr=True, highlight=False)
+    app_err = Console(stderr=True, highlight=False, emoji=False)
     try:
         cli.main(args=argv, prog_name="v3", standalone_mode=False)
     except V3Error as exc:

@@ -298,8 +298,23 @@ class NE2000(Device):
         else:
             self.rbcr -= n
 
+    def _dma_fast(self, n):
+        """The start of an n-byte transfer inside the packet RAM that neither crosses PSTOP
+        nor ends the count (the common case, done in one step), else None."""
+        a = self.rsar
+        end = a + n
+        stop = self.pstop << 8
+        if a < MEM_START or end > MEM_END or self.rbcr <= n or (a < stop < end):
+            return None
+        self.rsar = (self.pstart << 8) if end == stop else end
+        self.rbcr -= n
+        return a
+
     def _dma_read(self, size):
         n = 2 if size == 1 and self.dcr & DCR_WTS else size
+        a = self._dma_fast(n)
+        if a is not None:
+            return int.from_bytes(self.mem[a:a + size], "little")
         value = 0
         for i in range(n):
             a = self.rsar
@@ -310,6 +325,11 @@ class NE2000(Device):
 
     def _dma_write(self, size, value):
         n = 2 if size == 1 and self.dcr & DCR_WTS else size
+        a = self._dma_fast(n)
+        if a is not None:
+            self.mem[a:a + n] = value.to_bytes(n, "little") if n == size else \
+                (value & ((1 << (8 * size)) - 1)).to_bytes(n, "little")
+            return
         for i in range(n):
             a = self.rsar
             if not MEM_START <= a < MEM_END:

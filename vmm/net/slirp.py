@@ -241,9 +241,6 @@ class SlirpBackend(Backend):
         self._revents = {}
         self._filled = False
         self._error = None
-        self._in_input = False
-        self._pending = []            # frames libslirp answered inside slirp_input
-        self._kick = None
         self.frames_in = self.frames_out = 0
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -293,7 +290,6 @@ class SlirpBackend(Backend):
                 raise V3Error(f"hostfwd {fwd}: cannot listen on {fwd.host_addr}:"
                               f"{fwd.host_port}{': ' + reason if reason else ''}")
         self.is_open = True
-        self._kick = getattr(ctx, "stop_requested", None)
         events = getattr(ctx, "events", None)
         if events is not None:
             events.add(self)
@@ -309,26 +305,16 @@ class SlirpBackend(Backend):
         if not self.slirp:
             return
         self.frames_out += 1
-        self._in_input = True
-        try:
-            self.lib.slirp_input(self.slirp, bytes(frame), len(frame))
-        finally:
-            self._in_input = False
+        self.lib.slirp_input(self.slirp, bytes(frame), len(frame))
         self._check()
-        if self._pending and self._kick is not None:
-            self._kick()            # the run loop delivers them (dispatch) right away
 
     def _send_packet(self, buf, length, opaque):
-        # A frame produced inside slirp_input (the card is transmitting, from inside the
-        # guest's register write) waits for the run loop: the card then writes guest memory
-        # and raises its interrupt between two runs of the guest, never inside the access.
+        # A frame libslirp answers inside slirp_input (the card is transmitting, from inside
+        # the guest's register write) goes to the card at once: it lands in the ring, and the
+        # interrupt it raises stops the guest only if the line was not already up or masked.
         try:
             self.frames_in += 1
-            frame = ctypes.string_at(buf, length)
-            if self._in_input:
-                self._pending.append(frame)
-            else:
-                self.deliver(frame)
+            self.deliver(ctypes.string_at(buf, length))
         except BaseException as exc:
             self._error = self._error or exc
         return length
@@ -350,8 +336,6 @@ class SlirpBackend(Backend):
         if not self.slirp:
             return None
         self._fill()
-        if self._pending:
-            return 0
         t = self._fill_timeout_ms * 1_000_000
         now_ms = time.monotonic_ns() / 1e6
         for expire, *_ in self._timers.values():
@@ -378,8 +362,6 @@ class SlirpBackend(Backend):
             return
         if not self._filled:
             self._fill()
-        while self._pending:
-            self.deliver(self._pending.pop(0))
         self._revents = ready
         self._filled = False
         self.lib.slirp_pollfds_poll(self.slirp, 0, self._get_revents, None)

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Network benchmark: `v3 run` against QEMU TCG in the same invocation.
+
+For each card (rtl8139, ne2k_pci) and each VMM, a `v3 mkguest --net` Debian i386 guest with an
+8 MiB file in /www boots with the user-mode network and a host forward on 127.0.0.1:
+  - time to the first page: from starting the VMM to the first successful GET / on the forward;
+  - throughput: GET /big (8 MiB) through the forward, MB/s (10^6 bytes/s);
+  - idle CPU: host CPU time the VMM process uses over IDLE seconds once the guest is idle
+    (v3 also without a network, where nothing can arrive and idle time is fast-forwarded).
+QEMU's rtl8139 is the C+ chip (revision 0x20; Linux's 8139cp drives it), ours the classic one
+(8139too): same card name, different drivers.
+
+    python3 scripts/bench_net.py [--idle 10] [--cards rtl8139,ne2k_pci]
+"""
+import argparse
+import hashlib
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get(url, timeout):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def measure(cmd, port, big_sha, idle_s, serial):
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        first = None
+        while time.monotonic() - t0 < 600:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} ended: {proc.stderr.read().decode()[-500:]}")
+            try:
+                get(f"http://127.0.0.1:{port}/", 5)
+                first = time.monotonic() - t0
+                break
+            except OSError:
+                time.sleep(0.2)
+        if first is None:
+            raise RuntimeError("no page within 600 s")
+        t1 = time.monotonic()
+        data = get(f"http://127.0.0.1:{port}/big", 300)
+        dt = time.monotonic() - t1
+        if hashlib.sha256(data).hexdigest() != big_sha:
+            raise RuntimeError("the 8 MiB file arrived damaged")
+        time.sleep(2)
+        c0 = cpu_seconds(proc.pid)
+        time.sleep(idle_s)
+        idle = (cpu_seconds(proc.pid) - c0) / idle_s
+        return first, len(data) / dt / 1e6, idle
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def idle_without_network(iso, idle_s, tmp):
+    """v3 with no input source: the idle guest's CPU use once it printed its banner."""
+    serial = Path(tmp) / "nonet.serial"
+    proc = subprocess.Popen([sys.executable, "-m", "v3tools", "run", "--cdrom", str(iso),
+                             "--serial", f"file:{serial}", "--timeout", "900"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while b"v3net: ready" not in (serial.read_bytes() if serial.exists() else b""):
+            if proc.poll() is not None or time.monotonic() - t0 > 600:
+                return None
+            time.sleep(0.5)
+        time.sleep(2)
+        c0 = cpu_seconds(proc.pid)
+        time.sleep(idle_s)
+        return (cpu_seconds(proc.pid) - c0) / idle_s
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--cards", default="rtl8139,ne2k_pci")
+    ap.add_argument("--skip-qemu", action="store_true")
+    args = ap.parse_args()
+    from guest_creator.mkguest import mkguest
+    from v3tools import artefacts
+    kernel = artefacts.debian_kernel("i386")
+    busybox = artefacts.busybox_static("i386")
+    with tempfile.TemporaryDirectory(prefix="v3bench-net-") as tmp:
+        big = Path(tmp) / "big"
+        big.write_bytes(random.Random(8).randbytes(8 << 20))
+        sha = hashlib.sha256(big.read_bytes()).hexdigest()
+        iso = Path(tmp) / "net.iso"
+        mkguest(iso, kernel=kernel, busybox=busybox, net=True, add=[(str(big), "/www/big")])
+        rows = []
+        for card in args.cards.split(","):
+            for vmm in (["v3"] if args.skip_qemu else ["qemu", "v3"]):
+                port = free_port()
+                serial = Path(tmp) / f"{vmm}-{card}.serial"
+                nic = f"user,model={card},restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80"
+                if vmm == "v3":
+                    cmd = [sys.executable, "-m", "v3tools", "run", "--cdrom", str(iso),
+                           "--serial", f"file:{serial}", "--timeout", "900", "--nic", nic]
+                else:
+                    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-cdrom",
+                           str(iso), "-display", "none", "-serial", f"file:{serial}",
+                           "-monitor", "none", "-nic", nic]
+                first, mbs, idle = measure(cmd, port, sha, args.idle, serial)
+                rows.append((card, vmm, first, mbs, idle))
+                print(f"{card:9} {vmm:5} first page {first:6.1f} s  8 MiB at {mbs:6.2f} MB/s  "
+                      f"idle CPU {idle * 100:5.1f} %", flush=True)
+        nonet = idle_without_network(iso, args.idle, tmp)
+        print(f"v3 idle guest without a network: idle CPU "
+              f"{'n/a' if nonet is None else f'{nonet * 100:.1f} %'}")
+        print("\n| card | VMM | first page | 8 MiB download | idle CPU |")
+        print("|---|---|---|---|---|")
+        by = {(c, v): (f, m, i) for c, v, f, m, i in rows}
+        for card, vmm, first, mbs, idle in rows:
+            ratio = ""
+            q = by.get((card, "qemu"))
+            if vmm == "v3" and q:
+                ratio = f" ({mbs / q[1]:.2f}x QEMU)"
+            print(f"| {card} | {vmm} | {first:.1f} s | {mbs:.2f} MB/s{ratio} | "
+                  f"{idle * 100:.1f} % |")
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,9 @@ def _resume_and_type(base, snap, serial, command, until):
         console = machine.ctx.console
 
         def on_output(data):
-            if not typed and b"# " in bytes(console.captured[-64:]):
+            # type once the shell has asked for the cursor position after its prompt (busybox
+            # does, ESC [6n), so that input and output interleave the same way in every run
+            if not typed and bytes(console.captured[-64:]).endswith(b"# \x1b[6n"):
                 typed.append(True)
                 console.feed(command)
         console.listeners.append(on_output)

@@ -6,6 +6,7 @@ Each run is the `v3` command in a child process (`python3 -m v3tools` from this 
 a terminal and signals belong to a process. The guests: Debian's i386 kernel with busybox on
 an isolinux CD (`v3 mkguest`), and one-sector floppies for the paths that need no Linux.
 """
+import itertools
 import os
 import re
 import signal
@@ -131,13 +132,18 @@ def test_stdin_that_gives_no_input(tmp_path, stdin):
 
 
 # -- a terminal: tmux ------------------------------------------------------------------------
+_SERVERS = itertools.count()
+
+
 class Tmux:
     """One tmux session on a private server, running `command` in a shell that records the
     terminal settings before and after, and the exit status."""
 
     def __init__(self, tmp_path, command, name="v3"):
         self.dir = tmp_path
-        self.socket = f"v3test-{os.getpid()}-{name}"
+        # a server of its own per session: a previous test's server that is still shutting
+        # down must not turn this new-session into a "duplicate session" error
+        self.socket = f"v3test-{os.getpid()}-{name}-{next(_SERVERS)}"
         self.name = name
         script = (f"stty -a > {tmp_path}/stty.before; cd {ROOT}; {command}; "
                   f"echo $? > {tmp_path}/rc.tmp; stty -a > {tmp_path}/stty.after; "

@@ -30,6 +30,11 @@ PACKAGES = {
     "libslirp0": "/usr/lib/x86_64-linux-gnu/libslirp.so.0",
     "tcpdump": "/usr/bin/tcpdump",
     "iproute2": "/usr/sbin/ip",
+    "acpica-tools": "/usr/bin/iasl",
+    "gdb": "/usr/bin/gdb",
+    "tmux": "/usr/bin/tmux",
+    "cmake": "/usr/bin/cmake",
+    "build-essential": "/usr/share/build-essential/essential-packages-list",
 }
 
 

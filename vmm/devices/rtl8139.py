@@ -38,7 +38,7 @@ from collections import deque
 from vmm.devices import register
 from vmm.devices.base import Device
 from vmm.devices.pci import BarDecoder, PciConfig, bus_option, find_pci_bus
-from vmm.net.mac import default_mac, format_mac, parse_mac
+from vmm.net.mac import format_mac, next_default_mac, parse_mac
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8139 = 0x8139
@@ -176,9 +176,7 @@ class RTL8139(Device):
         self.ctx = ctx
         pci = find_pci_bus(ctx, self.bus_id, self)
         if self.mac is None:
-            nics = ctx.__dict__.setdefault("nic_count", [0])
-            self.mac = default_mac(nics[0])
-            nics[0] += 1
+            self.mac = next_default_mac(ctx)
         pci.register_function(0, None, 0, self.cfg)
         self.irq = pci.intx_line(self.cfg)
         self.bars = BarDecoder(ctx, self.cfg, self.id, {

@@ -26,5 +26,14 @@ def default_mac(index):
     return value.to_bytes(6, "big")
 
 
+def next_default_mac(ctx):
+    """The default MAC of the board's next card without a <mac>: cards number themselves in
+    the order they attach, on any card model."""
+    nics = ctx.__dict__.setdefault("nic_count", [0])
+    mac = default_mac(nics[0])
+    nics[0] += 1
+    return mac
+
+
 def format_mac(mac):
     return ":".join(f"{b:02x}" for b in mac)

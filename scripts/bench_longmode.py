@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,27 +55,13 @@ def build(tmp):
 
 
 def time_until_marker(cmd, serial, timeout=600):
+    """bench_vmm's poll for the marker, after removing a serial file left by an earlier run."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_vmm import time_until_marker as poll
     serial = Path(serial)
     if serial.exists():
         serial.unlink()
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        while time.perf_counter() - t < timeout:
-            try:
-                if MARKER.encode() in serial.read_bytes():
-                    return time.perf_counter() - t
-            except FileNotFoundError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        return None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    return poll(cmd, serial, timeout, cwd=ROOT)
 
 
 def bench_exits(tmp, rounds):

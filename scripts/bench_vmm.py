@@ -126,11 +126,11 @@ def build_guest_iso(tmp, package=None):
     return iso
 
 
-def time_until_marker(cmd, serial_path, timeout):
+def time_until_marker(cmd, serial_path, timeout, cwd=None):
     """Start cmd, poll serial_path for MARKER, kill the process once it is there."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, cwd=cwd)
     try:
         while time.perf_counter() - t < timeout:
             try:

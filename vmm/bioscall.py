@@ -7,7 +7,7 @@ Memory is physical (real mode: linear = seg * 16 + off); writes invalidate trans
 """
 import struct
 
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 
 _GPR32 = {"eax": 0, "ecx": 1, "edx": 2, "ebx": 3, "esp": 4, "ebp": 5, "esi": 6, "edi": 7}
 _GPR16 = {"ax": 0, "cx": 1, "dx": 2, "bx": 3, "sp": 4, "bp": 5, "si": 6, "di": 7}

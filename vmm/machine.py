@@ -632,7 +632,7 @@ class Machine:
         if self._fatal is not None:
             raise self._fatal
         if env.old_exception == 8:
-            from vmm.delivery import TripleFault
+            from vmm.cpu.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")
         if dbg is not None and dbg.after_run():
             return                       # a breakpoint, watchpoint or single step ended the run

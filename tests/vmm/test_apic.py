@@ -68,7 +68,7 @@ def test_level_pin_remote_irr_and_eoi(board):
 
 
 def test_crystal_clock_matches_cpuid():
-    from vmm import cpuid
+    from vmm.cpu import cpuid
     from vmm.devices import lapic
     assert lapic.CRYSTAL_HZ == cpuid.CRYSTAL_HZ
 

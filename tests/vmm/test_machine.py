@@ -34,7 +34,7 @@ def test_mmio_device_above_ram_and_open_bus():
         "a1 000000e0" "a3 08100000"
         "66a1 1000c0fe" "faf4")
     from unicorn import x86_const as X
-    from vmm import ucinternals as U
+    from vmm.cpu import ucinternals as U
     m.uc.mem_write(0x800, bytes.fromhex("0000000000000000 ffff0000009acf00 ffff00000092cf00"))
     m.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x800, 23, 0))
     m.uc.reg_write(X.UC_X86_REG_CR0, 0x11)

@@ -24,7 +24,7 @@ PML4, PDPT, PD, GDT, TSS, IDT, HANDLER, STACK, CODE = \
 
 def long_mode_machine(code):
     from unicorn import x86_const as X
-    from vmm import ucinternals as U
+    from vmm.cpu import ucinternals as U
     from vmm.log import VMMLog
     from vmm.machine import Machine
     m = Machine(memory_mb=8, log=VMMLog(open(os.devnull, "w")))

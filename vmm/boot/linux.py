@@ -265,7 +265,7 @@ def _load_segments(segments, mem_write):
 def enter(cpu):
     """Put the CPU at the kernel's 32-bit entry, in flat protected mode (boot protocol)."""
     from unicorn import x86_const as X
-    from vmm import ucinternals as U
+    from vmm.cpu import ucinternals as U
     uc, env = cpu.uc, cpu.env
     cpu.reset()
     uc.reg_write(X.UC_X86_REG_GDTR, (0, GDT_ADDR, 4 * 8 - 1, 0))

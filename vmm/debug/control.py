@@ -24,8 +24,8 @@ import time
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 
-from vmm import ucinternals as U
-from vmm.mmu import MMU, NonCanonical, PageFault
+from vmm.cpu import ucinternals as U
+from vmm.cpu.mmu import MMU, NonCanonical, PageFault
 
 WATCH_KINDS = ("write", "read", "access")
 

@@ -286,7 +286,7 @@ class GdbStub:
     def _notify_mode(self):
         if self.regs is not None and self.regs.arch == "i386" and not self.told_long_mode \
                 and self.arch == "auto":
-            from vmm import ucinternals as U
+            from vmm.cpu import ucinternals as U
             if self.m.cpu.env.hflags & U.HF_LMA:
                 self.told_long_mode = True
                 msg = ("v3: the guest entered long mode; this session has the i386 register "
@@ -299,7 +299,7 @@ class GdbStub:
         return self.regs
 
     def _current_arch(self):
-        from vmm import ucinternals as U
+        from vmm.cpu import ucinternals as U
         if self.arch != "auto":
             return self.arch
         return "x86-64" if self.m.cpu.env.hflags & U.HF_LMA else "i386"

@@ -10,7 +10,7 @@ import select
 import socket
 import struct
 
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 from vmm.debug.control import DebugError
 from vmm.debug.registers import EFLAGS_FIELDS
 

@@ -15,7 +15,7 @@ import struct
 
 from unicorn import x86_const as X
 
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 
 GPR32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
 GPR64 = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",

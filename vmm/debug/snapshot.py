@@ -38,7 +38,7 @@ import types
 import zipfile
 
 from v3tools.errors import SnapshotError
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 
 FORMAT = "v3tools VM snapshot"
 VERSION = 1
@@ -51,7 +51,7 @@ MEMBER_PAGES = "ram.pages"
 # Attribute values of these modules' classes are wiring (rebuilt from the configuration),
 # never state: the board, buses, clock and timers, logs, media, the machine and CPU objects.
 WIRING_MODULES = ("vmm.context", "vmm.bus", "vmm.clock", "vmm.log", "vmm.media", "vmm.machine",
-                  "vmm.cpu", "vmm.events", "vmm.telemetry", "vmm.ucinternals", "vmm.net",
+                  "vmm.cpu.core", "vmm.events", "vmm.telemetry", "vmm.cpu.ucinternals", "vmm.net",
                   "vmm.debug", "vmm.terminal", "unicorn")
 SKIP_ATTRS = {"log", "exlog", "ctx", "clock", "timers", "stats", "uc", "env", "machine",
               "_ram", "ram", "_sink"}

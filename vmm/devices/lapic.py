@@ -14,7 +14,7 @@ count, current count and divide configuration.
   virtual wire mode): software-enabled (SVR 0x1FF), LINT0 ExtINT, LINT1 NMI, the rest masked.
   An operating system that switches to the APIC masks LINT0 (and the 8259A) itself.
 - The timer counts down at the core crystal clock that CPUID leaf 0x15 reports (1 MHz, see
-  vmm/cpuid.py; the SDM gives the crystal clock as the APIC timer's clock when that leaf
+  vmm/cpu/cpuid.py; the SDM gives the crystal clock as the APIC timer's clock when that leaf
   enumerates it, and Linux takes its timer period from there), divided by the divide
   configuration, on the machine's one virtual clock. One-shot and periodic modes; the
   TSC-deadline mode is not advertised and is a fail-stop.
@@ -22,7 +22,7 @@ count, current count and divide configuration.
   later; IPIs to other (absent) processors are recorded and dropped.
 - Guest misuse (a reserved register, a narrower access, a reserved delivery mode or timer
   mode, an illegal vector) is a fail-stop naming the register.
-- IA32_APIC_BASE is modelled in vmm/msr.py on the v3 engine (base 0xFEE00000, BSP, enabled;
+- IA32_APIC_BASE is modelled in vmm/cpu/msr.py on the v3 engine (base 0xFEE00000, BSP, enabled;
   clearing the enable flag hardware-disables the APIC until reset: `hardware_disable`). The
   stock engine cannot hook the MSR (it reads 0); the LAPIC then still sits at its architectural
   default base, where the MADT and the MP table say it is.
@@ -33,7 +33,7 @@ from vmm.devices.base import Device
 DEFAULT_BASE = 0xFEE00000
 VERSION = 0x14                       # an integrated xAPIC
 MAX_LVT = 5                          # timer, thermal, perf, LINT0, LINT1, error (no CMCI)
-CRYSTAL_HZ = 1_000_000               # = vmm.cpuid.CRYSTAL_HZ (checked by the tests)
+CRYSTAL_HZ = 1_000_000               # = vmm.cpu.cpuid.CRYSTAL_HZ (checked by the tests)
 
 REG_NAMES = {
     0x020: "ID", 0x030: "version", 0x080: "TPR", 0x090: "APR", 0x0A0: "PPR", 0x0B0: "EOI",
@@ -78,7 +78,7 @@ class LocalAPIC(Device):
         self.timer_fires = 0
         self.eoi_count = 0
         self._sources = {}               # vector -> ISA line it came from (for ack listeners)
-        self.hw_disabled = False         # IA32_APIC_BASE's enable flag cleared (vmm/msr.py)
+        self.hw_disabled = False         # IA32_APIC_BASE's enable flag cleared (vmm/cpu/msr.py)
         self.ctx = None
         self.power_on()
 

@@ -1,11 +1,11 @@
-"""vmm/mmu.py: page walks over a bytearray: 32-bit (4 KiB, 4 MiB), PAE (4 KiB, 2 MiB), the
+"""vmm/cpu/mmu.py: page walks over a bytearray: 32-bit (4 KiB, 4 MiB), PAE (4 KiB, 2 MiB), the
 #PF error codes, CR0.WP, and the Accessed/Dirty bits."""
 import struct
 
 import pytest
 
 from vmm.context import BytesMemory
-from vmm.mmu import A, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, D, MMU, P, PS, PageFault, RW, US
+from vmm.cpu.mmu import A, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, D, MMU, P, PS, PageFault, RW, US
 
 PE = 1
 PG = CR0_PG | PE
@@ -184,7 +184,7 @@ def test_four_level_paging_4k_2m_1g_nx_and_canonical():
     """IA-32e paging: PML4 0x1000 -> PDPT 0x2000; PDPT[0] -> PD 0x3000 -> PT 0x4000;
     PD[1] a 2 MiB page; PDPT[1] a 1 GiB page; the top PML4 slot maps the kernel half.
     The XD bit (63) is not part of the address."""
-    from vmm.mmu import NonCanonical
+    from vmm.cpu.mmu import NonCanonical
     t = Tables()
     XD = 1 << 63
     t.put64(0x1000, 0x2000 | P | RW | US)

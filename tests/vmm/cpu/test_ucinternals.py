@@ -1,10 +1,10 @@
-"""vmm/ucinternals.py: the start-up self-check passes on the installed Unicorn, and the located
+"""vmm/cpu/ucinternals.py: the start-up self-check passes on the installed Unicorn, and the located
 CPU state is the live one."""
 import unicorn
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_MODE_64
 from unicorn import x86_const as X
 
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 
 
 def test_verify_passes():

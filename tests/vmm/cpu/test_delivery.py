@@ -1,7 +1,7 @@
-"""Interrupt and exception delivery (vmm/delivery.py), driven by the project's tiny guests."""
+"""Interrupt and exception delivery (vmm/cpu/delivery.py), driven by the project's tiny guests."""
 import pytest
 
-from vmm.delivery import TripleFault
+from vmm.cpu.delivery import TripleFault
 from vmm.machine import GuestHalted
 
 
@@ -68,7 +68,7 @@ def test_sysenter_is_emulated(bare):
     m.uc.reg_write(X.UC_X86_REG_MSR, (0x176, 0x8000))
     m.uc.reg_write(X.UC_X86_REG_CR0, 0x11)
     env = m.cpu.env
-    from vmm import ucinternals as U
+    from vmm.cpu import ucinternals as U
     env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00CF9B00)
     env.set_seg(U.SEG_SS, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
     env.hflags = env.hflags | U.HF_PE
@@ -114,7 +114,7 @@ def test_long_mode_triple_fault_when_idt_is_too_short(bare):
     """lmtest with an IDT limit of 15 (vector 0 only): its first #PF meets #GP on delivery,
     then #DF cannot be delivered either."""
     from pathlib import Path
-    code = bytearray((Path(__file__).resolve().parents[1] / "guests" / "lmtest.bin").read_bytes())
+    code = bytearray((Path(__file__).resolve().parents[2] / "guests" / "lmtest.bin").read_bytes())
     assert code[-10:-8] == (256 * 16 - 1).to_bytes(2, "little")     # idtr: limit, base
     code[-10:-8] = (15).to_bytes(2, "little")
     b = bare()

@@ -3,9 +3,9 @@
 * Created in UC_MODE_64 (the only mode whose resume address is not truncated) and loaded with
   the real-mode reset state of a UC_MODE_16 engine; SSE starts disabled as on hardware.
 * Unicorn delivers no interrupt or exception through the guest's IVT/IDT: every `INT n`,
-  exception and #UD reaches our hooks, and `vmm.delivery` delivers it as the processor would.
-* SYSENTER and SYSCALL are emulated; CPUID answers from `vmm.cpuid.CpuidPolicy`; RDMSR/WRMSR
-  go through `vmm.msr` on the v3 engine; IN/OUT go to the port bus.
+  exception and #UD reaches our hooks, and `vmm.cpu.delivery` delivers it as the processor would.
+* SYSENTER and SYSCALL are emulated; CPUID answers from `vmm.cpu.cpuid.CpuidPolicy`; RDMSR/WRMSR
+  go through `vmm.cpu.msr` on the v3 engine; IN/OUT go to the port bus.
 * Asynchronous stops (timer preemption) are honoured only at translation-block boundaries
   (`ucinternals.make_stops_block_granular`), so no read-modify-write instruction is replayed.
 """
@@ -16,11 +16,11 @@ from unicorn import (Uc, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR, UC_H
 from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 from vmm.clock import measure_tsc_hz
-from vmm.cpuid import CpuidPolicy
-from vmm.delivery import Delivery
-from vmm.mmu import MMU
+from vmm.cpu.cpuid import CpuidPolicy
+from vmm.cpu.delivery import Delivery
+from vmm.cpu.mmu import MMU
 
 EFLAGS_IF = 1 << 9
 EFLAGS_VM = 1 << 17
@@ -39,7 +39,7 @@ class CPU:
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
         self.cpuid = CpuidPolicy(tsc_hz=measure_tsc_hz())
-        from vmm.msr import MSRs
+        from vmm.cpu.msr import MSRs
         self.msrs = MSRs(self, log=machine.vmmlog.component("msr") if machine else None,
                          on_failure=machine._fail_in_hook if machine else None)
         self.mmu = MMU(self.phys_read, self.phys_write)

@@ -12,7 +12,7 @@ import pytest
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_HOOK_INSN
 from unicorn import x86_const as X
 
-from vmm import ucinternals as U
+from vmm.cpu import ucinternals as U
 
 LOOP = 0x1000
 TARGET = 0x2000
@@ -101,9 +101,9 @@ def test_the_stock_engine_skips_a_sysenter_hook_behind_another():
     stock = Path(unicorn.__file__).parent / "lib"
     if not (stock / "libunicorn.so.2").exists():
         pytest.skip("the unicorn wheel carries no library of its own")
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = dict(os.environ, LIBUNICORN_PATH=str(stock), PYTHONPATH=str(root))
-    out = subprocess.run([sys.executable, "-c", RUN_STOCK.format(tests=str(root / "tests" / "vmm"))],
+    out = subprocess.run([sys.executable, "-c", RUN_STOCK.format(tests=str(root / "tests" / "vmm" / "cpu"))],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     what, wrong = out.stdout.strip().rsplit("|", 1)

@@ -1,9 +1,9 @@
-"""vmm/cpuid.py: what the CPUID policy hides, what it adds, and the TSC frequency leaves."""
+"""vmm/cpu/cpuid.py: what the CPUID policy hides, what it adds, and the TSC frequency leaves."""
 import struct
 
 import pytest
 
-from vmm.cpuid import CpuidPolicy
+from vmm.cpu.cpuid import CpuidPolicy
 
 EAX, EBX, ECX, EDX = range(4)
 

@@ -6,7 +6,7 @@ the VMM then edits them:
   x2APIC and TSC-deadline: hidden (the LAPIC is an xAPIC with one-shot/periodic timer);
 - long mode, NX, SYSCALL/SYSRET, RDTSCP (0x80000001 EDX bits 29, 20, 11, 27) and LAHF/SAHF in
   64-bit mode (ECX bit 0) are advertised: the engine runs them, the VMM delivers events in
-  IA-32e mode and emulates SYSCALL (vmm/delivery.py);
+  IA-32e mode and emulates SYSCALL (vmm/cpu/delivery.py);
 - XSAVE/OSXSAVE/AVX: hidden (no XCR0 management); guests use FXSAVE;
 - ERMS and FSRM: hidden so Linux does not copy with `rep movsb`, which Unicorn runs one byte per
   step;

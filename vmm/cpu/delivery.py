@@ -28,8 +28,8 @@ import struct
 from unicorn import x86_const as X
 
 from v3tools.errors import Unimplemented, VMStop
-from vmm import ucinternals as U
-from vmm.mmu import NonCanonical, PageFault
+from vmm.cpu import ucinternals as U
+from vmm.cpu.mmu import NonCanonical, PageFault
 
 EF_TF, EF_IF, EF_NT, EF_RF, EF_VM, EF_AC = 1 << 8, 1 << 9, 1 << 14, 1 << 16, 1 << 17, 1 << 18
 

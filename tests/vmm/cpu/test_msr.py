@@ -1,4 +1,4 @@
-"""RDMSR/WRMSR through the VMM (vmm/msr.py) on the v3 engine's MSR hooks (patch 0003), driven by
+"""RDMSR/WRMSR through the VMM (vmm/cpu/msr.py) on the v3 engine's MSR hooks (patch 0003), driven by
 the msrtest guest on a LAPIC + IOAPIC board; and the same guest on the stock engine, which
 cannot hook them."""
 import os
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from vmm import engine
-from vmm.msr import IA32_APIC_BASE, MSRs, RAISE_GP
+from vmm.cpu.msr import IA32_APIC_BASE, MSRs, RAISE_GP
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXPECTED = ("A00000000FEE00900 E0000000000000800 G W X D00000000FEE00100 S00000000000000FF DONE")
 
 

@@ -69,6 +69,31 @@ def require_artefact():
 def require_tool():
     return _require_tool
 
+def _debian_guest_iso(tmp_path_factory, arch):
+    """Debian's `arch` kernel and busybox-static on an isolinux ISO (`v3 mkguest`), console on
+    ttyS0: the guest most real-guest tests boot."""
+    from guest_creator.mkguest import mkguest
+    from v3tools import artefacts
+    kernel = _require_artefact(artefacts.debian_kernel, arch)
+    busybox = _require_artefact(artefacts.busybox_static, arch)
+    _require_artefact(artefacts.isolinux_bin)
+    out = tmp_path_factory.mktemp(f"linux-{arch}") / "guest.iso"
+    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
+    return out
+
+
+@pytest.fixture(scope="session")
+def linux_iso(tmp_path_factory):
+    """Debian i386 guest CD, built once per session."""
+    return _debian_guest_iso(tmp_path_factory, "i386")
+
+
+@pytest.fixture(scope="session")
+def linux64_iso(tmp_path_factory):
+    """Debian amd64 guest CD, built once per session."""
+    return _debian_guest_iso(tmp_path_factory, "amd64")
+
+
 
 def _qemu_boot(image, marker, timeout=120, memory=256, drive="cdrom", extra=(), log_path=None):
     """Boot `image` in QEMU until `marker` appears on COM1; return the serial log (str).

@@ -26,30 +26,6 @@ def boot(tmp_path, until, timeout=240, **kw):
     return result, serial.read_bytes().decode("latin-1")
 
 
-@pytest.fixture(scope="module")
-def linux_iso(tmp_path_factory, require_artefact):
-    """Debian's i386 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
-    from guest_creator.mkguest import mkguest
-    kernel = require_artefact(artefacts.debian_kernel, "i386")
-    busybox = require_artefact(artefacts.busybox_static, "i386")
-    require_artefact(artefacts.isolinux_bin)
-    out = tmp_path_factory.mktemp("linux") / "guest.iso"
-    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
-    return out
-
-
-@pytest.fixture(scope="module")
-def linux64_iso(tmp_path_factory, require_artefact):
-    """Debian's amd64 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
-    from guest_creator.mkguest import mkguest
-    kernel = require_artefact(artefacts.debian_kernel, "amd64")
-    busybox = require_artefact(artefacts.busybox_static, "amd64")
-    require_artefact(artefacts.isolinux_bin)
-    out = tmp_path_factory.mktemp("linux64") / "guest.iso"
-    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
-    return out
-
-
 @pytest.mark.parametrize("arch, how", [("amd64", "bzImage"), ("amd64", "no-host-decompress"),
                                        ("amd64", "vmlinux"), ("i386", "bzImage")])
 def test_debian_linux_direct_kernel_boot(tmp_path, arch, how, require_artefact, linux_iso,
@@ -329,50 +305,30 @@ def test_syslinux_boots_from_every_bios_boot_path(tmp_path, medium, require_tool
     assert serial.index("SYSLINUX") < serial.index("Loading stub") < serial.index(STUB_MARKER)
 
 
-def test_grub2_boots_debian_linux(tmp_path, linux_iso, require_artefact):
+@pytest.mark.parametrize("arch", ["i386", "amd64"])
+def test_grub2_boots_debian_linux(tmp_path, arch, request, require_artefact):
     """GRUB 2's own Linux loader (its `linux` and `initrd` commands, which load the kernel
-    through the BIOS disk services and enter it themselves) boots the Debian i386 guest."""
+    through the BIOS disk services and enter it themselves) boots the Debian guest: the 32-bit
+    kernel on the PIC, the 64-bit one on the standard PC's APIC platform."""
     import isoimage
+    guest_iso = request.getfixturevalue("linux_iso" if arch == "i386" else "linux64_iso")
     mkrescue = require_artefact(artefacts.grub_mkrescue)
-    kernel = require_artefact(artefacts.debian_kernel, "i386")
+    kernel = require_artefact(artefacts.debian_kernel, arch)
     bootdir = tmp_path / "iso" / "boot"
     (bootdir / "grub").mkdir(parents=True)
     (bootdir / "vmlinuz").write_bytes(Path(kernel).read_bytes())
-    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(linux_iso, "/initrd.img"))
+    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(guest_iso, "/initrd.img"))
     (bootdir / "grub" / "grub.cfg").write_text(
         "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
         "set timeout=1\n"
-        'menuentry "Debian i386 via GRUB" {\n  linux /boot/vmlinuz console=ttyS0\n'
+        f'menuentry "Debian {arch} via GRUB" {{\n  linux /boot/vmlinuz console=ttyS0\n'
         "  initrd /boot/initrd.img\n}\n")
-    iso = tmp_path / "grub-linux.iso"
-    subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
-                   capture_output=True)
-    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
-    assert result.status == 0
-    assert (serial.index("Booting `Debian i386 via GRUB'") < serial.index("Linux version")
-            < serial.index(LINUX_MARKER))
-
-
-def test_grub2_boots_debian_amd64_linux(tmp_path, linux64_iso, require_artefact):
-    """GRUB 2's own Linux loader boots the 64-bit kernel on the standard PC."""
-    import isoimage
-    mkrescue = require_artefact(artefacts.grub_mkrescue)
-    kernel = require_artefact(artefacts.debian_kernel, "amd64")
-    bootdir = tmp_path / "iso" / "boot"
-    (bootdir / "grub").mkdir(parents=True)
-    (bootdir / "vmlinuz").write_bytes(Path(kernel).read_bytes())
-    (bootdir / "initrd.img").write_bytes(isoimage.read_file_from_iso(linux64_iso, "/initrd.img"))
-    (bootdir / "grub" / "grub.cfg").write_text(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
-        "set timeout=1\n"
-        'menuentry "Debian amd64 via GRUB" {\n  linux /boot/vmlinuz console=ttyS0\n'
-        "  initrd /boot/initrd.img\n}\n")
-    iso = tmp_path / "grub-linux64.iso"
+    iso = tmp_path / f"grub-linux-{arch}.iso"
     subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
                    capture_output=True)
     result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
     assert result.status == 0, serial[-2000:]
-    assert (serial.index("Booting `Debian amd64 via GRUB'") < serial.index("Linux version")
+    assert (serial.index(f"Booting `Debian {arch} via GRUB'") < serial.index("Linux version")
             < serial.index(LINUX_MARKER))
 
 

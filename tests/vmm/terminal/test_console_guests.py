@@ -18,24 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from v3tools import artefacts
 
 ROOT = Path(__file__).resolve().parents[3]
 V3 = [sys.executable, "-m", "v3tools"]
 PROMPT_READY = "Enter 'help' for a list of built-in commands."
 FLOPPY = 1474560
-
-
-@pytest.fixture(scope="module")
-def linux_iso(tmp_path_factory, require_artefact):
-    """Debian's i386 kernel and busybox-static on an isolinux ISO (`v3 mkguest`)."""
-    from guest_creator.mkguest import mkguest
-    kernel = require_artefact(artefacts.debian_kernel, "i386")
-    busybox = require_artefact(artefacts.busybox_static, "i386")
-    require_artefact(artefacts.isolinux_bin)
-    out = tmp_path_factory.mktemp("linux") / "guest.iso"
-    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
-    return out
 
 
 def floppy(path, code):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from v3tools import artefacts
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "soak_console.py"
 
@@ -22,19 +21,8 @@ def _load_script():
 soak_console = _load_script()
 
 
-@pytest.fixture(scope="module")
-def linux_iso(tmp_path_factory, require_artefact):
-    from guest_creator.mkguest import mkguest
-    kernel = require_artefact(artefacts.debian_kernel, "i386")
-    busybox = require_artefact(artefacts.busybox_static, "i386")
-    require_artefact(artefacts.isolinux_bin)
-    out = tmp_path_factory.mktemp("linux") / "guest.iso"
-    mkguest(out, kernel=kernel, busybox=busybox, append="console=ttyS0")
-    return str(out)
-
-
 def test_soak_under_host_load(linux_iso):
-    r = soak_console.soak(linux_iso, seconds=40, interval=2, burners=2)
+    r = soak_console.soak(str(linux_iso), seconds=40, interval=2, burners=2)
     details = f"\n--- stderr ---\n{r.get('stderr')}\n--- output tail ---\n{r.get('output_tail')}"
     assert r["sent"] >= len(soak_console.COMMANDS), details
     assert r["missing"] == [], details
@@ -48,7 +36,7 @@ def test_soak_under_host_load(linux_iso):
     ("poweroff -f", {0}),          # ACPI S5
 ])
 def test_shutdown_under_host_load_ends_the_run(linux_iso, command, statuses):
-    results = soak_console.shutdown_runs(linux_iso, command, runs=1, burners=2, log=lambda s: None)
+    results = soak_console.shutdown_runs(str(linux_iso), command, runs=1, burners=2, log=lambda s: None)
     for status, seconds, faults in results:
         assert status in statuses, results
         assert faults == [], results

@@ -452,7 +452,7 @@ def _check_snapshot_options(opts):
 def check_omit(classes):
     """--omit names device classes: ones that exist, or the Palacios ones not written yet."""
     from vmm import devices
-    from vmm.machine import NOT_YET_AVAILABLE
+    from vmm.board import NOT_YET_AVAILABLE
     known = {c.upper() for c in devices.known_classes()} | NOT_YET_AVAILABLE
     for name in classes:
         if name.upper() not in known:

@@ -1,5 +1,5 @@
-"""The machine: a CPU, guest memory, the board context with its devices, the BIOS, and the run
-loop that ties them together.
+"""The machine and its run loop: a CPU (vmm/cpu), guest memory (vmm/memory.py) and the board
+context with its devices and firmware (vmm/board.py), tied together by the loop below.
 
 The run loop executes guest code with no per-instruction hook until the next event: a timer
 deadline (a helper thread requests a stop, honoured at a block boundary), an interrupt raised
@@ -7,12 +7,10 @@ by a device from a port hook, HLT, or a BIOS service that must wait. Between run
 timers, injects a pending interrupt when IF is set and no interrupt shadow is active, and
 fast-forwards virtual time when the guest halts with interrupts enabled.
 """
-import ctypes
-import mmap
 import threading
 import time
 
-from unicorn import UcError, UC_HOOK_INSN, UC_PROT_ALL
+from unicorn import UcError, UC_HOOK_INSN
 from unicorn import x86_const as X
 
 from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
@@ -20,7 +18,10 @@ from vmm.context import BoardContext, Console
 from vmm.clock import Clock, measure_tsc_hz
 from vmm.cpu import CPU
 from vmm.events import EventSources, POLL_SLICE_NS
+from vmm import board
+from vmm.diagnostic import diagnostic, explain_ucerror
 from vmm.log import VMMLog
+from vmm.memory import GuestMemory, MemoryMap, read_firmware
 from vmm.telemetry import Telemetry, timed
 
 MB = 1 << 20
@@ -34,12 +35,7 @@ EXIT_HALTED = 5
 EXIT_TIMEOUT = 6
 EXIT_RESET_BEFORE_UNTIL = 7
 
-MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block that holds "
-             "it as EIP, not the faulting instruction itself)")
-
 IRQ_BLOCKED_POLL_NS = 200_000         # how soon to look again for IF=1 with an interrupt waiting
-
-NOT_YET_AVAILABLE = {"APIC"}
 
 
 class GuestHalted(VMStop):
@@ -136,15 +132,17 @@ class Machine:
         self.escape_keys = None               # Ctrl-A keys of a terminal console (vmm/terminal)
         self.ctx.events = self.events
         self.ctx.stop_requested = self.kick
-        self.ctx.a20_listeners.append(self._set_a20)
         self.ctx.timers.on_change = self._deadline_moved
         self.ctx.io.fallback = self._unclaimed_io
         self.io_policy = io_policy
         self._ignored_once = set()
         self.bios = None
         self.bios_console_serial = bios_console_serial
-        self.firmware = _read_firmware(firmware) if firmware else None
-        self._map_memory()
+        self.firmware = read_firmware(firmware) if firmware else None
+        self.memmap = MemoryMap(self, self.memory_size, self.firmware)
+        self.ram, self.ram_size = self.memmap.ram, self.memmap.ram_size
+        self.cpu.attach_ram(self.ram, self.ram_size)
+        self.ctx.a20_listeners.append(self.memmap.set_a20)
         if telemetry:
             from vmm.telemetry import install_block_counter
             self.stats.blocks = install_block_counter(self.uc)
@@ -171,77 +169,6 @@ class Machine:
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
         self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
-
-    # -- memory map ------------------------------------------------------------------------------
-    def _map_memory(self):
-        uc = self.uc
-        ram = (self.memory_size + 0xFFFFF) & ~0xFFFFF
-        ram = max(ram, MB)
-        # One lazily-backed RAM block: conventional memory, the VGA window (text mode 3 lives
-        # at 0xB8000), the option-ROM area and the BIOS ROM (shadowed in RAM), extended memory.
-        # The VMM owns the host mapping (anonymous, so pages cost host memory only once the
-        # guest touches them) and reads and writes it directly: a slice of a memoryview costs
-        # a fraction of a binding call. Writes that may hit code go through GuestMemory, which
-        # drops the translated code of the range.
-        self._ram_map = mmap.mmap(-1, ram, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self._ram_anchor = ctypes.c_char.from_buffer(self._ram_map)
-        uc.mem_map_ptr(0, ram, UC_PROT_ALL, ctypes.addressof(self._ram_anchor))
-        self.ram = memoryview(self._ram_map)
-        self.ram_size = ram
-        self.cpu.attach_ram(self.ram, ram)
-        # Everything else up to 4 GiB answers as open bus: reads all ones, writes dropped.
-        start = ram
-        end = 1 << 32
-        if self.firmware is not None:
-            # A firmware image also answers at the top of the 4 GiB space, where the reset
-            # vector of a real PC is (0xFFFFFFF0).
-            end -= len(self.firmware)
-            uc.mem_map(end, len(self.firmware), UC_PROT_ALL)
-            uc.mem_write(end, self.firmware)
-        uc.mmio_map(start, end - start, self._open_bus_read, None, self._open_bus_write, None)
-        self._open_bus_base = start
-        self._open_bus_noted = set()
-
-    # Everything above RAM is one Unicorn MMIO window. An access goes to the device that claimed
-    # the address on the MMIO bus (ctx.mmio, which owns the access-width policy), else it is
-    # open bus. Unicorn splits accesses into aligned pieces of at most 4 bytes.
-    def _open_bus_read(self, uc, offset, size, user_data):
-        addr = self._open_bus_base + offset
-        self.stats.mmio[addr & ~0xFFF] += 1
-        if self._fatal is None and self.ctx.mmio.find(addr) is not None:
-            try:
-                return self.ctx.mmio.read(addr, size)
-            except BaseException as exc:     # an int is owed to Unicorn: never let it escape
-                self._fail_in_hook(exc, MMIO_NOTE)
-        else:
-            self._note_open_bus(addr, "read")
-        return (1 << (8 * size)) - 1
-
-    def _open_bus_write(self, uc, offset, size, value, user_data):
-        addr = self._open_bus_base + offset
-        self.stats.mmio[addr & ~0xFFF] += 1
-        if self._fatal is None and self.ctx.mmio.find(addr) is not None:
-            try:
-                self.ctx.mmio.write(addr, size, value)
-            except BaseException as exc:
-                self._fail_in_hook(exc, MMIO_NOTE)
-        else:
-            self._note_open_bus(addr, "write")
-
-    def _note_open_bus(self, addr, what):
-        page = addr & ~0xFFF
-        if page not in self._open_bus_noted:
-            self._open_bus_noted.add(page)
-            self.vmmlog.component("memory").debug(
-                f"open-bus {what} at {addr:#x} (no RAM or device there)")
-
-    def _set_a20(self, enabled):
-        """The A20 gate (keyboard controller output port, port 0x92, INT 15h 24xxh): the CPU
-        masks address bit 20 of every access; cached translations must go."""
-        from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
-        self.cpu.env.set_a20(enabled)
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
-        self.uc.ctl_flush_tb()
 
     # -- port I/O --------------------------------------------------------------------------------
     def _install_io_hooks(self):
@@ -317,102 +244,15 @@ class Machine:
             return None if write else (1 << (8 * size)) - 1
         raise UnhandledIO(kind, addr, size, value, write)
 
-    # -- devices -----------------------------------------------------------------------------------
+    # -- assembly (vmm/board.py) and diagnostics (vmm/diagnostic.py) ----------------------------
     def add_devices(self, specs, omit=()):
-        from vmm import devices
-        omit = {c.upper() for c in omit}
-        for spec in specs:
-            name = spec.class_name.upper()
-            if name in omit:
-                self.log.info(f"leaving out device {spec.id or '?'} of class {spec.class_name} (--omit)")
-                continue
-            cls = devices.lookup(spec.class_name)
-            if cls is None:
-                if name in NOT_YET_AVAILABLE:
-                    raise ConfigError(
-                        f"{spec.where()}: device class {spec.class_name} is not available "
-                        f"(Palacios' old name: use LAPIC and IOAPIC); pass --omit "
-                        f"{spec.class_name} to leave it out")
-                raise ConfigError(f"{spec.where()}: unknown device class '{spec.class_name}'; "
-                                  f"known classes: {', '.join(devices.known_classes())}")
-            dev = cls.from_spec(spec, self.ctx)
-            self.ctx.add_device(dev)
-            self.vmmlog.component("config").debug(f"device {dev.id} ({cls.CLASS_NAME}) attached")
+        board.add_devices(self, specs, omit)
 
     def finish_board(self):
-        """After all devices: the ignored legacy ports, device reset, the BIOS."""
-        try:
-            from vmm.ignored_ports import attach_ignored_ports
-        except ImportError:
-            attach_ignored_ports = None
-        if attach_ignored_ports is not None:
-            attach_ignored_ports(self.ctx, self.iolog)
-        for dev in self.ctx.devices.values():
-            dev.reset()
-        if self.ctx.lapic is not None:
-            self.cpu.cpuid.set_apic(True)
-        self.cpu.msrs.lapic = self.ctx.lapic
-        if self.firmware is not None:
-            tabled = [d.id for d in self.ctx.devices.values() if hasattr(d, "build_tables")]
-            if tabled:
-                self.log.info(f"--bios: devices {', '.join(tabled)} publish no tables; the "
-                              f"firmware builds its own MP/ACPI tables, or none")
-            # Someone else's BIOS (e.g. SeaBIOS): its last 128 KiB sit below 1 MiB as on a PC.
-            low = self.firmware[-0x20000:]
-            self.uc.mem_write(0x100000 - len(low), low)
-        else:
-            from vmm.bios import Bios, BiosOptions
-            self.bios = Bios(self.ctx, BiosOptions(self.bios_console_serial))
-            rom = self.bios.rom()
-            self.uc.mem_write(0x100000 - len(rom), rom)
-            self.cpu.delivery.bios = self.bios
-            self._install_firmware_tables()
-        self.cpu.reset()
-        if self.direct_boot is not None:
-            self._start_direct_boot()
+        board.finish_board(self)
 
-    def _start_direct_boot(self):
-        """--kernel: the kernel, initrd, command line and zero page in memory, the CPU at the
-        kernel's 32-bit entry (no POST: the BIOS ROM and its firmware tables are in place)."""
-        from vmm.bios.int15 import memory_map
-        from vmm.boot import linux
-        boot = self.direct_boot
-        rsdp = next((d.rsdp for d in self.ctx.devices.values() if getattr(d, "rsdp", None)),
-                    None)
-        linux.load(boot, self.ctx.mem.write, memory_map(self.memory_size), rsdp)
-        if boot.multiboot is not None:
-            from vmm.boot import multiboot
-            multiboot.enter(self.cpu, boot.multiboot.entry)
-        elif boot.elf is not None:
-            from vmm.boot import pvh
-            pvh.enter(self.cpu, boot.elf.entry)
-        else:
-            linux.enter(self.cpu)
-        if boot.elf is not None and boot.kernel is not None:
-            # the host did the guest's decompression: say so where the user looks
-            self.log.info(f"--kernel: {boot.kernel.path}'s payload decompressed on the host "
-                          f"({boot.elf.compression}) and entered through its PVH note at "
-                          f"{boot.elf.entry:#x} (--no-host-decompress runs the kernel's own "
-                          f"decompressor instead)")
-        elif boot.note:
-            self.log.info(f"--kernel: not decompressed on the host: {boot.note}; the kernel "
-                          f"decompresses itself")
-        self.log.debug(f"direct boot: {boot.describe()}")
-
-    def _install_firmware_tables(self):
-        """MP and ACPI tables from the devices that publish them (MPTABLE, ACPI), in the
-        built-in BIOS's table area (vmm/tables). Another firmware (--bios) builds its own."""
-        from vmm.bios.rom import ROM_BASE, TABLES_AREA, TABLES_AREA_SIZE
-        from vmm.tables import TableArea, build_tables
-        self.ctx.cpuid = self.cpu.cpuid
-        area = build_tables(self.ctx, TableArea(ROM_BASE + TABLES_AREA, TABLES_AREA_SIZE))
-        if area.used:
-            self.ctx.mem.write(area.base, bytes(area.data[:area.used]))
-            log = self.vmmlog.component("config")
-            if log.on:
-                for addr, name, length in area.placed:
-                    log.debug(f"firmware table {name}: {length} bytes at {addr:#x}")
-        self.ctx.firmware_tables = area
+    def diagnostic(self, exc=None):
+        return diagnostic(self, exc)
 
     # -- control from hooks and threads -----------------------------------------------------------
     def kick(self):
@@ -621,7 +461,7 @@ class Machine:
         except UcError as exc:
             if self._fatal is not None:
                 raise self._fatal
-            raise VMStop(f"the CPU emulator stopped: {exc} ({_explain_ucerror(exc)})")
+            raise VMStop(f"the CPU emulator stopped: {exc} ({explain_ucerror(exc)})")
         finally:
             with self._run_lock:
                 pre.in_guest = False
@@ -673,107 +513,5 @@ class Machine:
             close = getattr(drive.medium, "close", None)
             if close is not None:
                 close()
-
-    # -- diagnostics -------------------------------------------------------------------------------
-    def diagnostic(self, exc=None):
-        cpu, env = self.cpu, self.cpu.env
-        lines = []
-        try:
-            sel, eip, base = cpu.cs_ip()
-            lines.append(f"at CS:EIP {sel:04x}:{eip:08x} (linear {cpu.linear_pc():#010x}), "
-                         f"mode {cpu.mode()}, CPL {env.cpl}")
-            if env.hflags & (1 << 14):        # IA-32e mode: the full 64-bit registers
-                names = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi")
-                g = [f"{names[i].upper()}={env.reg(i):016x}" for i in range(8)]
-                g += [f"R{i}={env.reg(i):016x}" for i in range(8, 16)]
-                for k in range(0, 16, 4):
-                    lines.append("  " + " ".join(g[k:k + 4]))
-            else:
-                g = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("eax", "ebx", "ecx", "edx")]
-                g2 = [f"{n.upper()}={cpu.reg(n):08x}" for n in ("esi", "edi", "ebp", "esp")]
-                lines.append("  " + " ".join(g))
-                lines.append("  " + " ".join(g2))
-            lines.append(f"  EFLAGS={cpu.eflags:08x} CR0={env.cr(0):08x} CR2={env.cr(2):08x} "
-                         f"CR3={env.cr(3):08x} CR4={env.cr(4):08x}")
-            segs = []
-            for i, name in enumerate(("ES", "CS", "SS", "DS", "FS", "GS")):
-                s, b, lim, fl = env.seg(i)
-                segs.append(f"{name}={s:04x}[{b:08x}]")
-            lines.append("  " + " ".join(segs))
-            try:
-                code = cpu.read_linear(cpu.linear_pc(), 16, user=False)
-                lines.append("  code at EIP: " + code.hex(" "))
-            except Exception as e:   # the code page itself may be unreadable
-                lines.append(f"  code at EIP: unreadable ({e})")
-        except Exception as e:       # never let the diagnostic hide the stop
-            lines.append(f"  (CPU state unavailable: {e})")
-        recent = self.stats.recent_text(16)
-        if recent:
-            lines.append("  last exits: " + "; ".join(recent))
-        try:
-            from vmm.screen import screen_tail
-            screen = screen_tail(self.ctx.mem)
-        except Exception:            # never let the diagnostic hide the stop
-            screen = []
-        if screen:
-            # a guest that says nothing on serial often said why on its VGA screen
-            lines.append("  VGA text screen (last lines):")
-            lines += [f"  | {line}" for line in screen]
-        return "\n".join(lines)
-
-
-def _read_firmware(path):
-    from v3tools.errors import V3Error
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise V3Error(f"--bios {path}: cannot read: {exc.strerror}")
-    if not data or len(data) % 0x10000 or len(data) > 0x40000:
-        raise V3Error(f"--bios {path}: a firmware image is 64, 128, 192 or 256 KiB "
-                      f"(this one is {len(data)} bytes)")
-    return data
-
-
-class GuestMemory:
-    """Guest-physical memory for devices and the BIOS; writes invalidate translated code.
-
-    On the v3 engine uc_mem_write drops translated code by physical address. The stock
-    engine's only tool, uc_ctl_remove_cache, translates its address through the guest's page
-    tables, so with paging on it would miss the page (or hit another): there the whole
-    translation cache goes (correct, slow: one more reason for the v3 engine)."""
-
-    def __init__(self, machine):
-        from vmm import engine
-        self.m = machine
-        self.physical_invalidation = engine.has("uc_mem_write_invalidates_code")
-
-    def read(self, addr, size):
-        return self.m.cpu.phys_read(addr, size)
-
-    def write(self, addr, data):
-        if not data:
-            return
-        if self.physical_invalidation:
-            self.m.uc.mem_write(addr, bytes(data))
-            return
-        self.m.cpu.phys_write(addr, data)
-        if self.m.cpu.env.cr(0) & 0x80000000:
-            self.m.uc.ctl_flush_tb()
-        else:
-            self.m.uc.ctl_remove_cache(addr, addr + len(data))
-
-
-def _explain_ucerror(exc):
-    from unicorn import unicorn_const as C
-    return {
-        C.UC_ERR_READ_UNMAPPED: "a read of unmapped memory",
-        C.UC_ERR_WRITE_UNMAPPED: "a write of unmapped memory",
-        C.UC_ERR_FETCH_UNMAPPED: "an instruction fetch from unmapped memory",
-        C.UC_ERR_FETCH_PROT: "an instruction fetch from an address with no RAM (a device or "
-                             "open bus): code cannot run there",
-        C.UC_ERR_INSN_INVALID: "an invalid instruction",
-        C.UC_ERR_EXCEPTION: "an unhandled CPU exception",
-    }.get(exc.errno, "an emulator error")
 
 

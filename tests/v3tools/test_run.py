@@ -14,7 +14,7 @@ import pytest
 from guest_creator.init_sample import config_xml
 from isoimage import STUB_KERNEL
 from vmm.devices import known_classes
-from vmm.machine import NOT_YET_AVAILABLE
+from vmm.board import NOT_YET_AVAILABLE
 
 FLOPPY_SIZE = 1474560
 

@@ -51,6 +51,7 @@ MEMBER_PAGES = "ram.pages"
 # Attribute values of these modules' classes are wiring (rebuilt from the configuration),
 # never state: the board, buses, clock and timers, logs, media, the machine and CPU objects.
 WIRING_MODULES = ("vmm.context", "vmm.bus", "vmm.clock", "vmm.log", "vmm.media", "vmm.machine",
+                  "vmm.memory",
                   "vmm.cpu.core", "vmm.events", "vmm.telemetry", "vmm.cpu.ucinternals", "vmm.net",
                   "vmm.debug", "vmm.terminal", "unicorn")
 SKIP_ATTRS = {"log", "exlog", "ctx", "clock", "timers", "stats", "uc", "env", "machine",
@@ -485,7 +486,7 @@ def load(machine, path):
         clock.skipped_ns = saved["skipped_ns"]
         clock._origin = time.monotonic_ns() - saved["now_ns"] + saved["skipped_ns"]
     cpu.env.tsc_offset = meta["tsc"]["guest"] - _host_tsc()
-    machine._set_a20(machine.ctx.a20)      # also drops every translation and TLB entry
+    machine.memmap.set_a20(machine.ctx.a20)      # also drops every translation and TLB entry
     if machine.ctx.lapic is not None:
         cpu.cpuid.set_apic(not machine.ctx.lapic.hw_disabled)
     return meta
@@ -495,7 +496,7 @@ def _zero_ram(machine):
     """All guest RAM back to zeros: the host pages are dropped (the mapping is private and
     anonymous, so they read as zero again and cost no memory until touched)."""
     import mmap
-    machine._ram_map.madvise(mmap.MADV_DONTNEED)
+    machine.memmap.host_map.madvise(mmap.MADV_DONTNEED)
 
 
 def _brief(d, keys):

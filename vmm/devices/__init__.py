@@ -38,7 +38,7 @@ def known_classes():
 
 def class_problem(class_name):
     """None if `v3 run` can build a device of this class; else why not (for build-time warnings)."""
-    from vmm.machine import NOT_YET_AVAILABLE
+    from vmm.board import NOT_YET_AVAILABLE
     if lookup(class_name) is not None:
         return None
     if class_name.upper() in NOT_YET_AVAILABLE:

@@ -1,0 +1,129 @@
+"""Guest-physical memory: the RAM block the VMM and the engine share, the open-bus/MMIO window
+above it up to 4 GiB, an optional firmware image at the top, the A20 gate, and the
+`GuestMemory` view devices and the BIOS use (its writes drop translated code)."""
+import ctypes
+import mmap
+
+from unicorn import UC_PROT_ALL
+
+from v3tools.errors import V3Error
+
+MB = 1 << 20
+
+MMIO_NOTE = ("(an MMIO access: Unicorn reports the start of the translated block that holds "
+             "it as EIP, not the faulting instruction itself)")
+
+
+class MemoryMap:
+    """The physical address space of one machine. RAM is one lazily-backed host mapping
+    (anonymous, so pages cost host memory only once the guest touches them) that the VMM reads
+    and writes directly; everything else below 4 GiB is one Unicorn MMIO window that goes to
+    the device that claimed the address on the MMIO bus (ctx.mmio), else answers as open bus
+    (reads all ones, writes dropped)."""
+
+    def __init__(self, machine, memory_size, firmware=None):
+        self.m = machine
+        uc = machine.uc
+        ram = max((memory_size + 0xFFFFF) & ~0xFFFFF, MB)
+        # conventional memory, the VGA window (text mode 3 lives at 0xB8000), the option-ROM
+        # area and the BIOS ROM (shadowed in RAM), extended memory. Writes that may hit code
+        # go through GuestMemory, which drops the translated code of the range.
+        self.host_map = mmap.mmap(-1, ram, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._anchor = ctypes.c_char.from_buffer(self.host_map)
+        uc.mem_map_ptr(0, ram, UC_PROT_ALL, ctypes.addressof(self._anchor))
+        self.ram = memoryview(self.host_map)
+        self.ram_size = ram
+        end = 1 << 32
+        if firmware is not None:
+            # A firmware image also answers at the top of the 4 GiB space, where the reset
+            # vector of a real PC is (0xFFFFFFF0).
+            end -= len(firmware)
+            uc.mem_map(end, len(firmware), UC_PROT_ALL)
+            uc.mem_write(end, firmware)
+        # Unicorn splits accesses to the window into aligned pieces of at most 4 bytes.
+        uc.mmio_map(ram, end - ram, self._read, None, self._write, None)
+        self._base = ram
+        self._noted = set()
+
+    def _read(self, uc, offset, size, user_data):
+        m = self.m
+        addr = self._base + offset
+        m.stats.mmio[addr & ~0xFFF] += 1
+        if m._fatal is None and m.ctx.mmio.find(addr) is not None:
+            try:
+                return m.ctx.mmio.read(addr, size)
+            except BaseException as exc:     # an int is owed to Unicorn: never let it escape
+                m._fail_in_hook(exc, MMIO_NOTE)
+        else:
+            self._note_open_bus(addr, "read")
+        return (1 << (8 * size)) - 1
+
+    def _write(self, uc, offset, size, value, user_data):
+        m = self.m
+        addr = self._base + offset
+        m.stats.mmio[addr & ~0xFFF] += 1
+        if m._fatal is None and m.ctx.mmio.find(addr) is not None:
+            try:
+                m.ctx.mmio.write(addr, size, value)
+            except BaseException as exc:
+                m._fail_in_hook(exc, MMIO_NOTE)
+        else:
+            self._note_open_bus(addr, "write")
+
+    def _note_open_bus(self, addr, what):
+        page = addr & ~0xFFF
+        if page not in self._noted:
+            self._noted.add(page)
+            self.m.vmmlog.component("memory").debug(
+                f"open-bus {what} at {addr:#x} (no RAM or device there)")
+
+    def set_a20(self, enabled):
+        """The A20 gate (keyboard controller output port, port 0x92, INT 15h 24xxh): the CPU
+        masks address bit 20 of every access; cached translations must go."""
+        from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
+        m = self.m
+        m.cpu.env.set_a20(enabled)
+        m.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        m.uc.ctl_flush_tb()
+
+
+def read_firmware(path):
+    """A --bios image: 64, 128, 192 or 256 KiB."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise V3Error(f"--bios {path}: cannot read: {exc.strerror}")
+    if not data or len(data) % 0x10000 or len(data) > 0x40000:
+        raise V3Error(f"--bios {path}: a firmware image is 64, 128, 192 or 256 KiB "
+                      f"(this one is {len(data)} bytes)")
+    return data
+
+
+class GuestMemory:
+    """Guest-physical memory for devices and the BIOS; writes invalidate translated code.
+
+    On the v3 engine uc_mem_write drops translated code by physical address. The stock
+    engine's only tool, uc_ctl_remove_cache, translates its address through the guest's page
+    tables, so with paging on it would miss the page (or hit another): there the whole
+    translation cache goes (correct, slow: one more reason for the v3 engine)."""
+
+    def __init__(self, machine):
+        from vmm import engine
+        self.m = machine
+        self.physical_invalidation = engine.has("uc_mem_write_invalidates_code")
+
+    def read(self, addr, size):
+        return self.m.cpu.phys_read(addr, size)
+
+    def write(self, addr, data):
+        if not data:
+            return
+        if self.physical_invalidation:
+            self.m.uc.mem_write(addr, bytes(data))
+            return
+        self.m.cpu.phys_write(addr, data)
+        if self.m.cpu.env.cr(0) & 0x80000000:
+            self.m.uc.ctl_flush_tb()
+        else:
+            self.m.uc.ctl_remove_cache(addr, addr + len(data))

@@ -62,6 +62,8 @@ class RunOptions:
     hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
     host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
+    status: bool = True               # a live status line on stderr (a terminal) when the
+                                      # serial console is not there (--no-status: off)
 
 
 @dataclass
@@ -365,7 +367,7 @@ def run(opts, on_machine=None):
     vmmlog = VMMLog(early_log, opts.debug)
     console = Console(None)
     machine = build_machine(p, opts, console, vmmlog)
-    logstream = sink = host = None
+    logstream = sink = host = status = None
     try:
         if opts.gdb or opts.monitor or opts.start_stopped:
             from vmm.debug import attach
@@ -399,8 +401,15 @@ def run(opts, on_machine=None):
                 ConsoleMonitor(machine, host.keys, machine.monitor)
             # a person at a terminal: idle time passes in real time, not fast-forwarded
             machine.realtime_idle = host is not None and host.is_terminal
+        status = _start_status(machine, opts, vmmlog)
+
+        def force_exit():
+            if status is not None:
+                status.close()
+            if host is not None:
+                host.close()
         try:
-            with orderly_signals(machine, on_force_exit=host and host.close):
+            with orderly_signals(machine, on_force_exit=force_exit):
                 result = machine.run(timeout=opts.timeout, until=opts.until)
             if opts.savevm:
                 from vmm.debug import snapshot
@@ -414,6 +423,9 @@ def run(opts, on_machine=None):
             raise
         return result, machine
     finally:
+        if status is not None:
+            status.close()              # erased before anything else (a diagnostic) is printed
+            vmmlog.stream = logstream
         if host is not None:
             host.close()                # the terminal first: whatever follows is readable
         try:
@@ -424,6 +436,20 @@ def run(opts, on_machine=None):
                 sink.close()
             if opts.log and logstream is not None:
                 logstream.close()
+
+
+def _start_status(machine, opts, vmmlog):
+    """The live status line (vmm/terminal/status.py) when stderr is a terminal and the serial
+    console is not on it; the log (if on stderr) is then printed above the line."""
+    import sys
+    from vmm.terminal import status
+    if not status.wanted(opts.serial, sys.stderr, opts.status):
+        return None
+    line = status.StatusLine(machine, sys.stderr)
+    if not opts.log:
+        vmmlog.stream = line.log_stream()
+    machine.status = line
+    return line.start()
 
 
 def check_numbers(opts):

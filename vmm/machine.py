@@ -130,6 +130,7 @@ class Machine:
         self.ctx.memory_size = self.memory_size
         self.events = EventSources()          # host inputs: stdin, network, debugger ...
         self.escape_keys = None               # Ctrl-A keys of a terminal console (vmm/terminal)
+        self.status = None                    # vmm.terminal.status.StatusLine while one is shown
         self.ctx.events = self.events
         self.ctx.stop_requested = self.kick
         self.ctx.timers.on_change = self._deadline_moved
@@ -341,6 +342,9 @@ class Machine:
                     dbg.wait_while_held(self._wall_deadline_ns)   # gdb or the monitor has it
                     continue
                 ctx.timers.run_due()
+                status = self.status
+                if status is not None and time.monotonic_ns() >= status.due_ns:
+                    status.refresh()
                 if self.events.sources:
                     self.events.poll(0)
                     if dbg is not None and dbg.held:
@@ -403,6 +407,7 @@ class Machine:
         if self._wall_deadline_ns is not None:
             host_deadline = self._wall_deadline_ns if host_deadline is None else \
                 min(host_deadline, self._wall_deadline_ns)
+        host_deadline = self._status_deadline(host_deadline)
         if self.ctx.console.input or self.ctx.requests:
             host_deadline = now
         if self.events.any_open():
@@ -414,6 +419,13 @@ class Machine:
                 time.sleep(wait / 1e9)
         if self.ctx.console.input:
             self._halted = False            # let the UART or the BIOS keyboard take it
+
+    def _status_deadline(self, host_deadline):
+        """The status line (vmm/terminal/status.py) is redrawn between runs: stop by then."""
+        if self.status is None:
+            return host_deadline
+        return self.status.due_ns if host_deadline is None else \
+            min(host_deadline, self.status.due_ns)
 
     def _deliver_console_input(self):
         """Host input (--serial stdio) waits in the console until a guest reads it: the BIOS
@@ -444,6 +456,7 @@ class Machine:
             # inputs are serviced between runs: look at them at least every POLL_SLICE_NS
             soon = time.monotonic_ns() + POLL_SLICE_NS
             host_deadline = soon if host_deadline is None else min(host_deadline, soon)
+        host_deadline = self._status_deadline(host_deadline)
         if self._wall_deadline_ns is not None:
             # a guest spinning with no timer armed must still stop at --timeout
             host_deadline = min(host_deadline or self._wall_deadline_ns, self._wall_deadline_ns)

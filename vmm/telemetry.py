@@ -69,6 +69,13 @@ class Telemetry:
         self.bios[what] += 1
         self.recent.append(("bios", what))
 
+    def exit_count(self):
+        """All exits so far (port I/O, MMIO, interrupts and exceptions, BIOS services, halts,
+        preemptions): the status line's exits/s."""
+        return (sum(self.port_reads) + sum(self.port_writes) + sum(self.mmio.values())
+                + sum(self.events.values()) + sum(self.bios.values()) + self.halts
+                + self.preemptions)
+
     def recent_text(self, n=16):
         """The last `n` exits, formatted (only when a diagnostic is printed)."""
         out = []

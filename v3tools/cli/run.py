@@ -81,12 +81,15 @@ MACHINES = ("pc", "pc-i440fx")
 @click.option("--no-host-decompress", is_flag=True,
               help="--kernel bzImage: let the kernel decompress itself instead of the host "
                    "decompressing it and entering the ELF through its PVH note.")
+@click.option("--no-status", is_flag=True,
+              help="No live status line on stderr (shown when stderr is a terminal and the "
+                   "serial console is elsewhere, e.g. --serial file:PATH).")
 @click.pass_obj
 def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, until, screen,
             bios, bios_console, debug, telemetry, telemetry_json, log, io_policy, kernel, initrd,
             append, savevm, loadvm, omit, nic, net, redir, pcap, gdb, gdb_default, start_stopped,
             monitor, hda_readonly, snapshot, plain_cdrom, nographic, display, no_reboot, keymap,
-            accel, machine, name, no_host_decompress):
+            accel, machine, name, no_host_decompress, no_status):
     """Boot IMAGE (default ./image.iso): a guest image made by `v3 build-vm`, an ISO made by
     `v3 isoimage --guest`, or any bootable ISO, disk or floppy image.
 
@@ -129,7 +132,8 @@ def command(app, image, serial, memory_mb, smp, cdrom, hda, fda, boot, timeout, 
                       hda_readonly=hda_readonly,
                       plain_cdrom=plain_cdrom, name=name, kernel=kernel, initrd=initrd,
                       append=append, savevm=savevm, loadvm=loadvm, nic=nic, net=net, redir=redir,
-                      pcap=pcap, host_decompress=not no_host_decompress)
+                      pcap=pcap, host_decompress=not no_host_decompress,
+                      status=not no_status)
     machine_box = []
     try:
         result, machine = run(opts, on_machine=machine_box.append)

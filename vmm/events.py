@@ -24,11 +24,16 @@ A source is any object with:
                          nothing is expected from it soon (a debugger port nobody is connected
                          to): an idle guest may then still be fast-forwarded
 
-`Reader` wraps the common case: a descriptor and a callback for its data.
+`Reader` wraps the common case: a descriptor and a callback for its data. `Listener` is the
+base of the sources that listen on a socket for one client at a time (the gdb stub, the
+monitor socket).
 """
 import os
 import select
+import socket
 import time
+
+from v3tools.errors import V3Error
 
 POLL_SLICE_NS = 2_000_000        # while sources are open, the guest runs at most this long
 
@@ -71,6 +76,136 @@ class Reader:
 
     def timeout_ns(self):
         return None
+
+
+def parse_address(spec, option):
+    """'tcp::1234', 'tcp:HOST:PORT', ':1234', 'unix:PATH' -> (family, address); `option`
+    names the option in the error ("--gdb")."""
+    if spec.startswith("unix:"):
+        path = spec[5:].split(",")[0]
+        if not path:
+            raise V3Error(f"{option} {spec}: unix: needs a path")
+        return socket.AF_UNIX, path
+    rest = spec[4:] if spec.startswith("tcp:") else spec
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise V3Error(f"{option} {spec}: expected tcp:HOST:PORT, tcp::PORT or unix:PATH")
+    return socket.AF_INET, (host or "127.0.0.1", int(port))
+
+
+def listen(spec, option):
+    """A non-blocking listening socket for `spec` -> (socket, family, address), or one line
+    saying why not. A stale unix socket at the path is replaced; any other file is not."""
+    family, addr = parse_address(spec, option)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_UNIX:
+            if os.path.exists(addr):
+                import stat
+                if not stat.S_ISSOCK(os.stat(addr).st_mode):
+                    raise V3Error(f"{option} {spec}: {addr} exists and is not a socket")
+                os.unlink(addr)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(1)
+    except OSError as exc:
+        sock.close()
+        raise V3Error(f"{option} {spec}: cannot listen: {exc.strerror}")
+    except V3Error:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock, family, addr
+
+
+class Listener:
+    """A listening socket with at most one client connected: an input source that is `active`
+    while a client is connected. Subclasses say what happens:
+
+        on_connect()        a client was accepted (self.conn, a blocking socket)
+        on_readable()       the client's socket is ready to read
+        refuse(conn)        a second client arrived: say why before it is closed
+        on_close()          the run ended: last words to the client, before it is closed
+
+    `hang_up()` closes the client's connection; `close()` the whole source (the listening
+    socket, and its path for a unix socket)."""
+
+    name = "listener"
+
+    def __init__(self, spec, option):
+        self.sock, self.family, self.addr = listen(spec, option)
+        self.conn = None
+        self.is_open = True
+
+    @property
+    def active(self):
+        return self.conn is not None
+
+    def timeout_ns(self):
+        return None
+
+    def fds(self):
+        out = [(self.sock.fileno(), select.POLLIN)] if self.sock is not None else []
+        if self.conn is not None:
+            out.append((self.conn.fileno(), select.POLLIN))
+        return out
+
+    def dispatch(self, ready):
+        # the old connection's end first: a reconnection often arrives in the same poll
+        if self.conn is not None and ready.get(self.conn.fileno()):
+            self.on_readable()
+        if self.sock is not None and ready.get(self.sock.fileno()):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            if self.conn is not None:
+                try:
+                    self.refuse(conn)
+                except OSError:
+                    pass
+                conn.close()
+                return
+            conn.setblocking(True)
+            self.conn = conn
+            self.on_connect()
+
+    def on_connect(self):
+        pass
+
+    def on_readable(self):
+        pass
+
+    def refuse(self, conn):
+        pass
+
+    def on_close(self):
+        pass
+
+    def hang_up(self):
+        """Close the client's connection (if any)."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except OSError:
+                pass
+        self.conn = None
+
+    def close(self):
+        """The run ended: the client gets its last words, then every socket is closed."""
+        if self.conn is not None:
+            self.on_close()
+        self.hang_up()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            if self.family == socket.AF_UNIX:
+                try:
+                    os.unlink(self.addr)
+                except OSError:
+                    pass
+        self.is_open = False
 
 
 class EventSources:

@@ -9,56 +9,14 @@ p/P, m/M, c/s/C/S, vCont, Z0-Z4/z0-z4, qRcmd (the monitor), qAttached, qC, threa
 H, T, D (detach), k (ends the run), Ctrl-C (0x03). Anything else gets the empty reply that
 means "not supported". A malformed packet gets an error reply; the VM runs on.
 """
-import os
-import select
-import socket
-
 from v3tools.errors import V3Error
 from vmm.debug.control import DebugError
+from vmm.events import Listener
 from vmm.debug.registers import RegisterFile, target_xml
 
 SIGINT, SIGTRAP, SIGABRT = 2, 5, 6
 PACKET_SIZE = 0x4000
 MAX_MEMORY_READ = PACKET_SIZE // 2 - 16
-
-
-def parse_address(spec, option="--gdb"):
-    """'tcp::1234', 'tcp:HOST:PORT', ':1234', 'unix:PATH' -> (family, address)."""
-    if spec.startswith("unix:"):
-        path = spec[5:].split(",")[0]
-        if not path:
-            raise V3Error(f"{option} {spec}: unix: needs a path")
-        return socket.AF_UNIX, path
-    rest = spec[4:] if spec.startswith("tcp:") else spec
-    host, sep, port = rest.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise V3Error(f"{option} {spec}: expected tcp:HOST:PORT, tcp::PORT or unix:PATH")
-    return socket.AF_INET, (host or "127.0.0.1", int(port))
-
-
-def listen(spec, option="--gdb"):
-    """A listening socket for `spec`, or one line saying why not."""
-    family, addr = parse_address(spec, option)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if family == socket.AF_UNIX:
-            if os.path.exists(addr):
-                import stat
-                if not stat.S_ISSOCK(os.stat(addr).st_mode):
-                    raise V3Error(f"{option} {spec}: {addr} exists and is not a socket")
-                os.unlink(addr)
-        else:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(1)
-    except OSError as exc:
-        sock.close()
-        raise V3Error(f"{option} {spec}: cannot listen: {exc.strerror}")
-    except V3Error:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock, family, addr
 
 
 def checksum(data):
@@ -75,9 +33,9 @@ def escape_binary(data):
     return bytes(out)
 
 
-class GdbStub:
-    """One listening socket, at most one gdb connected. `name`/`is_open`/`fds`/`dispatch` make
-    it an input source; it is `active` (keeps an idle guest in real time) while connected."""
+class GdbStub(Listener):
+    """One listening socket, at most one gdb connected: an input source (vmm/events.py), which
+    is `active` (keeps an idle guest in real time) while gdb is connected."""
 
     name = "gdb"
 
@@ -95,65 +53,35 @@ class GdbStub:
             elif opt not in ("server", "nowait", "wait=off"):
                 raise V3Error(f"--gdb {spec}: unknown option {opt!r} (arch=i386|x86-64|auto, "
                               f"server, nowait)")
-        self.sock, self.family, self.addr = listen(address)
-        self.conn = None
+        super().__init__(address, "--gdb")
         self.inbuf = bytearray()
         self.no_ack = False
         self.regs = None                  # RegisterFile of this connection's description
         self.waiting_for_stop = False     # a c/s packet is outstanding: report the next stop
         self.told_long_mode = False
-        self.is_open = True
         debugger.listeners.append(self._on_stop)
         debugger.clients.append(self)
         debugger.on_close.append(self.close)
 
-    @property
-    def active(self):
-        return self.conn is not None
-
-    def timeout_ns(self):
-        return None
-
-    def fds(self):
-        out = [(self.sock.fileno(), select.POLLIN)] if self.sock is not None else []
-        if self.conn is not None:
-            out.append((self.conn.fileno(), select.POLLIN))
-        return out
-
-    def dispatch(self, ready):
-        # the old connection's end first: a reconnection often arrives in the same poll
-        if self.conn is not None and ready.get(self.conn.fileno()):
-            try:
-                data = self.conn.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                data = None
-            except OSError:
-                data = b""
-            if data == b"":
-                self._hang_up()
-            elif data:
-                self.inbuf += data
-                self._process()
-        if self.sock is not None and ready.get(self.sock.fileno()):
-            self._accept()
-
-    # -- connection ------------------------------------------------------------------------------
-    def _accept(self):
+    def on_readable(self):
         try:
-            conn, _ = self.sock.accept()
+            data = self.conn.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
-        if self.conn is not None:
-            try:
-                msg = b"v3: a debugger is already connected\n"
-                conn.sendall(b"$O" + msg.hex().encode() + b"#" +
-                             b"%02x" % checksum(b"O" + msg.hex().encode()))
-            except OSError:
-                pass
-            conn.close()
-            return
-        conn.setblocking(True)
-        self.conn = conn
+        except OSError:
+            data = b""
+        if data == b"":
+            self._hang_up()
+        else:
+            self.inbuf += data
+            self._process()
+
+    def refuse(self, conn):
+        msg = b"v3: a debugger is already connected\n"
+        conn.sendall(b"$O" + msg.hex().encode() + b"#" +
+                     b"%02x" % checksum(b"O" + msg.hex().encode()))
+
+    def on_connect(self):
         self.inbuf.clear()
         self.no_ack = False
         self.regs = None
@@ -167,12 +95,7 @@ class GdbStub:
     def _hang_up(self, detach=False):
         """The connection ended. After `detach` (D) the guest runs on; after a plain
         disconnect it stays stopped for the next connection, as gdb's `disconnect` intends."""
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except OSError:
-                pass
-        self.conn = None
+        self.hang_up()
         self.waiting_for_stop = False
         self.dbg.clear()
         if detach or not self.dbg.held:
@@ -183,25 +106,9 @@ class GdbStub:
             self.log.info("gdb disconnected: the machine stays stopped until a debugger or "
                           "the monitor resumes it")
 
-    def close(self):
-        """The run ended: tell gdb, close the sockets."""
-        if self.conn is not None:
-            conn = self.conn
-            self._send(b"W%02x" % (self.dbg.exit_status & 0xFF))
-            try:
-                conn.close()
-            except OSError:
-                pass
-            self.conn = None
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-            if self.family == socket.AF_UNIX:
-                try:
-                    os.unlink(self.addr)
-                except OSError:
-                    pass
-        self.is_open = False
+    def on_close(self):
+        """The run ended: tell gdb."""
+        self._send(b"W%02x" % (self.dbg.exit_status & 0xFF))
 
     # -- framing ---------------------------------------------------------------------------------
     def _send(self, payload):

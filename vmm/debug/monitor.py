@@ -5,14 +5,12 @@ uses it: the monitor socket (`--monitor unix:PATH,server`), gdb's `monitor` comm
 the console's escape keys. Commands run on the run loop's thread (the front ends are input
 sources of the run loop), so they see the machine between two runs of the guest.
 """
-import os
-import select
-import socket
 import struct
 
 from vmm.cpu import ucinternals as U
 from vmm.debug.control import DebugError
 from vmm.debug.registers import EFLAGS_FIELDS
+from vmm.events import Listener
 
 HELP = """\
 info registers        the CPU's registers, flags decoded, segments with their caches
@@ -365,7 +363,7 @@ def _scancodes():
 SCANCODES = _scancodes()
 
 
-class MonitorServer:
+class MonitorServer(Listener):
     """The monitor on a socket (`--monitor unix:PATH,server` or tcp:HOST:PORT,server): a
     line-oriented session per connection, one at a time, a `(v3) ` prompt after each answer.
     An input source of the run loop; `active` while someone is connected."""
@@ -374,7 +372,6 @@ class MonitorServer:
     PROMPT = b"(v3) "
 
     def __init__(self, machine, monitor, spec):
-        from vmm.debug.gdbstub import listen
         opts = spec.split(",")[1:]
         bad = [o for o in opts if o not in ("server", "nowait", "wait=off")]
         if bad:
@@ -384,47 +381,18 @@ class MonitorServer:
         self.m = machine
         self.monitor = monitor
         self.spec = spec
-        self.sock, self.family, self.addr = listen(spec.split(",")[0], "--monitor")
-        self.conn = None
+        super().__init__(spec.split(",")[0], "--monitor")
         self.buf = bytearray()
-        self.is_open = True
         if machine.debug is not None:
             machine.debug.on_close.append(self.close)
 
-    @property
-    def active(self):
-        return self.conn is not None
+    def refuse(self, conn):
+        conn.sendall(b"v3 monitor: already in use\n")
 
-    def timeout_ns(self):
-        return None
+    def on_connect(self):
+        self._send(b"v3 monitor (help lists the commands)\n" + self.PROMPT)
 
-    def fds(self):
-        out = [(self.sock.fileno(), select.POLLIN)] if self.sock is not None else []
-        if self.conn is not None:
-            out.append((self.conn.fileno(), select.POLLIN))
-        return out
-
-    def dispatch(self, ready):
-        if self.conn is not None and ready.get(self.conn.fileno()):
-            self._read()
-        if self.sock is not None and ready.get(self.sock.fileno()):
-            try:
-                conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                conn = None
-            if conn is not None:
-                if self.conn is not None:
-                    try:
-                        conn.sendall(b"v3 monitor: already in use\n")
-                    except OSError:
-                        pass
-                    conn.close()
-                else:
-                    conn.setblocking(True)
-                    self.conn = conn
-                    self._send(b"v3 monitor (help lists the commands)\n" + self.PROMPT)
-
-    def _read(self):
+    def on_readable(self):
         try:
             data = self.conn.recv(4096)
         except (BlockingIOError, InterruptedError):
@@ -448,22 +416,5 @@ class MonitorServer:
             self._drop()
 
     def _drop(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except OSError:
-                pass
-        self.conn = None
+        self.hang_up()
         self.buf.clear()
-
-    def close(self):
-        self._drop()
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-            if self.family == socket.AF_UNIX:
-                try:
-                    os.unlink(self.addr)
-                except OSError:
-                    pass
-        self.is_open = False

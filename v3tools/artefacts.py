@@ -19,6 +19,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from v3tools import progress
 from v3tools.errors import ToolMissing
 
 # Debian names of the host architectures we can meet
@@ -86,6 +87,24 @@ def _ensure_foreign_arch(arch, package):
     _run(["apt-get", "update", "-qq"], package)
 
 
+def package_size(spec):
+    """The size in bytes of the .deb apt would download for `spec`, or None if apt does not say."""
+    proc = _run(["apt-cache", "show", "--no-all-versions", spec], spec)
+    if proc.returncode == 0:
+        for line in proc.stdout.splitlines():
+            if line.startswith("Size:") and line[5:].strip().isdigit():
+                return int(line[5:].strip())
+    return None
+
+
+def _download(spec, directory):
+    """`apt-get download spec` into `directory`; on a terminal a progress bar shows it."""
+    size = package_size(spec) if progress.is_terminal() else None
+    with progress.watch(f"downloading {spec}", total=size,
+                        measure=lambda: progress.directory_bytes(directory)):
+        return _run(["apt-get", "download", "-q", spec], f"Debian package {spec}", cwd=directory)
+
+
 def resolve_metapackage(package, arch=None):
     """The first versioned package a metapackage depends on (linux-image-amd64 -> linux-image-6.1...)."""
     arch = arch or host_arch()
@@ -115,10 +134,10 @@ def debian_package_dir(package, arch=None):
         debs = cache_dir() / "debs"
         debs.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(dir=debs) as tmp:
-            proc = _run(["apt-get", "download", "-q", spec], f"Debian package {spec}", cwd=tmp)
+            proc = _download(spec, tmp)
             if proc.returncode != 0 and os.geteuid() == 0:
                 _run(["apt-get", "update", "-qq"], spec)  # stale lists: refresh once
-                proc = _run(["apt-get", "download", "-q", spec], f"Debian package {spec}", cwd=tmp)
+                proc = _download(spec, tmp)
             found = glob.glob(os.path.join(tmp, "*.deb"))
             if proc.returncode != 0 or not found:
                 raise ToolMissing(f"cannot download Debian package {spec}: {_tail(proc)}")
@@ -179,7 +198,7 @@ def debian_kernel_symbols(arch="amd64"):
         debs = cache_dir() / "debs"
         debs.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(dir=debs) as tmp:
-            proc = _run(["apt-get", "download", "-q", spec], f"Debian package {spec}", cwd=tmp)
+            proc = _download(spec, tmp)
             found = glob.glob(os.path.join(tmp, "*.deb"))
             if proc.returncode != 0 or not found:
                 raise ToolMissing(f"cannot download Debian package {spec}: {_tail(proc)}")

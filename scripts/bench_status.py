@@ -70,6 +70,8 @@ def main():
         serial = str(Path(tmp) / "serial")
         times = {"qemu": [], "status": [], "no-status": []}
         for _ in range(args.rounds):
+            if os.path.exists(f"{serial}.qemu"):
+                os.unlink(f"{serial}.qemu")          # the marker of the previous round
             q = time_until_marker(["qemu-system-x86_64", "-accel", "tcg", "-m", "1024",
                                    "-cdrom", iso, "-serial", f"file:{serial}.qemu",
                                    "-display", "none", "-no-reboot"], f"{serial}.qemu", 120)

@@ -62,8 +62,9 @@ class RunOptions:
     hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
     host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
-    status: bool = True               # a live status line on stderr (a terminal) when the
-                                      # serial console is not there (--no-status: off)
+    status: bool = False              # a live status line on stderr (a terminal) when the
+                                      # serial console is not there: the CLI's default
+                                      # (--no-status: off); library callers ask for it
 
 
 @dataclass

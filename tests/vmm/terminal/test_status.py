@@ -215,3 +215,34 @@ def test_not_shown_when_stderr_is_not_a_terminal(tmp_path):
 def status_root():
     from pathlib import Path
     return Path(__file__).resolve().parents[3]
+
+
+def test_erased_when_the_run_raises(tmp_path, monkeypatch):
+    """An internal error inside the run loop: the launcher's finally erases the line."""
+    import pytest
+    from vmm.launch import RunOptions, run
+    from vmm.machine import Machine
+    image = floppy(tmp_path / "spin.img", serial_then(SPIN))
+    master, slave = os.openpty()
+    stream = os.fdopen(slave, "w")
+    monkeypatch.setattr(sys, "stderr", stream)
+    seen = []
+
+    def broken_run(self, timeout=None, until=None):
+        seen.append(self.status)
+        self.status.refresh()
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(Machine, "run", broken_run)
+    try:
+        with pytest.raises(RuntimeError, match="a bug"):
+            run(RunOptions(fda=str(image), serial="null", status=True),
+                on_machine=seen.append)
+        stream.flush()
+        os.set_blocking(master, False)
+        drawn = os.read(master, 65536).decode(errors="replace")
+    finally:
+        stream.close()
+        os.close(master)
+    machine, line = seen
+    assert line is not None and machine.status is None and not line.shown
+    assert "exits/s" in drawn and drawn.endswith("\x1b[2K")

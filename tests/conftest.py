@@ -173,3 +173,28 @@ def v3():
             stdout, stderr = streams[0].getvalue(), streams[1].getvalue()
         return CliResult(code, stdout.decode(), stderr.decode())
     return invoke
+
+
+@pytest.fixture
+def pty_stream():
+    """A terminal to write on: (stream, read), a text stream on a pseudo-terminal and a
+    read() that returns everything written to it so far (for what is drawn only on a tty)."""
+    import select
+    master, slave = os.openpty()
+    stream = os.fdopen(slave, "w")
+
+    def read():
+        stream.flush()
+        out = b""
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out.decode(errors="replace")
+    yield stream, read
+    stream.close()
+    os.close(master)

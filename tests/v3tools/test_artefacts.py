@@ -48,19 +48,12 @@ def test_no_progress_when_stderr_is_not_a_terminal(fake_apt, monkeypatch):
     assert not any(c[:2] == ["apt-cache", "show"] for c in fake_apt)   # not even asked
 
 
-def test_progress_on_a_terminal(fake_apt, monkeypatch):
-    master, slave = os.openpty()
-    stream = os.fdopen(slave, "w")
+def test_progress_on_a_terminal(fake_apt, monkeypatch, pty_stream):
+    stream, read = pty_stream
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setattr(progress, "INTERVAL_S", 0.01)
-    try:
-        path = artefacts.debian_package_file("pkg", "/bin/tool")
-        stream.flush()
-        os.set_blocking(master, False)
-        drawn = os.read(master, 65536).decode(errors="replace")
-    finally:
-        stream.close()
-        os.close(master)
+    path = artefacts.debian_package_file("pkg", "/bin/tool")
+    drawn = read()
     assert path.read_text() == "tool"
     assert "downloading pkg" in drawn and "/3.0 kB" in drawn
     assert drawn.rstrip("\r\n").endswith("\x1b[2K")            # erased at the end
@@ -74,3 +67,4 @@ def test_package_size(monkeypatch):
     monkeypatch.setattr(artefacts, "_run",
                         lambda cmd, what, **kw: subprocess.CompletedProcess(cmd, 100, "", "E:"))
     assert artefacts.package_size("x") is None
+

@@ -1,35 +1,10 @@
 """v3tools/progress.py: a transient progress bar on a terminal, nothing elsewhere."""
 import io
-import os
 import time
 
 import pytest
 
 from v3tools import progress
-
-
-@pytest.fixture
-def pty_stream():
-    """A terminal to draw on: (stream, read) where read() returns what was drawn so far."""
-    master, slave = os.openpty()
-    stream = os.fdopen(slave, "w")
-    os.set_blocking(master, False)
-
-    def read():
-        stream.flush()
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except (BlockingIOError, OSError):
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out.decode(errors="replace")
-    yield stream, read
-    stream.close()
-    os.close(master)
 
 
 def test_nothing_when_not_a_terminal():

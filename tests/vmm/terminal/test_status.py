@@ -217,14 +217,13 @@ def status_root():
     return Path(__file__).resolve().parents[3]
 
 
-def test_erased_when_the_run_raises(tmp_path, monkeypatch):
+def test_erased_when_the_run_raises(tmp_path, monkeypatch, pty_stream):
     """An internal error inside the run loop: the launcher's finally erases the line."""
     import pytest
     from vmm.launch import RunOptions, run
     from vmm.machine import Machine
     image = floppy(tmp_path / "spin.img", serial_then(SPIN))
-    master, slave = os.openpty()
-    stream = os.fdopen(slave, "w")
+    stream, read = pty_stream
     monkeypatch.setattr(sys, "stderr", stream)
     seen = []
 
@@ -233,16 +232,10 @@ def test_erased_when_the_run_raises(tmp_path, monkeypatch):
         self.status.refresh()
         raise RuntimeError("a bug")
     monkeypatch.setattr(Machine, "run", broken_run)
-    try:
-        with pytest.raises(RuntimeError, match="a bug"):
-            run(RunOptions(fda=str(image), serial="null", status=True),
-                on_machine=seen.append)
-        stream.flush()
-        os.set_blocking(master, False)
-        drawn = os.read(master, 65536).decode(errors="replace")
-    finally:
-        stream.close()
-        os.close(master)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(RunOptions(fda=str(image), serial="null", status=True), on_machine=seen.append)
+    drawn = read()
     machine, line = seen
     assert line is not None and machine.status is None and not line.shown
     assert "exits/s" in drawn and drawn.endswith("\x1b[2K")
+

@@ -37,7 +37,9 @@ def kitten():
 def qemu_trace(kitten, qemu_boot, tmp_path_factory):
     log = qemu_boot(kitten / "image.iso", LAST_LINE, timeout=300, memory=1024,
                     log_path=tmp_path_factory.mktemp("qemu") / "serial.out")
-    return trace(log)
+    steps = trace(log)
+    assert steps[-1] == LAST_LINE and sum("syscall_number" in s for s in steps) >= 5, steps
+    return steps
 
 
 def trace(serial):

@@ -14,7 +14,8 @@ The source directory is left untouched: it is copied to OUT/src and built there.
 2. user/hello_world (the init_task): its own `static pid_t gettid(void)` is removed, since
    glibc 2.30 and later declare gettid() in <unistd.h> and the two clash;
 3. `make -jN CFLAGS_KERNEL=-fno-tree-loop-distribute-patterns isoimage`: without the flag, GCC
-   turns the byte loop inside Kitten's own memset/memcpy into a call to memset/memcpy (itself);
+   (12) turns the loop inside Kitten's own memset into a call to memset, itself, and the kernel
+   recurses until it dies, before its first message;
 4. Kitten's `isoimage` target copies isolinux.bin from the host but looks for ldlinux.c32, which
    isolinux 5 and later load at start, only in /usr/lib/syslinux; Debian has it in
    /usr/lib/syslinux/modules/bios. A `mkisofs` placed first on PATH for the build copies it

@@ -8,7 +8,9 @@ serial port, for a Kitten build made by scripts/build_kitten.py (the directory i
 1. Kitten's own CD: `v3 run --cdrom image.iso` against `qemu-system-x86_64 -accel tcg -smp 1
    -m 1024 -cdrom image.iso` (each with its firmware and isolinux);
 2. direct kernel boot: `v3 run --kernel bzImage --initrd init_task --append CMDLINE` against
-   `qemu-system-x86_64 -accel tcg -kernel bzImage -initrd init_task -append CMDLINE`.
+   `qemu-system-x86_64 -accel tcg -kernel bzImage -initrd init_task -append CMDLINE`;
+3. the CD `v3 isoimage --kernel bzImage --initrd init_task --append CMDLINE` makes (Kitten's
+   layout, plus a SERIAL line for isolinux), booted by both as in 1.
 
 Both machines get -m 1024. QEMU and v3 run one after the other for each case, so they share the
 host's load; each figure is the best of --rounds. The load average is printed with the table.
@@ -16,6 +18,7 @@ Usage: python3 scripts/bench_kitten.py KITTEN_BUILD [--rounds N]
 Figures go to docs/performance.md ("Kitten").
 """
 import argparse
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -48,6 +51,9 @@ def main():
     cmdline = (b / "cmdline").read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
         serial = Path(tmp) / "serial.out"
+        v3iso = str(Path(tmp) / "v3.iso")
+        subprocess.run(V3 + ["isoimage", "--kernel", kernel, "--initrd", initrd, "--append",
+                             cmdline, "-o", v3iso], check=True, capture_output=True, cwd=ROOT)
         cases = [
             ("Kitten's CD", "qemu-system-x86_64 -accel tcg -smp 1 -m 1024 -cdrom image.iso",
              QEMU + ["-smp", "1", "-cdrom", iso, "-serial", f"file:{serial}"],
@@ -60,6 +66,10 @@ def main():
              "v3 run --kernel bzImage --initrd init_task --append ... (-m 1024)",
              V3 + ["run", "--kernel", kernel, "--initrd", initrd, "--append", cmdline,
                    "--serial", f"file:{serial}", "--until", MARKER]),
+            ("v3 isoimage CD", "qemu-system-x86_64 -accel tcg -smp 1 -m 1024 -cdrom v3.iso",
+             QEMU + ["-smp", "1", "-cdrom", v3iso, "-serial", f"file:{serial}"],
+             "v3 run --cdrom v3.iso (-m 1024)",
+             V3 + ["run", "--cdrom", v3iso, "--serial", f"file:{serial}", "--until", MARKER]),
         ]
         load = Path("/proc/loadavg").read_text().split()[:3]
         print(f"Kitten boot to {MARKER!r}, best of {args.rounds}; load average before: "

@@ -2,8 +2,8 @@
 """Build Kitten (Sandia's lightweight kernel, x86_64) for `v3 run`, as a user would.
 
 Kitten is not part of this project and is not a Debian package: get its source from the Kitten
-repository (HobbesOSR/kitten on GitHub; commit 5aa964f is the one checked; later ones, up to
-7748bf8, do not build for x86_64; see docs/run.md, "Kitten"), e.g. `git clone` it and check out
+repository (HobbesOSR/kitten on GitHub; commit 5aa964f is the one checked; the newest, 7748bf8,
+does not build for x86_64; see docs/run.md, "Kitten"), e.g. `git clone` it and check out
 5aa964f, or export that tree with `git archive 5aa964f`, and pass the directory:
 
     python3 scripts/build_kitten.py KITTEN_SRC [-o OUT] [-j N]

@@ -126,15 +126,15 @@ def build_guest_iso(tmp, package=None):
     return iso
 
 
-def time_until_marker(cmd, serial_path, timeout, cwd=None):
-    """Start cmd, poll serial_path for MARKER, kill the process once it is there."""
+def time_until_marker(cmd, serial_path, timeout, cwd=None, marker=MARKER):
+    """Start cmd, poll serial_path for marker, kill the process once it is there."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=cwd)
     try:
         while time.perf_counter() - t < timeout:
             try:
-                if MARKER.encode() in Path(serial_path).read_bytes():
+                if marker.encode() in Path(serial_path).read_bytes():
                     return time.perf_counter() - t
             except FileNotFoundError:
                 pass

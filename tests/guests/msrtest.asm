@@ -1,7 +1,10 @@
-; msrtest: RDMSR/WRMSR as the VMM models them (vmm/msr.py, engine patch 0003).
+; msrtest: RDMSR/WRMSR as the VMM models them (vmm/cpu/msr.py, engine patch 0003).
 ; Loaded at 0x7C00 (raw). Flat 32-bit protected mode; prints through port 0xE9:
 ;   "A<hex> "    IA32_APIC_BASE as read (EDX:EAX, 16 hex digits)
 ;   "E<hex> "    EFER (an MSR the engine implements itself) after setting NXE
+;   "P<hex> "    IA32_PERF_CTL (0x199, a plain register) after writing 0x1_00001D00 to it
+;   "C<hex> "    MSR_POWER_CTL (0x1FC, a plain register) after writing 2 (C1E enable) to it:
+;                a value equal to the engine's own code for #GP must still read back as itself
 ;   "G "         RDMSR of an MSR no processor has raises #GP(0) (error code 0)
 ;   "W "         WRMSR with a reserved bit set in IA32_APIC_BASE raises #GP
 ;   "X "         WRMSR setting the x2APIC flag (not advertised) raises #GP
@@ -36,6 +39,31 @@ LAPIC equ 0xFEE00000
     rdmsr
     push eax
     mov al, 'E'
+    out 0xe9, al
+    pop eax
+    call hex64
+
+    mov ecx, 0x199                      ; IA32_PERF_CTL: a value with a high half
+    mov eax, 0x1D00
+    mov edx, 1
+    wrmsr
+    xor eax, eax
+    xor edx, edx
+    rdmsr
+    push eax
+    mov al, 'P'
+    out 0xe9, al
+    pop eax
+    call hex64
+
+    mov ecx, 0x1FC                      ; MSR_POWER_CTL = 2
+    mov eax, 2
+    xor edx, edx
+    wrmsr
+    xor eax, eax
+    rdmsr
+    push eax
+    mov al, 'C'
     out 0xe9, al
     pop eax
     call hex64

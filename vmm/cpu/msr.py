@@ -12,6 +12,7 @@ Policy, for a guest's RDMSR/WRMSR at CPL 0 (CPL > 0 raises #GP in the engine its
   APIC elsewhere is a fail-stop, since nothing here relocates its MMIO window.
 - The MSRs the engine itself implements (SYSENTER, EFER, STAR/LSTAR/CSTAR/SFMASK, the segment
   bases, TSC_AUX, PAT, the MTRRs, the machine-check MSRs, MISC_ENABLE ...) run as built in.
+- IA32_PERF_CTL and MSR_POWER_CTL (PLAIN_MSRS) hold what was written and do nothing else.
 - Any other MSR raises #GP(0), as a real processor does for an MSR it does not have. (Stock
   Unicorn, like QEMU's TCG, reads 0 and drops the write.) Each such MSR is noted once in the
   `msr` debug log; Linux probes many MSRs with rdmsr_safe and handles the #GP.
@@ -29,7 +30,24 @@ APIC_BASE_X2APIC = 1 << 10
 APIC_BASE_ENABLE = 1 << 11
 APIC_BASE_ADDR_MASK = 0x000F_FFFF_FFFF_F000      # bits 12..51 (MAXPHYADDR bounds them below)
 
-BUILTIN, HANDLED, RAISE_GP = 0, 1, 2             # what a hook callback returns to the engine
+BUILTIN, HANDLED, ENGINE_RAISE_GP = 0, 1, 2      # what a hook callback returns to the engine
+
+
+class _RaiseGP:
+    """read()/write()'s answer for "#GP(0)": an object of its own, so that no MSR value (2 is
+    the engine's code for #GP) can be taken for it."""
+
+    def __repr__(self):
+        return "RAISE_GP"
+
+
+RAISE_GP = _RaiseGP()
+
+# MSRs kept as plain read/write registers (reset value 0), with no effect on the machine:
+# IA32_PERF_CTL (0x199, the requested P-state; SDM vol. 4 table 2-2) and MSR_POWER_CTL (0x1FC,
+# C1E and related power controls of family 6 processors such as the Haswell-like model CPUID
+# reports). Kitten reads both while it brings up a CPU.
+PLAIN_MSRS = {0x199: 0, 0x1FC: 0}
 
 MCE_BANKS_MAX = 32
 
@@ -71,6 +89,7 @@ class MSRs:
         self.on_failure = on_failure       # callable(exc): a fail-stop raised inside the hook
         self.lapic = None
         self.apic_base = 0xFEE00000 | APIC_BASE_BSP | APIC_BASE_ENABLE
+        self.plain = dict(PLAIN_MSRS)
         self.noted = set()
         self.reads = self.writes = self.gp = 0
         self._callbacks = None
@@ -88,6 +107,7 @@ class MSRs:
 
     def reset(self):
         self.apic_base = 0xFEE00000 | APIC_BASE_BSP | APIC_BASE_ENABLE
+        self.plain = dict(PLAIN_MSRS)
 
     # -- the hooks -------------------------------------------------------------------------------
     def _on_rdmsr(self, _uc, _data):
@@ -124,7 +144,7 @@ class MSRs:
         if msr not in self.noted and self.log is not None:
             self.noted.add(msr)
             self.log.debug(f"{what} MSR {msr:#x}: #GP (an MSR this CPU does not have)")
-        return RAISE_GP
+        return ENGINE_RAISE_GP
 
     def _failed(self, exc):
         if self.on_failure is not None:
@@ -136,6 +156,8 @@ class MSRs:
         """The value to return, None for the engine's own, or RAISE_GP."""
         if msr == IA32_APIC_BASE:
             return self.apic_base if self.lapic is not None else RAISE_GP
+        if msr in self.plain:
+            return self.plain[msr]
         if msr in ENGINE_MSRS:
             return None
         return RAISE_GP
@@ -161,6 +183,9 @@ class MSRs:
                 raise VMStop(f"WRMSR IA32_APIC_BASE {value:#x}: re-enabling a local APIC that "
                              f"was disabled through the MSR needs a reset")
             self.apic_base = value
+            return HANDLED
+        if msr in self.plain:
+            self.plain[msr] = value
             return HANDLED
         if msr in ENGINE_MSRS:
             return None

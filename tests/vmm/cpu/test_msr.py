@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from vmm import engine
-from vmm.cpu.msr import IA32_APIC_BASE, MSRs, RAISE_GP
+from vmm.cpu.msr import ENGINE_RAISE_GP, HANDLED, IA32_APIC_BASE, MSRs, RAISE_GP
+
+IA32_PERF_CTL, MSR_POWER_CTL = 0x199, 0x1FC
 
 ROOT = Path(__file__).resolve().parents[3]
-EXPECTED = ("A00000000FEE00900 E0000000000000800 G W X D00000000FEE00100 S00000000000000FF DONE")
+EXPECTED = ("A00000000FEE00900 E0000000000000800 P0000000100001D00 C0000000000000002 G W X "
+            "D00000000FEE00100 S00000000000000FF DONE")
 
 
 def _require_msr_hooks():
@@ -33,7 +36,8 @@ def board():
 
 
 def test_msrtest_output(board):
-    """APIC base as the BIOS leaves it; EFER still the engine's; #GP for an MSR no CPU has, a
+    """APIC base as the BIOS leaves it; EFER still the engine's; PERF_CTL and POWER_CTL read
+    back what was written (POWER_CTL = 2, the engine's #GP code, too); #GP for an MSR no CPU has, a
     reserved bit and the unadvertised x2APIC flag; clearing the enable flag disables the APIC."""
     assert board.text == EXPECTED
 
@@ -62,6 +66,53 @@ def test_no_lapic_means_no_apic_base_msr():
     assert msrs.read(0x4B564D99) is RAISE_GP
 
 
+def test_raise_gp_is_no_msr_value():
+    """The #GP answer is an object of its own: no value an MSR can hold (2 is the engine's code
+    for #GP) is taken for it."""
+    assert RAISE_GP is not ENGINE_RAISE_GP and RAISE_GP != ENGINE_RAISE_GP
+    assert all(v is not RAISE_GP for v in range(0, 4))
+
+
+@pytest.mark.parametrize("msr", [IA32_PERF_CTL, MSR_POWER_CTL])
+def test_plain_msrs_hold_what_was_written(msr):
+    msrs = MSRs(cpu=None)
+    assert msrs.read(msr) == 0
+    for value in (2, 0x1_0000_1D00, 0):
+        assert msrs.write(msr, value) == HANDLED
+        assert msrs.read(msr) == value and msrs.read(msr) is not RAISE_GP
+    msrs.write(msr, 7)
+    msrs.reset()
+    assert msrs.read(msr) == 0
+
+
+class _FakeUc:
+    """Just the register file the hooks read and write."""
+
+    def __init__(self, regs):
+        self.regs = regs
+
+    def reg_read(self, reg):
+        return self.regs.get(reg, 0)
+
+    def reg_write(self, reg, value):
+        self.regs[reg] = value
+
+
+def test_rdmsr_hook_returns_a_value_of_two_as_a_value():
+    """The hook path: an MSR holding 2 is loaded into EDX:EAX, not answered with #GP."""
+    from unicorn import x86_const as X
+    cpu = type("Cpu", (), {})()
+    cpu.uc = _FakeUc({X.UC_X86_REG_ECX: MSR_POWER_CTL, X.UC_X86_REG_RAX: 2, X.UC_X86_REG_RDX: 0})
+    msrs = MSRs(cpu)
+    assert msrs._on_wrmsr(None, None) == HANDLED
+    cpu.uc.regs.update({X.UC_X86_REG_RAX: 0xDEAD, X.UC_X86_REG_RDX: 0xBEEF})
+    assert msrs._on_rdmsr(None, None) == HANDLED
+    assert (cpu.uc.regs[X.UC_X86_REG_RDX], cpu.uc.regs[X.UC_X86_REG_RAX]) == (0, 2)
+    assert msrs.gp == 0
+    cpu.uc.regs[X.UC_X86_REG_ECX] = 0x4B564D99                   # no such MSR: the engine's #GP
+    assert msrs._on_rdmsr(None, None) == ENGINE_RAISE_GP and msrs.gp == 1
+
+
 RUN_MSRTEST = """
 import sys
 sys.path.insert(0, {tests!r})
@@ -86,4 +137,5 @@ def test_stock_engine_cannot_see_the_msrs():
     assert out.returncode == 0, out.stderr
     what, text = out.stdout.strip().rsplit("|", 1)
     assert "stock" in what
-    assert text.strip().startswith("A0000000000000000 E0000000000000800 D0000000000000000")
+    assert text.strip().startswith("A0000000000000000 E0000000000000800 P0000000000000000 "
+                                   "C0000000000000000 D0000000000000000")

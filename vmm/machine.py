@@ -169,6 +169,9 @@ class Machine:
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
         self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
+        self.host_decompress = False          # a firmware boot: vmm/boot/loaded.py's hand-off
+        self.boot_handoff = None              # vmm.boot.loaded.Handoff while armed or after
+        self.stop_actions = []                # called after a run a hook stopped for them
 
     # -- port I/O --------------------------------------------------------------------------------
     def _install_io_hooks(self):
@@ -471,6 +474,12 @@ class Machine:
             dbg.undo_exit_faults()
         if self._fatal is not None:
             raise self._fatal
+        if self.stop_actions:
+            # a hook stopped the CPU to change its state outside the run (a boot hand-off)
+            actions, self.stop_actions = self.stop_actions, []
+            for action in actions:
+                action()
+            return
         if env.old_exception == 8:
             from vmm.cpu.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")

@@ -260,7 +260,8 @@ class Handoff:
         uc.emu_stop()
 
     def _take_over(self):
-        """Run by the run loop once the CPU has stopped at the entry."""
+        """Run by the run loop once the CPU has stopped at the entry: True if the CPU now
+        stands at the decompressed kernel's entry."""
         self.disarm()
         entry, esi = self.caught
         mem = self.m.ctx.mem
@@ -275,13 +276,14 @@ class Handoff:
             self.result = str(exc)
             self.log.info(f"boot loader handoff at {entry:#x}: not decompressed on the host: "
                           f"{exc}; the kernel decompresses itself")
-            return
+            return False
         load(p, mem.write)
         mem.write(esi + 0x211, bytes([hdr.loadflags & ~KASLR_FLAG & 0xFF]))
         enter(p, self.m.cpu)
         self.result = p
         self.log.info(f"boot loader handoff: {p.describe()} (--no-host-decompress lets the "
                       f"kernel decompress itself)")
+        return True
 
 
 def arm(machine):

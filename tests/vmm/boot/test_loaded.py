@@ -126,3 +126,52 @@ def test_physical_entry_of_a_virtual_entry_point():
     # an ELF whose entry is virtual (the segment's vaddr is paddr | 0xffffffff80000000)
     assert pvh.physical_entry(elf64(entry=0xffffffff81000010), "x") == (64, 0x1000010)
     assert pvh.physical_entry(elf64(entry=0x1000010), "x") == (64, 0x1000010)
+
+
+def test_a_loader_entering_code32_start_is_handed_over_in_long_mode():
+    """A machine with the hand-off armed; the 'boot loader' is the test: flat 32-bit
+    protected mode at 1 MiB, ESI = boot_params, the bzImage's payload in place. The CPU ends
+    in long mode at the ELF's entry (a HLT) with RSI = boot_params."""
+    from v3tools.errors import VMStop
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    m = Machine(memory_mb=64)
+    m.add_devices(parse_vm_config(standard_pc_xml(64).encode(), "<t>").devices)
+    m.host_decompress = True
+    m.finish_board()
+    payload = kernel()
+    e820 = [(0, 0x9FC00, 1), (0x100000, 63 * MB, 1)]
+    m.ctx.mem.write(BP, boot_params(payload=(0x1000, len(payload)), e820=e820, ramdisk=(0, 0),
+                                    init_size=0x10000, loadflags=0x03))
+    m.ctx.mem.write(0x100000, b"\x90\x90\xeb\xfe")             # nop; nop; jmp $
+    m.ctx.mem.write(0x101000, payload)
+    linux.enter_protected(m.cpu, linux.GDT_ADDR, 0x100000, BP)
+    m.ctx.mem.write(linux.GDT_ADDR, linux.gdt())
+    with pytest.raises(VMStop, match="halted with interrupts disabled"):
+        m.run(timeout=20)
+    p = m.boot_handoff.result
+    assert isinstance(p, loaded.Plan) and p.bits == 64 and p.tables == 0x100000
+    assert m.cpu.mode() == "long" and m.cpu.env.eip == 0x1000001          # after the HLT
+    assert m.cpu.env.reg(6) == BP
+    assert m.ram[BP + 0x211] == 0x01                                      # KASLR flag cleared
+    assert m.boot_handoff.hooks == []
+
+
+def test_an_unreadable_payload_leaves_the_hand_off_to_the_guest():
+    from v3tools.errors import VMStop
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    m = Machine(memory_mb=64)
+    m.add_devices(parse_vm_config(standard_pc_xml(64).encode(), "<t>").devices)
+    m.host_decompress = True
+    m.finish_board()
+    m.ctx.mem.write(BP, boot_params(payload=(0x1000, 64)))
+    m.ctx.mem.write(0x100000, b"\x90\xf4")                     # nop; hlt: the 'decompressor'
+    linux.enter_protected(m.cpu, linux.GDT_ADDR, 0x100000, BP)
+    m.ctx.mem.write(linux.GDT_ADDR, linux.gdt())
+    with pytest.raises(VMStop, match="halted with interrupts disabled"):
+        m.run(timeout=20)
+    assert "not one the host reads" in m.boot_handoff.result
+    assert m.cpu.mode() == "protected 32-bit" and m.cpu.env.eip == 0x100002

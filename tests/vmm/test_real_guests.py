@@ -145,8 +145,9 @@ def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
 
 
 def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
-    """isolinux's banner, the kernel, /init's marker; then a command typed on COM1 runs in the
-    busybox shell (the answer, 42, is computed by the guest's shell)."""
+    """isolinux's banner, the kernel (handed over at isolinux's hand-off), /init's marker; then
+    a command typed on COM1 runs in the busybox shell (the answer, 42, is computed by the
+    guest's shell)."""
     def type_once_booted(machine):
         console = machine.ctx.console
 
@@ -158,10 +159,15 @@ def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
         console.listeners.append(on_output)
 
     serial_path = tmp_path / "serial.out"
+    log = tmp_path / "vmm.log"
     result, machine = run(RunOptions(serial=f"file:{serial_path}", until="typed-42", timeout=240,
-                                     cdrom=str(linux_iso)), on_machine=type_once_booted)
+                                     cdrom=str(linux_iso), log=str(log)),
+                          on_machine=type_once_booted)
     serial = serial_path.read_bytes().decode("latin-1")
     assert result.status == 0
+    # isolinux's hand-off: the 32-bit kernel decompressed on the host, entered at startup_32
+    assert re.search(r"boot: boot loader handoff: Linux \S+-686 decompressed on the host "
+                     r"\(xz\).* entered at startup_32", log.read_text()), log.read_text()
     isolinux = serial.index("ISOLINUX")
     kernel = serial.index("Linux version")
     marker = serial.index(LINUX_MARKER)

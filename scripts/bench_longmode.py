@@ -5,7 +5,10 @@ Debian amd64 6.1 + busybox initramfs (`v3 mkguest`), kernel command line `consol
 timed from process start until `v3 guest: busybox initramfs up` appears on the serial port:
 
 1. from an isolinux CD: `v3 run --cdrom guest.iso` against `qemu-system-x86_64 -accel tcg
-   -cdrom guest.iso` (each firmware, each loading the kernel through isolinux);
+   -cdrom guest.iso` (each firmware, each loading the kernel through isolinux); `v3 run`
+   decompresses the kernel on the host at isolinux's hand-off (vmm/boot/loaded.py), and the
+   same again with `--no-host-decompress` (the kernel's own decompressor); then the same two
+   for Debian's i386 (686) kernel on its own CD;
 2. direct kernel boot of the bzImage: `v3 run --kernel vmlinuz --initrd initrd.img --append
    console=ttyS0` (the host decompresses the payload and enters it through PVH), and the same
    with `--no-host-decompress` (the boot protocol's 32-bit entry, the kernel's own
@@ -19,7 +22,8 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
    (bench_io_nop.asm); the guests time themselves with RDTSC (best of N, interleaved).
 
 Both machines get -m 1024. The two engines run one after the other for each case, so they
-share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N] [--only-exits]
+share the host's load (/proc/loadavg is printed before and after). Usage:
+python3 scripts/bench_longmode.py [--rounds N] [--only-exits] [--no-exits]
 Figures go to docs/performance.md ("Long mode: Debian amd64").
 """
 import argparse
@@ -36,15 +40,21 @@ V3 = [sys.executable, "-m", "v3tools"]
 QEMU = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-display", "none", "-no-reboot"]
 
 
-def build(tmp):
-    import isoimage
+def guest_iso(tmp, arch):
+    """Debian's `arch` kernel and busybox on an isolinux CD (`v3 mkguest`): (kernel, ISO)."""
     from v3tools import artefacts
-    kernel = artefacts.debian_kernel("amd64")
-    busybox = artefacts.busybox_static("amd64")
-    iso = Path(tmp) / "guest.iso"
+    kernel = artefacts.debian_kernel(arch)
+    busybox = artefacts.busybox_static(arch)
+    iso = Path(tmp) / f"guest-{arch}.iso"
     subprocess.run(V3 + ["mkguest", "-o", str(iso), "--kernel", str(kernel), "--busybox",
                          str(busybox), "--append", "console=ttyS0"], check=True,
                    capture_output=True, cwd=ROOT)
+    return kernel, iso
+
+
+def build(tmp):
+    import isoimage
+    kernel, iso = guest_iso(tmp, "amd64")
     initrd = Path(tmp) / "initrd.img"
     initrd.write_bytes(isoimage.read_file_from_iso(iso, "/initrd.img"))
     from vmm.boot import linux, pvh
@@ -89,6 +99,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1, help="best of N for each figure")
     ap.add_argument("--only-exits", action="store_true", help="just the exit costs (4)")
+    ap.add_argument("--no-exits", action="store_true", help="just the boots (1-3)")
     args = ap.parse_args()
     if args.only_exits:
         with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
@@ -98,12 +109,21 @@ def main():
         sys.exit("bench_longmode: qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
     with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
         kernel, iso, initrd, vmlinux = build(tmp)
+        _, iso32 = guest_iso(tmp, "i386")
         serial = Path(tmp) / "serial.out"
-        cases = [
-            ("isolinux CD", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
-             QEMU + ["-cdrom", str(iso), "-serial", f"file:{serial}"],
-             "v3 run --cdrom (-m 1024)",
-             V3 + ["run", "--cdrom", str(iso), "--serial", f"file:{serial}", "--until", MARKER]),
+        cases = []
+        for arch, cd in (("amd64", iso), ("i386", iso32)):
+            run_cd = V3 + ["run", "--cdrom", str(cd), "--serial", f"file:{serial}", "--until",
+                           MARKER]
+            cases += [
+                (f"isolinux CD, {arch}", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
+                 QEMU + ["-cdrom", str(cd), "-serial", f"file:{serial}"],
+                 "v3 run --cdrom (-m 1024; host decompression at the hand-off)", run_cd),
+                (f"isolinux CD, {arch}", "", None,
+                 "v3 run --cdrom --no-host-decompress (-m 1024)",
+                 run_cd + ["--no-host-decompress"]),
+            ]
+        cases += [
             ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
              QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
                      "-serial", f"file:{serial}"],
@@ -123,8 +143,8 @@ def main():
              V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
                    "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
         ]
-        print(f"Boot of Debian amd64 ({Path(kernel).name}) + busybox to {MARKER!r}, "
-              f"best of {args.rounds}\n")
+        print(f"Boot of Debian amd64 ({Path(kernel).name}) and i386 + busybox to {MARKER!r}, "
+              f"best of {args.rounds}; load before: {load()}\n")
         print("| case | what | measured | ratio |\n|---|---|---|---|")
         q = None
         for case, qname, qcmd, vname, vcmd in cases:
@@ -137,7 +157,13 @@ def main():
             v = min((x for x in v if x), default=None)
             ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
             print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
-        bench_exits(tmp, max(args.rounds, 3))
+        print(f"\nload after: {load()}")
+        if not args.no_exits:
+            bench_exits(tmp, max(args.rounds, 3))
+
+
+def load():
+    return Path("/proc/loadavg").read_text().strip()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Assembling a board: the devices named by the configuration, then the ignored legacy ports,
 device reset, the firmware (the built-in BIOS with its MP/ACPI tables, or --bios), and a direct
-kernel boot (--kernel). Configuration reaches devices here, through each class's from_spec."""
+kernel boot (--kernel) or, for a firmware boot, the boot loader hand-off
+(vmm/boot/loaded.py). Configuration reaches devices here, through each class's from_spec."""
 from v3tools.errors import ConfigError
 
 NOT_YET_AVAILABLE = {"APIC"}
@@ -59,6 +60,9 @@ def finish_board(machine):
     machine.cpu.reset()
     if machine.direct_boot is not None:
         _start_direct_boot(machine)
+    elif machine.host_decompress:
+        from vmm.boot import loaded
+        machine.boot_handoff = loaded.arm(machine)
 
 
 def _start_direct_boot(machine):

@@ -61,7 +61,8 @@ class RunOptions:
     plain_cdrom: bool = False         # a v3 isoimage ISO as --cdrom boots as a plain CD
     hda_readonly: bool = False        # -drive ...,readonly=on: a guest write to --hda fail-stops
     name: str = None                  # the VM's name (QEMU's -name), for the log
-    host_decompress: bool = True      # --kernel bzImage: decompress on the host, enter via PVH
+    host_decompress: bool = True      # bzImage: decompress on the host (--kernel: enter via PVH;
+                                      # firmware boots: at the boot loader hand-off)
     status: bool = False              # a live status line on stderr (a terminal) when the
                                       # serial console is not there: the CLI's default
                                       # (--no-status: off); library callers ask for it
@@ -321,6 +322,7 @@ def build_machine(p, opts, console, vmmlog):
             f"memory to map in this VMM; the region stays ordinary guest memory")
     m.add_devices(p.config.devices, omit=opts.omit)
     m.direct_boot = p.direct_boot
+    m.host_decompress = opts.host_decompress
     com1 = m.ctx.io.find(0x3F8)
     if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
         # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):

@@ -9,7 +9,7 @@ import time
 COMPONENTS = (
     "pic", "pit", "nvram", "keyboard", "serial", "io", "ide", "pci",
     "bios", "interrupts", "exceptions", "config", "generic", "debugport", "run", "memory",
-    "apic", "acpi", "hpet", "msr",
+    "apic", "acpi", "hpet", "msr", "boot",
 )
 
 

@@ -170,6 +170,10 @@ class Machine:
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
         self._quit = None                     # a host-side request to end the run (monitor, gdb)
         self.direct_boot = None               # vmm.boot.linux.LinuxBoot: --kernel
+        self.host_decompress = False          # a firmware boot: vmm/boot/loaded.py's hand-off
+        self.boot_handoff = None              # vmm.boot.loaded.Handoff while armed or after
+        self.stop_actions = []                # called after a run a hook stopped for them:
+                                              # True if they moved the CPU
 
     # -- port I/O --------------------------------------------------------------------------------
     def _install_io_hooks(self):
@@ -484,6 +488,12 @@ class Machine:
             dbg.undo_exit_faults()
         if self._fatal is not None:
             raise self._fatal
+        if self.stop_actions:
+            # a hook stopped the CPU to change its state outside the run (a boot hand-off);
+            # an action returns True if it moved the CPU, else the run ended as any other
+            actions, self.stop_actions = self.stop_actions, []
+            if any([action() for action in actions]):
+                return
         if env.old_exception == 8:
             from vmm.cpu.delivery import TripleFault
             raise TripleFault("triple fault: a fault while delivering a double fault")

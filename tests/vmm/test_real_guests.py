@@ -114,6 +114,25 @@ def test_debian_amd64_linux_from_isolinux_cd(tmp_path, linux64_iso):
     assert re.search(r"^hpet\s*$", listing, re.M)
 
 
+@pytest.mark.parametrize("host_decompress", [True, False])
+def test_debian_amd64_cd_boot_loader_handoff(tmp_path, linux64_iso, host_decompress):
+    """isolinux hands the 64-bit kernel over at its 32-bit entry; the VMM catches that entry,
+    decompresses the payload on the host and enters startup_64 in long mode (one log line),
+    so the guest never runs its decompressor; --no-host-decompress leaves it to the guest."""
+    log = tmp_path / "vmm.log"
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(linux64_iso), log=str(log),
+                          host_decompress=host_decompress)
+    assert result.status == 0, serial[-2000:]
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+    text = log.read_text()
+    line = re.search(r"boot: boot loader handoff: Linux (\S+) decompressed on the host \(xz\)"
+                     r".* entered at startup_64 in long mode", text)
+    if host_decompress:
+        assert line and line.group(1) in serial, text
+    else:
+        assert "boot loader handoff" not in text
+
+
 def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
     require_artefact(artefacts.isolinux_bin)
     monkeypatch.chdir(tmp_path)
@@ -126,8 +145,9 @@ def test_quick_start(tmp_path, monkeypatch, v3, require_artefact):
 
 
 def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
-    """isolinux's banner, the kernel, /init's marker; then a command typed on COM1 runs in the
-    busybox shell (the answer, 42, is computed by the guest's shell)."""
+    """isolinux's banner, the kernel (handed over at isolinux's hand-off), /init's marker; then
+    a command typed on COM1 runs in the busybox shell (the answer, 42, is computed by the
+    guest's shell)."""
     def type_once_booted(machine):
         console = machine.ctx.console
 
@@ -139,10 +159,15 @@ def test_debian_i386_linux_from_isolinux_cd(tmp_path, linux_iso):
         console.listeners.append(on_output)
 
     serial_path = tmp_path / "serial.out"
+    log = tmp_path / "vmm.log"
     result, machine = run(RunOptions(serial=f"file:{serial_path}", until="typed-42", timeout=240,
-                                     cdrom=str(linux_iso)), on_machine=type_once_booted)
+                                     cdrom=str(linux_iso), log=str(log)),
+                          on_machine=type_once_booted)
     serial = serial_path.read_bytes().decode("latin-1")
     assert result.status == 0
+    # isolinux's hand-off: the 32-bit kernel decompressed on the host, entered at startup_32
+    assert re.search(r"boot: boot loader handoff: Linux \S+-686 decompressed on the host "
+                     r"\(xz\).* entered at startup_32", log.read_text()), log.read_text()
     isolinux = serial.index("ISOLINUX")
     kernel = serial.index("Linux version")
     marker = serial.index(LINUX_MARKER)
@@ -326,8 +351,13 @@ def test_grub2_boots_debian_linux(tmp_path, arch, request, require_artefact):
     iso = tmp_path / f"grub-linux-{arch}.iso"
     subprocess.run([str(mkrescue), "-o", str(iso), str(tmp_path / "iso")], check=True,
                    capture_output=True)
-    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso))
+    log = tmp_path / "vmm.log"
+    result, serial = boot(tmp_path, LINUX_MARKER, cdrom=str(iso), log=str(log))
     assert result.status == 0, serial[-2000:]
+    # GRUB's own 32-bit entry is handed over too (vmm/boot/loaded.py)
+    mode = "startup_64 in long mode" if arch == "amd64" else "startup_32"
+    assert re.search(rf"boot: boot loader handoff: Linux \S+ decompressed on the host .* "
+                     rf"entered at {mode}", log.read_text()), log.read_text()
     assert (serial.index(f"Booting `Debian {arch} via GRUB'") < serial.index("Linux version")
             < serial.index(LINUX_MARKER))
 

@@ -79,8 +79,9 @@ MACHINES = ("pc", "pc-i440fx")
 @click.option("--machine", metavar="pc", help="Accepted as `pc` (QEMU): the i440FX PC.")
 @click.option("--name", metavar="NAME", help="A name for the VM (shown in the log).")
 @click.option("--no-host-decompress", is_flag=True,
-              help="--kernel bzImage: let the kernel decompress itself instead of the host "
-                   "decompressing it and entering the ELF through its PVH note.")
+              help="Let a bzImage decompress itself instead of the host decompressing it "
+                   "(--kernel: entering the ELF through its PVH note; a CD/disk boot: at the "
+                   "boot loader's hand-off).")
 @click.option("--no-status", is_flag=True,
               help="No live status line on stderr (shown when stderr is a terminal and the "
                    "serial console is elsewhere, e.g. --serial file:PATH).")

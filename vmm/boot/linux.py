@@ -223,7 +223,7 @@ def load(boot, mem_write, memory_map, rsdp=None):
     guest memory."""
     if boot.multiboot is not None:
         from vmm.boot import multiboot
-        _load_segments(boot.multiboot.segments, mem_write)
+        load_segments(boot.multiboot.segments, mem_write)
         mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
         module = None
         if boot.initrd:
@@ -236,10 +236,7 @@ def load(boot, mem_write, memory_map, rsdp=None):
         return
     if boot.elf is not None:
         from vmm.boot import pvh
-        for paddr, data, memsz in boot.elf.segments:
-            mem_write(paddr, data)
-            if memsz > len(data):
-                mem_write(paddr + len(data), bytes(memsz - len(data)))
+        load_segments(boot.elf.segments, mem_write)
         if boot.initrd:
             mem_write(boot.initrd_addr, boot.initrd)
         mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
@@ -255,27 +252,76 @@ def load(boot, mem_write, memory_map, rsdp=None):
     mem_write(GDT_ADDR, gdt())
 
 
-def _load_segments(segments, mem_write):
+def load_segments(segments, mem_write):
     for paddr, data, memsz in segments:
         mem_write(paddr, data)
         if memsz > len(data):
             mem_write(paddr + len(data), bytes(memsz - len(data)))
 
 
+def gdt64():
+    """Null, null, __BOOT_CS (flat 64-bit code), __BOOT_DS (flat data): the 64-bit boot
+    protocol's segments."""
+    return struct.pack("<QQQQ", 0, 0, 0x00AF9B000000FFFF, 0x00CF93000000FFFF)
+
+
+IDENTITY_TABLES_SIZE = 6 * 4096
+
+
+def identity_tables(base):
+    """Page tables mapping the first 4 GiB 1:1 with 2 MiB pages, for long mode: a PML4 at
+    `base`, one PDPT after it, then four page directories (IDENTITY_TABLES_SIZE bytes,
+    `base` 4 KiB-aligned)."""
+    pml4 = struct.pack("<Q", (base + 0x1000) | 0x3).ljust(4096, b"\0")
+    pdpt = b"".join(struct.pack("<Q", (base + 0x2000 + i * 0x1000) | 0x3)
+                    for i in range(4)).ljust(4096, b"\0")
+    pds = b"".join(struct.pack("<Q", (i << 21) | 0x83) for i in range(4 * 512))
+    return pml4 + pdpt + pds
+
+
 def enter(cpu):
     """Put the CPU at the kernel's 32-bit entry, in flat protected mode (boot protocol)."""
+    cpu.reset()
+    enter_protected(cpu, GDT_ADDR, KERNEL_ADDR, BOOT_PARAMS)
+
+
+def enter_protected(cpu, gdt_addr, entry, esi):
+    """The 32-bit boot protocol's entry state, from whatever state the CPU is in: the GDT of
+    gdt() at `gdt_addr`, CS __BOOT_CS and the data segments __BOOT_DS (flat), paging off,
+    interrupts off, ESI = `esi`, the other general registers 0."""
+    from unicorn import x86_const as X
+    uc = cpu.uc
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, gdt_addr, 4 * 8 - 1, 0))
+    uc.reg_write(X.UC_X86_REG_CR0, (uc.reg_read(X.UC_X86_REG_CR0) | 0x1) & ~0x80000000)
+    _flat(cpu, 0x00CF9B00, entry, esi)
+
+
+def enter_long(cpu, gdt_addr, pml4, entry, rsi):
+    """The 64-bit boot protocol's entry state: long mode with the page tables at `pml4`, the
+    GDT of gdt64() at `gdt_addr`, CS __BOOT_CS (64-bit), the data segments __BOOT_DS,
+    interrupts off, RSI = `rsi`, the other general registers 0."""
+    from unicorn import x86_const as X
+    uc = cpu.uc
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, gdt_addr, 4 * 8 - 1, 0))
+    uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) & ~0x80000000)
+    uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)          # PAE
+    uc.reg_write(X.UC_X86_REG_CR3, pml4)
+    efer = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000080)
+    uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, efer | 0x100))                     # LME
+    uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | 0x80000001)    # PG, PE
+    _flat(cpu, 0x00AF9B00, entry, rsi)
+
+
+def _flat(cpu, cs_flags, entry, rsi):
     from unicorn import x86_const as X
     from vmm.cpu import ucinternals as U
-    uc, env = cpu.uc, cpu.env
-    cpu.reset()
-    uc.reg_write(X.UC_X86_REG_GDTR, (0, GDT_ADDR, 4 * 8 - 1, 0))
-    uc.reg_write(X.UC_X86_REG_CR0, (uc.reg_read(X.UC_X86_REG_CR0) | 0x1) & ~0x80000000)
-    env.set_seg(U.SEG_CS, BOOT_CS, 0, 0xFFFFFFFF, 0x00CF9B00)
+    env = cpu.env
+    env.set_seg(U.SEG_CS, BOOT_CS, 0, 0xFFFFFFFF, cs_flags)
     for seg in (U.SEG_DS, U.SEG_ES, U.SEG_SS, U.SEG_FS, U.SEG_GS):
         env.set_seg(seg, BOOT_DS, 0, 0xFFFFFFFF, 0x00CF9300)
     for i in range(16):
         env.set_reg(i, 0)
-    env.set_reg(6, BOOT_PARAMS)                   # ESI
-    env.eip = KERNEL_ADDR
+    env.set_reg(6, rsi)                           # ESI/RSI
+    env.eip = entry
     env.recompute_hflags()
-    uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
+    cpu.uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)

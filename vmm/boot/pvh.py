@@ -11,6 +11,7 @@ decompressor. That is logged, and `--no-host-decompress` turns it off.
 """
 import bz2
 import gzip
+import io
 import lzma
 import struct
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class ElfKernel:
 
 def parse_elf(data, what):
     """The loadable segments and the PVH entry of an ELF kernel; V3Error if it has none."""
-    segments, _, entry = _walk(data, what)
+    segments, _, entry, _ = _walk(data, what)
     if entry is None:
         raise V3Error(f"{what}: an ELF kernel with no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")
     return ElfKernel(what, segments, entry)
@@ -57,8 +58,22 @@ def has_pvh_note(data):
 
 def elf_segments(data, what):
     """(PT_LOAD segments, ELF entry point) of an ELF file."""
-    segments, e_entry, _ = _walk(data, what)
+    segments, e_entry, _, _ = _walk(data, what)
     return segments, e_entry
+
+
+def physical_entry(data, what):
+    """(ELF class: 32 or 64, the physical address of the ELF entry point). Linux's vmlinux
+    gives a physical entry (phys_startup_64/32); another ELF's virtual entry is translated
+    through the PT_LOAD segment that holds it."""
+    _, e_entry, _, spans = _walk(data, what)
+    bits = 64 if data[4] == 2 else 32
+    if any(paddr <= e_entry < paddr + memsz for _, paddr, memsz in spans):
+        return bits, e_entry
+    for vaddr, paddr, memsz in spans:
+        if vaddr <= e_entry < vaddr + memsz:
+            return bits, paddr + (e_entry - vaddr)
+    raise V3Error(f"{what}: the ELF entry point {e_entry:#x} is in no loadable segment")
 
 
 def _walk(data, what):
@@ -68,30 +83,31 @@ def _walk(data, what):
         e_entry, phoff = struct.unpack_from("<QQ", data, 0x18)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
         fmt = "<IIQQQQQQ"                  # type, flags, offset, vaddr, paddr, filesz, memsz, align
-        get = lambda ph: (ph[0], ph[2], ph[4], ph[5], ph[6])
+        get = lambda ph: (ph[0], ph[2], ph[3], ph[4], ph[5], ph[6])
     elif data[4] == 1:
         e_entry, phoff = struct.unpack_from("<II", data, 0x18)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
         fmt = "<IIIIIIII"                  # type, offset, vaddr, paddr, filesz, memsz, flags, align
-        get = lambda ph: (ph[0], ph[1], ph[3], ph[4], ph[5])
+        get = lambda ph: (ph[0], ph[1], ph[2], ph[3], ph[4], ph[5])
     else:
         raise V3Error(f"{what}: unknown ELF class {data[4]}")
-    segments, entry = [], None
+    segments, entry, spans = [], None, []
     for i in range(phnum):
         try:
             ph = struct.unpack_from(fmt, data, phoff + i * phentsize)
         except struct.error:
             raise V3Error(f"{what}: truncated ELF program headers")
-        kind, offset, paddr, filesz, memsz = get(ph)
+        kind, offset, vaddr, paddr, filesz, memsz = get(ph)
         if offset + filesz > len(data):
             raise V3Error(f"{what}: truncated: a segment runs past the end of the file")
         if kind == PT_LOAD and memsz:
             segments.append((paddr, data[offset:offset + filesz], memsz))
+            spans.append((vaddr, paddr, memsz))
         elif kind == PT_NOTE:
             entry = _pvh_note(data[offset:offset + filesz]) or entry
     if not segments:
         raise V3Error(f"{what}: an ELF file with nothing to load")
-    return segments, e_entry, entry
+    return segments, e_entry, entry, spans
 
 
 def _pvh_note(notes):
@@ -115,12 +131,17 @@ def decompress_payload(bz):
     if length == 0:
         return None, "its setup header names no compressed payload (payload_length 0)"
     start = (bz.setup_sects + 1) * 512 + offset
-    payload = data[start:start + length]
+    return decompress(data[start:start + length])
+
+
+def decompress(payload):
+    """(name, bytes) of a compressed kernel payload (xz, gzip, bzip2, lzma, told apart by
+    their magic numbers), or (None, reason)."""
     try:
         if payload[:6] == b"\xfd7zXZ\x00":
             return "xz", lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
         if payload[:2] == b"\x1f\x8b":
-            return "gzip", gzip.GzipFile(fileobj=__import__("io").BytesIO(payload)).read()
+            return "gzip", gzip.GzipFile(fileobj=io.BytesIO(payload)).read()
         if payload[:3] == b"BZh":
             return "bzip2", bz2.BZ2Decompressor().decompress(payload)
         if payload[:3] == b"\x5d\x00\x00":

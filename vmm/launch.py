@@ -319,14 +319,15 @@ def build_machine(p, opts, console, vmmlog):
     m.add_devices(p.config.devices, omit=opts.omit)
     m.direct_boot = p.direct_boot
     com1 = m.ctx.io.find(0x3F8)
-    if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
-        # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):
-        # the guest's serial console then talks to nothing, and a Linux console waits on a
+    if com1 is not None and "COM1" not in m.ctx.serial_ports:
+        # Palacios' stock default.xml gives COM1's ports to GENERIC as PRINT_AND_IGNORE: the
+        # guest's serial console then talks to nothing, and a Linux console waits on a
         # transmitter that never empties. Say so where the user will look.
         vmmlog.component("config").info(
             f"COM1 (0x3f8) belongs to {com1.owner}, not to a SERIAL device: the guest's serial "
             f"output will not reach --serial. Add <device class=\"SERIAL\" id=\"serial\"/> and "
-            f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does)")
+            f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does), or make that "
+            f"GENERIC range PASSTHROUGH")
     if p.floppy:
         m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True,
                                                        snapshot=opts.snapshot), 0, 0, "fda"))

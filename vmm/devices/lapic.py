@@ -395,8 +395,12 @@ class LocalAPIC(Device):
                 self._timer = self.timers.schedule(now + count * self._tick_ns(), self._expire,
                                                    "lapic-timer")
         elif offset in (0x030, 0x090, 0x0A0, 0x0C0, 0x390) or 0x100 <= offset < 0x280:
-            # read-only registers: writes are ignored by the hardware; Linux never writes them
-            self._misuse(offset, f"write of {value:#x} to a read-only register")
+            # read-only registers (version, APR, PPR, RRD, ISR/TMR/IRR, current count): the
+            # hardware ignores writes to them (Xen writes the version register), and so does
+            # this model, noting each in the debug log
+            if self.log.on:
+                self.log.debug(f"write of {value:#x} to read-only "
+                               f"{REG_NAMES.get(offset, hex(offset))}: ignored")
         else:
             self._misuse(offset, f"write of {value:#x} to a reserved register")
 

@@ -69,6 +69,9 @@ def _start_direct_boot(machine):
     boot = machine.direct_boot
     rsdp = next((d.rsdp for d in machine.ctx.devices.values() if getattr(d, "rsdp", None)),
                 None)
+    if boot.multiboot is not None and machine.bios is not None:
+        # a multiboot kernel may rely on what POST sets up (BDA, PICs, PCI, tables)
+        machine.bios.post.run()
     linux.load(boot, machine.ctx.mem.write, memory_map(machine.memory_size), rsdp)
     if boot.multiboot is not None:
         from vmm.boot import multiboot

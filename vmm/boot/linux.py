@@ -109,9 +109,14 @@ class LinuxBoot:
     elf: object = None               # vmm.boot.pvh.ElfKernel when entered through PVH
     note: str = ""                   # why a bzImage was not decompressed on the host
     multiboot: object = None         # vmm.boot.multiboot.MultibootKernel
+    modules: list = None             # multiboot: [(address, bytes, string)]
 
     def describe(self):
         what = (self.elf or self.multiboot or self.kernel).describe()
+        if self.modules:
+            what += "; modules " + ", ".join(f"{s.decode(errors='replace')!r} "
+                                               f"({len(d)} bytes at {a:#x})"
+                                               for a, d, s in self.modules)
         if self.elf is not None and self.kernel is not None:
             what = f"{self.kernel.describe()}: {what}"
         return (f"{what}; initrd {len(self.initrd)} bytes at {self.initrd_addr:#x}; "
@@ -130,13 +135,27 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
         raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
     what = f"--kernel {kernel_path}"
     kernel, elf, mb, note = None, None, None, ""
+    compressed = data[:2] == b"\x1f\x8b"
+    if compressed:
+        # Debian ships Xen gzip-compressed; GRUB and QEMU decompress multiboot kernels
+        import gzip
+        import zlib
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise V3Error(f"{what}: gzip-compressed, but it does not decompress: {exc}")
+        if multiboot.find_header(data) is None:
+            raise V3Error(f"{what}: a gzip-compressed file without a multiboot header")
     is_bzimage = len(data) >= 0x206 and data[0x202:0x206] == b"HdrS"
     if not is_bzimage and data[:4] == b"\x7fELF" and pvh.has_pvh_note(data):
         elf = pvh.parse_elf(data, what)
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
     elif not is_bzimage and multiboot.find_header(data) is not None:
         mb = multiboot.parse(data, what)
+        mb.compression = "gzip" if compressed else None
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, mb.end, 0xFFFFFFFF
+        # GRUB and QEMU pass the kernel's file name first (Xen skips that first word)
+        append = f"{kernel_path} {append}" if append else str(kernel_path)
     elif not is_bzimage and data[:4] == b"\x7fELF":
         pvh.parse_elf(data, what)          # names what is wrong: truncated, no PVH note ...
         raise V3Error(f"{what}: an ELF kernel with neither a PVH note nor a multiboot header")
@@ -169,6 +188,9 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
         raise V3Error(f"--kernel {kernel_path}: a segment loads below 1 MiB, where the loader "
                       f"keeps the boot information")
     initrd, initrd_addr = b"", 0
+    if mb is not None and initrd_path is not None:
+        modules = _multiboot_modules(initrd_path, kernel_end, memory_size)
+        return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb, modules)
     if initrd_path is not None:
         try:
             with open(initrd_path, "rb") as f:
@@ -182,6 +204,32 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
                           f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
                           f"(raise -m)")
     return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb)
+
+
+def _multiboot_modules(spec, kernel_end, memory_size):
+    """Multiboot modules, page-aligned one after the other above the kernel, as QEMU places
+    them: [(address, bytes, string)]."""
+    from vmm.boot import multiboot
+    modules, addr, strings = [], (kernel_end + 0xFFF) & ~0xFFF, 0
+    for path, string in multiboot.parse_modules(str(spec)):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise V3Error(f"--initrd {path}: cannot read: {exc.strerror}")
+        if addr + len(data) > memory_size:
+            raise V3Error(f"--initrd {path}: {len(data)} bytes at {addr:#x} do not fit in "
+                          f"{memory_size >> 20} MiB of RAM (raise -m)")
+        string = string.encode()
+        if b"\0" in string:
+            raise V3Error(f"--initrd {path}: a module string cannot contain a NUL byte")
+        strings += len(string) + 1
+        modules.append((addr, data, string))
+        addr = (addr + len(data) + 0xFFF) & ~0xFFF
+    if strings > multiboot.MOD_STRINGS_END - multiboot.MOD_STRINGS:
+        raise V3Error(f"--initrd: the module strings take {strings} bytes (at most "
+                      f"{multiboot.MOD_STRINGS_END - multiboot.MOD_STRINGS})")
+    return modules
 
 
 def e820_entries(memory_map):
@@ -225,12 +273,13 @@ def load(boot, mem_write, memory_map, rsdp=None):
         from vmm.boot import multiboot
         _load_segments(boot.multiboot.segments, mem_write)
         mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
-        module = None
-        if boot.initrd:
-            mem_write(boot.initrd_addr, boot.initrd)
-            module = (boot.initrd_addr, len(boot.initrd))
-        for addr, blob in multiboot.info(CMDLINE_ADDR, memory_map, module,
-                                         CMDLINE_ADDR + len(boot.cmdline)).items():
+        listed, string_addr = [], multiboot.MOD_STRINGS
+        for addr, data, string in boot.modules or ():
+            mem_write(addr, data)
+            mem_write(string_addr, string + b"\0")
+            listed.append((addr, len(data), string_addr))
+            string_addr += len(string) + 1
+        for addr, blob in multiboot.info(CMDLINE_ADDR, memory_map, listed).items():
             mem_write(addr, blob)
         mem_write(GDT_ADDR, gdt())
         return

@@ -4,9 +4,16 @@ kernel that carries a multiboot header in its first 8 KiB, as GRUB loads such ke
 * The image is loaded from the header's address fields when flag 16 is set (the "a.out kludge":
   load_addr, load_end_addr, bss_end_addr, entry_addr), else from its ELF PT_LOAD segments at
   their physical addresses, entered at the ELF entry point.
-* The multiboot information structure (at 0x9000) carries mem_lower/mem_upper, the command line,
-  the initrd as module 0 (page-aligned, with the command line as its string), the E820 memory
-  map and the boot loader's name.
+* The kernel may be gzip-compressed (as Debian ships Xen, /boot/xen-*.gz): the host
+  decompresses it, as GRUB and QEMU do.
+* The multiboot information structure (at 0x9000) carries mem_lower/mem_upper, the command line
+  (the kernel's file name, then --append, as GRUB and QEMU pass it), the modules, the E820
+  memory map and the boot loader's name.
+* Modules: --initrd "file args,file args" as QEMU spells it (",," is a comma inside one entry),
+  each loaded page-aligned after the kernel in order, its string the whole entry (the file name
+  first, as GRUB and QEMU pass it).
+* The built-in BIOS's power-on set-up runs first (IVT, BIOS data area, PICs, PIT, PCI, MP/ACPI
+  tables), so kernels that read the BDA or the firmware tables find them.
 * The CPU enters in flat 32-bit protected mode, paging off, interrupts off, EAX = 0x2BADB002,
   EBX = the information structure.
 A header asking for a graphics video mode (flag 2) gets the text mode the machine has (the
@@ -22,8 +29,11 @@ MAGIC = 0x1BADB002
 BOOT_MAGIC = 0x2BADB002
 INFO = 0x9000
 MMAP = INFO + 0x100
-MOD_LIST = INFO + 0x300
-NAME = INFO + 0x340
+NAME = INFO + 0x300
+MOD_LIST = INFO + 0x400
+MAX_MODULES = (0x10000 - MOD_LIST) // 16
+MOD_STRINGS = 0x21000                 # after the command line (vmm.boot.linux.CMDLINE_ADDR)
+MOD_STRINGS_END = 0x30000
 F_PAGE_ALIGN, F_MEMINFO, F_VIDEO, F_AOUT = 1 << 0, 1 << 1, 1 << 2, 1 << 16
 LOADER_NAME = b"v3tools\0"
 
@@ -34,13 +44,15 @@ class MultibootKernel:
     flags: int
     segments: list               # (paddr, bytes, memsz)
     entry: int
+    compression: str = None      # "gzip" when the host decompressed the file
 
     @property
     def end(self):
         return max(p + m for p, _, m in self.segments)
 
     def describe(self):
-        return (f"multiboot kernel (header flags {self.flags:#x}), {len(self.segments)} "
+        packed = f"{self.compression}-compressed " if self.compression else ""
+        return (f"{packed}multiboot kernel (header flags {self.flags:#x}), {len(self.segments)} "
                 f"segment(s) up to {self.end:#x}, entry {self.entry:#x}")
 
 
@@ -82,18 +94,48 @@ def parse(data, what):
     return MultibootKernel(what, flags, segments, entry & 0xFFFFFFFF)
 
 
-def info(cmdline_addr, memory_map, module=None, module_string=0):
-    """The multiboot information structure and what hangs off it, as {address: bytes}."""
+def parse_modules(spec):
+    """--initrd for a multiboot kernel: [(path, string)], QEMU's spelling ("file args,file
+    args", ",," for a comma inside an entry); the string is the whole entry."""
+    entries, cur, i = [], "", 0
+    while i < len(spec):
+        if spec[i] == ",":
+            if spec[i + 1:i + 2] == ",":
+                cur += ","
+                i += 2
+                continue
+            entries.append(cur)
+            cur = ""
+        else:
+            cur += spec[i]
+        i += 1
+    entries.append(cur)
+    out = []
+    for entry in entries:
+        path = entry.split(" ", 1)[0]
+        if not path:
+            raise V3Error(f"--initrd {spec!r}: an empty module entry (multiboot modules are "
+                          f"\"file args,file args\")")
+        out.append((path, entry))
+    if len(out) > MAX_MODULES:
+        raise V3Error(f"--initrd: {len(out)} modules (at most {MAX_MODULES})")
+    return out
+
+
+def info(cmdline_addr, memory_map, modules=()):
+    """The multiboot information structure and what hangs off it, as {address: bytes}.
+    `modules`: [(address, size, string address)]."""
     low = next((l for b, l, t in memory_map if b == 0 and t == 1), 0) // 1024
     upper = next((l for b, l, t in memory_map if b == 0x100000 and t == 1), 0) // 1024
     mmap = b"".join(struct.pack("<IQQI", 20, b, l, t) for b, l, t in memory_map)
     flags = 1 | (1 << 2) | (1 << 6) | (1 << 9)
     mods_count = 0
     blobs = {MMAP: mmap, NAME: LOADER_NAME}
-    if module is not None:
+    if modules:
         flags |= 1 << 3
-        mods_count = 1
-        blobs[MOD_LIST] = struct.pack("<IIII", module[0], module[0] + module[1], module_string, 0)
+        mods_count = len(modules)
+        blobs[MOD_LIST] = b"".join(struct.pack("<IIII", addr, addr + size, string, 0)
+                                   for addr, size, string in modules)
     head = struct.pack("<IIIIIII", flags, low, upper, 0, cmdline_addr, mods_count, MOD_LIST)
     head += bytes(16)                                    # syms
     head += struct.pack("<II", len(mmap), MMAP)

@@ -27,7 +27,7 @@ def test_mbtest_gets_magic_command_line_memory_and_module(tmp_path):
     text = serial.read_text()
     assert result.status == 0 and result.reason == "guest reset", text
     assert text.splitlines() == [
-        "mbtest: magic ok, command line: mb args here",
+        f"mbtest: magic ok, command line: {MBTEST} mb args here",    # file name first
         f"mbtest: mem_upper {(64 << 10) - 1024:08x}",            # KiB above 1 MiB
         "mbtest: module: hello from module zero",
         "mbtest: loader: v3tools"]

@@ -208,8 +208,9 @@ def _kernel_plan(opts):
                       f"--hda or --fda to attach media)")
     if opts.bios is not None:
         raise V3Error("--kernel cannot be combined with --bios: the kernel is entered directly")
-    for what, path in (("--kernel", opts.kernel), ("--initrd", opts.initrd),
-                       ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda)):
+    # (--initrd is read by linux.prepare: for a multiboot kernel it is a module list)
+    for what, path in (("--kernel", opts.kernel), ("--cdrom", opts.cdrom),
+                       ("--hda", opts.hda), ("--fda", opts.fda)):
         if path is not None and not os.path.isfile(path):
             raise V3Error(f"{what} {path}: no such file")
     boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20,

@@ -196,7 +196,8 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
             with open(initrd_path, "rb") as f:
                 initrd = f.read()
         except OSError as exc:
-            raise V3Error(f"--initrd {initrd_path}: cannot read: {exc.strerror}")
+            raise V3Error(f"--initrd {initrd_path}: " + ("no such file" if isinstance(
+                exc, FileNotFoundError) else f"cannot read: {exc.strerror}"))
         top = min(memory_size, addr_max + 1)
         initrd_addr = (top - len(initrd)) & ~0xFFF
         if initrd_addr < kernel_end:
@@ -216,7 +217,8 @@ def _multiboot_modules(spec, kernel_end, memory_size):
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as exc:
-            raise V3Error(f"--initrd {path}: cannot read: {exc.strerror}")
+            raise V3Error(f"--initrd {path}: " + ("no such file" if isinstance(
+                exc, FileNotFoundError) else f"cannot read: {exc.strerror}"))
         if addr + len(data) > memory_size:
             raise V3Error(f"--initrd {path}: {len(data)} bytes at {addr:#x} do not fit in "
                           f"{memory_size >> 20} MiB of RAM (raise -m)")

@@ -247,7 +247,17 @@ def _guest_plan(path, open_from, opts, via_cdrom=False):
     if cfg.cores > 1 or opts.smp > 1:
         raise ConfigError(f"{source}: {max(cfg.cores, opts.smp)} cores requested; only one core "
                           f"is implemented so far")
-    return Plan(cfg, files, None, f"guest image {image.name}")
+    direct_boot = None
+    if cfg.multiboot is not None:
+        from vmm.boot import linux
+        if cfg.multiboot not in files:
+            raise ConfigError(f"{source}: <multiboot file_id=\"{cfg.multiboot}\">: no file "
+                              f"with that id in <files>")
+        name = cfg.files.get(cfg.multiboot) or cfg.multiboot
+        direct_boot = linux.prepare_multiboot(
+            files[cfg.multiboot], f"{source}: <multiboot> kernel {name}", name, "",
+            opts.memory_mb << 20)
+    return Plan(cfg, files, None, f"guest image {image.name}", direct_boot=direct_boot)
 
 
 class SerialSink:

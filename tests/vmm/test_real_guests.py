@@ -374,6 +374,26 @@ def test_debian_amd64_from_palacios_stock_default_xml(tmp_path, monkeypatch, v3,
     assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
 
 
+def test_xen_with_a_debian_pv_dom0(tmp_path, require_artefact, linux64_iso):
+    """Debian's Xen hypervisor (gzip-compressed, multiboot) as --kernel, Debian's amd64 kernel
+    as its PV dom0 (module 1) and the busybox initramfs (module 2), QEMU's module-list
+    spelling. Xen runs dom0 in ring 3 with IOPL 0: its port I/O must fault through the TSS
+    I/O bitmap (engine patch 0006) for Xen to forward it; Xen also patches itself under a
+    self-NMI and reads IA32_PLATFORM_ID."""
+    import isoimage
+    xen = require_artefact(artefacts.xen_hypervisor)
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    initrd = tmp_path / "initrd.img"
+    initrd.write_bytes(isoimage.read_file_from_iso(linux64_iso, "/initrd.img"))
+    result, serial = boot(tmp_path, LINUX_MARKER, kernel=str(xen), memory_mb=512,
+                          initrd=f"{kernel} console=hvc0,{initrd}",
+                          append="console=com1 com1=115200,8n1 dom0_mem=256M noreboot")
+    assert result.status == 0, serial[-3000:]
+    assert (serial.index("(XEN) Xen version") < serial.index("Linux version")
+            < serial.index(LINUX_MARKER))
+    assert "Booting kernel on Xen" in serial                   # dom0 knows it is a PV guest
+
+
 def test_memtest86plus_x64_banner(tmp_path, require_artefact):
     from isoimage import build_iso
     memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")

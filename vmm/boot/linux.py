@@ -134,7 +134,7 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
     except OSError as exc:
         raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
     what = f"--kernel {kernel_path}"
-    kernel, elf, mb, note = None, None, None, ""
+    kernel, elf, note = None, None, ""
     compressed = data[:2] == b"\x1f\x8b"
     if compressed:
         # Debian ships Xen gzip-compressed; GRUB and QEMU decompress multiboot kernels
@@ -144,18 +144,15 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise V3Error(f"{what}: gzip-compressed, but it does not decompress: {exc}")
-        if multiboot.find_header(data) is None:
+        if not multiboot.find_any(data):
             raise V3Error(f"{what}: a gzip-compressed file without a multiboot header")
     is_bzimage = len(data) >= 0x206 and data[0x202:0x206] == b"HdrS"
     if not is_bzimage and data[:4] == b"\x7fELF" and pvh.has_pvh_note(data):
         elf = pvh.parse_elf(data, what)
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
-    elif not is_bzimage and multiboot.find_header(data) is not None:
-        mb = multiboot.parse(data, what)
-        mb.compression = "gzip" if compressed else None
-        cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, mb.end, 0xFFFFFFFF
-        # GRUB and QEMU pass the kernel's file name first (Xen skips that first word)
-        append = f"{kernel_path} {append}" if append else str(kernel_path)
+    elif not is_bzimage and multiboot.find_any(data):
+        return prepare_multiboot(data, what, str(kernel_path), append, memory_size,
+                                 initrd_path, "gzip" if compressed else None)
     elif not is_bzimage and data[:4] == b"\x7fELF":
         pvh.parse_elf(data, what)          # names what is wrong: truncated, no PVH note ...
         raise V3Error(f"{what}: an ELF kernel with neither a PVH note nor a multiboot header")
@@ -183,14 +180,11 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
     if kernel_end > memory_size:
         raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x}; "
                       f"the machine has {memory_size >> 20} MiB (raise -m)")
-    loaded = (elf or mb).segments if (elf or mb) is not None else []
+    loaded = elf.segments if elf is not None else []
     if any(paddr < KERNEL_ADDR for paddr, _, _ in loaded):
         raise V3Error(f"--kernel {kernel_path}: a segment loads below 1 MiB, where the loader "
                       f"keeps the boot information")
     initrd, initrd_addr = b"", 0
-    if mb is not None and initrd_path is not None:
-        modules = _multiboot_modules(initrd_path, kernel_end, memory_size)
-        return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb, modules)
     if initrd_path is not None:
         try:
             with open(initrd_path, "rb") as f:
@@ -204,7 +198,30 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
             raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
                           f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
                           f"(raise -m)")
-    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb)
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note)
+
+
+def prepare_multiboot(data, what, name, append, memory_size, modules=None, compression=None):
+    """A multiboot (v1 or 2) kernel's boot, checked: `data` the (decompressed) file, `name` its
+    file name (the command line starts with it, as GRUB and QEMU pass it: Xen skips that first
+    word), `modules` an --initrd module list or None."""
+    from vmm.boot import multiboot
+    mb = multiboot.parse_any(data, what)
+    mb.compression = compression
+    cmdline = (f"{name} {append}" if append else name).encode()
+    if b"\0" in cmdline:
+        raise V3Error("--append: the command line cannot contain a NUL byte")
+    if len(cmdline) > ELF_CMDLINE_SIZE:
+        raise V3Error(f"--append: the command line is {len(cmdline)} bytes; at most "
+                      f"{ELF_CMDLINE_SIZE} fit")
+    if mb.end > memory_size:
+        raise V3Error(f"{what}: the kernel needs memory up to {mb.end:#x}; the machine has "
+                      f"{memory_size >> 20} MiB (raise -m)")
+    if any(paddr < KERNEL_ADDR for paddr, _, _ in mb.segments):
+        raise V3Error(f"{what}: a segment loads below 1 MiB, where the loader keeps the boot "
+                      f"information")
+    listed = [] if modules is None else _multiboot_modules(modules, mb.end, memory_size)
+    return LinuxBoot(None, b"", 0, cmdline, None, "", mb, listed)
 
 
 def _multiboot_modules(spec, kernel_end, memory_size):
@@ -268,9 +285,10 @@ def gdt():
     return struct.pack("<QQQQ", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
 
 
-def load(boot, mem_write, memory_map, rsdp=None):
-    """Write kernel, initrd, command line and zero page (or PVH start_info) and the GDT into
-    guest memory."""
+def load(boot, mem_write, memory_map, rsdp=None, mem_read=None):
+    """Write kernel, initrd, command line and zero page (or PVH start_info, or the multiboot
+    information) and the GDT into guest memory. `rsdp`: the ACPI RSDP's address (read back
+    through `mem_read` for Multiboot2, which carries a copy)."""
     if boot.multiboot is not None:
         from vmm.boot import multiboot
         _load_segments(boot.multiboot.segments, mem_write)
@@ -281,7 +299,15 @@ def load(boot, mem_write, memory_map, rsdp=None):
             mem_write(string_addr, string + b"\0")
             listed.append((addr, len(data), string_addr))
             string_addr += len(string) + 1
-        for addr, blob in multiboot.info(CMDLINE_ADDR, memory_map, listed).items():
+        if boot.multiboot.version == 2:
+            table = None
+            if rsdp is not None and mem_read is not None:
+                table = bytes(mem_read(rsdp, 36))
+            blobs = multiboot.info2(boot.cmdline, memory_map,
+                                    [(a, len(d), s) for a, d, s in boot.modules or ()], table)
+        else:
+            blobs = multiboot.info(CMDLINE_ADDR, memory_map, listed)
+        for addr, blob in blobs.items():
             mem_write(addr, blob)
         mem_write(GDT_ADDR, gdt())
         return

@@ -157,3 +157,12 @@ def test_pic_reaches_the_cpu_through_lint0_until_masked(bare_apics):
     ctx.mmio.write(0xFEE00350, 4, 0x10700)               # LINT0 masked
     ctx.irq(1).pulse()
     assert not lapic.has_interrupt()
+
+
+def test_self_nmi_is_taken_with_if_clear_and_wakes_hlt():
+    """ICR delivery mode NMI to self (tests/guests/nmitest.asm): vector 2 is delivered with
+    IF=0, once per ICR write, and ends a HLT."""
+    b = ApicBoard()
+    b.run_guest("nmitest.bin")
+    assert b.text == "SNRNWDONE"
+    assert not b.lapic.nmi_pending

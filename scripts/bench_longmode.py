@@ -13,6 +13,11 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 3. PVH: the vmlinux ELF (the bzImage's payload, decompressed once beforehand) as `--kernel`,
    against QEMU's `-kernel vmlinux` (QEMU enters an ELF through its PVH note as well).
 
+5. (--xen) Debian's Xen hypervisor with the amd64 kernel as its PV dom0 and the initramfs,
+   as multiboot modules: `v3 run --kernel xen-*.gz --initrd "vmlinuz console=hvc0,initrd.img"`
+   against QEMU's `-kernel xen` (decompressed beforehand: QEMU's multiboot loader reads no
+   gzip) with the same module list and Xen command line.
+
 4. The LAPIC EOI exit: 10^6 stores to the EOI register (tests/guests/bench_eoi_lapic.asm, an
    MMIO exit each) against the same loop storing to RAM (bench_eoi_ram.asm), and, for
    comparison in the same run, 10^6 port exits to COM1 (bench_io_out.asm) against NOPs
@@ -20,6 +25,7 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 
 Both machines get -m 1024. The two engines run one after the other for each case, so they
 share the host's load. Usage: python3 scripts/bench_longmode.py [--rounds N] [--only-exits]
+[--xen]
 Figures go to docs/performance.md ("Long mode: Debian amd64").
 """
 import argparse
@@ -89,6 +95,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1, help="best of N for each figure")
     ap.add_argument("--only-exits", action="store_true", help="just the exit costs (4)")
+    ap.add_argument("--xen", action="store_true", help="just Xen with a PV dom0 (5)")
     args = ap.parse_args()
     if args.only_exits:
         with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
@@ -99,30 +106,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
         kernel, iso, initrd, vmlinux = build(tmp)
         serial = Path(tmp) / "serial.out"
-        cases = [
-            ("isolinux CD", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
-             QEMU + ["-cdrom", str(iso), "-serial", f"file:{serial}"],
-             "v3 run --cdrom (-m 1024)",
-             V3 + ["run", "--cdrom", str(iso), "--serial", f"file:{serial}", "--until", MARKER]),
-            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
-             QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
-                     "-serial", f"file:{serial}"],
-             "v3 run --kernel --initrd --append (-m 1024; host decompression, PVH)",
-             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
-            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
-             None,
-             "v3 run --kernel --initrd --append --no-host-decompress (-m 1024)",
-             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--no-host-decompress", "--serial", f"file:{serial}",
-                   "--until", MARKER]),
-            ("PVH vmlinux", "qemu-system-x86_64 -accel tcg -m 1024 -kernel vmlinux -initrd -append",
-             QEMU + ["-kernel", str(vmlinux), "-initrd", str(initrd), "-append",
-                     "console=ttyS0", "-serial", f"file:{serial}"],
-             "v3 run --kernel vmlinux --initrd --append (-m 1024)",
-             V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
-        ]
+        if args.xen:
+            cases = xen_cases(tmp, kernel, initrd, serial)
+        else:
+            cases = linux_cases(kernel, iso, initrd, vmlinux, serial)
         print(f"Boot of Debian amd64 ({Path(kernel).name}) + busybox to {MARKER!r}, "
               f"best of {args.rounds}\n")
         print("| case | what | measured | ratio |\n|---|---|---|---|")
@@ -137,7 +124,52 @@ def main():
             v = min((x for x in v if x), default=None)
             ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
             print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
-        bench_exits(tmp, max(args.rounds, 3))
+        if not args.xen:
+            bench_exits(tmp, max(args.rounds, 3))
+
+
+def xen_cases(tmp, kernel, initrd, serial):
+    import gzip
+    from v3tools import artefacts
+    xen_gz = artefacts.xen_hypervisor()
+    xen = Path(tmp) / "xen"
+    xen.write_bytes(gzip.decompress(xen_gz.read_bytes()))
+    modules = f"{kernel} console=hvc0,{initrd}"
+    append = "console=com1 com1=115200,8n1 dom0_mem=256M noreboot"
+    return [("Xen + PV dom0", "qemu-system-x86_64 -accel tcg -m 1024 -kernel xen -initrd "
+             "\"vmlinuz console=hvc0,initrd.img\" -append",
+             QEMU + ["-kernel", str(xen), "-initrd", modules, "-append", append,
+                     "-serial", f"file:{serial}"],
+             f"v3 run --kernel {xen_gz.name} --initrd ... --append (-m 1024)",
+             V3 + ["run", "--kernel", str(xen_gz), "--initrd", modules, "--append", append,
+                   "--serial", f"file:{serial}", "--until", MARKER])]
+
+
+def linux_cases(kernel, iso, initrd, vmlinux, serial):
+    return [
+        ("isolinux CD", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
+         QEMU + ["-cdrom", str(iso), "-serial", f"file:{serial}"],
+         "v3 run --cdrom (-m 1024)",
+         V3 + ["run", "--cdrom", str(iso), "--serial", f"file:{serial}", "--until", MARKER]),
+        ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+         QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
+                 "-serial", f"file:{serial}"],
+         "v3 run --kernel --initrd --append (-m 1024; host decompression, PVH)",
+         V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+        ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+         None,
+         "v3 run --kernel --initrd --append --no-host-decompress (-m 1024)",
+         V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--no-host-decompress", "--serial", f"file:{serial}",
+               "--until", MARKER]),
+        ("PVH vmlinux", "qemu-system-x86_64 -accel tcg -m 1024 -kernel vmlinux -initrd -append",
+         QEMU + ["-kernel", str(vmlinux), "-initrd", str(initrd), "-append",
+                 "console=ttyS0", "-serial", f"file:{serial}"],
+         "v3 run --kernel vmlinux --initrd --append (-m 1024)",
+         V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+    ]
 
 
 if __name__ == "__main__":

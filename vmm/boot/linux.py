@@ -186,12 +186,7 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
                       f"keeps the boot information")
     initrd, initrd_addr = b"", 0
     if initrd_path is not None:
-        try:
-            with open(initrd_path, "rb") as f:
-                initrd = f.read()
-        except OSError as exc:
-            raise V3Error(f"--initrd {initrd_path}: " + ("no such file" if isinstance(
-                exc, FileNotFoundError) else f"cannot read: {exc.strerror}"))
+        initrd = _read_initrd(initrd_path)
         top = min(memory_size, addr_max + 1)
         initrd_addr = (top - len(initrd)) & ~0xFFF
         if initrd_addr < kernel_end:
@@ -224,18 +219,23 @@ def prepare_multiboot(data, what, name, append, memory_size, modules=None, compr
     return LinuxBoot(None, b"", 0, cmdline, None, "", mb, listed)
 
 
+def _read_initrd(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise V3Error(f"--initrd {path}: no such file")
+    except OSError as exc:
+        raise V3Error(f"--initrd {path}: cannot read: {exc.strerror}")
+
+
 def _multiboot_modules(spec, kernel_end, memory_size):
     """Multiboot modules, page-aligned one after the other above the kernel, as QEMU places
     them: [(address, bytes, string)]."""
     from vmm.boot import multiboot
     modules, addr, strings = [], (kernel_end + 0xFFF) & ~0xFFF, 0
     for path, string in multiboot.parse_modules(str(spec)):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise V3Error(f"--initrd {path}: " + ("no such file" if isinstance(
-                exc, FileNotFoundError) else f"cannot read: {exc.strerror}"))
+        data = _read_initrd(path)
         if addr + len(data) > memory_size:
             raise V3Error(f"--initrd {path}: {len(data)} bytes at {addr:#x} do not fit in "
                           f"{memory_size >> 20} MiB of RAM (raise -m)")

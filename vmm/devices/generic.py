@@ -31,7 +31,7 @@ class Range:
     def __init__(self, kind, start, end, mode):
         self.kind, self.start, self.end, self.mode = kind, start, end, mode
         self.noted = False
-        self.host = {}          # port -> host UART behind it (passthrough of a COM port)
+        self.host = {}          # port -> name of the host COM port behind it (passthrough)
 
     @property
     def prints(self):
@@ -50,6 +50,7 @@ class Generic(Device):
     def __init__(self, dev_id, ranges):
         super().__init__(dev_id)
         self.ranges = ranges
+        self.host_serial = None     # the host's UARTs, when a passthrough range covers a COM port
 
     @classmethod
     def from_spec(cls, spec, ctx):
@@ -71,14 +72,15 @@ class Generic(Device):
         return cls(spec.id, ranges)
 
     def attach(self, ctx):
-        from vmm.devices.serial import host_uart
+        from vmm.devices.serial import com_port_of, host_serial
         for r in self.ranges:
             if r.kind == "mmio" and r.passthrough:
                 self.unimplemented(f"memory passthrough of {r.start:#x}-{r.end:#x}: there is no "
                                    f"host memory to forward to")
             if r.kind == "port" and r.passthrough:
-                r.host = {p: host_uart(ctx, p) for p in range(r.start, r.end + 1)}
-                r.host = {p: u for p, u in r.host.items() if u is not None}
+                r.host = {p: com_port_of(p) for p in range(r.start, r.end + 1) if com_port_of(p)}
+                if r.host and self.host_serial is None:
+                    self.host_serial = host_serial(ctx)
             bus = ctx.io if r.kind == "port" else ctx.mmio
             bus.attach(r.start, r.end - r.start + 1, self._reader(r), self._writer(r),
                        owner=f"{self.id} ({r.mode.lower()})", widths=(1, 2, 4, 8))
@@ -94,8 +96,8 @@ class Generic(Device):
             if port in r.host:
                 value = 0
                 for i in range(size):       # a 16550 has byte registers
-                    u = r.host.get(port + i)
-                    if u is not None:
+                    if port + i in r.host:
+                        u = self.host_serial.port(r.host[port + i])
                         value |= u.read(port + i - u.base, 1) << (8 * i)
                 return value
             self._note_passthrough(r)
@@ -109,8 +111,8 @@ class Generic(Device):
             port = r.start + offset
             if port in r.host:
                 for i in range(size):
-                    u = r.host.get(port + i)
-                    if u is not None:
+                    if port + i in r.host:
+                        u = self.host_serial.port(r.host[port + i])
                         u.write(port + i - u.base, 1, (value >> (8 * i)) & 0xFF)
                 return
             self._note_passthrough(r)

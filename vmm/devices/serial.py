@@ -408,17 +408,16 @@ class Serial(Device):
 HOST_SERIAL_ID = "host serial"
 
 
-def host_uart(ctx, port):
-    """The host's 16550 behind I/O port `port`, for a GENERIC passthrough range: this VMM's
-    "host hardware" is its own COM1-COM4 (COM1 is the console, --serial), created once, on
-    the first passthrough that covers a COM port, and claiming no port itself. None when
-    `port` is no COM port."""
-    for name, base, _irq in COM_PORTS:
-        if base <= port < base + 8:
-            break
-    else:
-        return None
+def com_port_of(port):
+    """The name of the COM port (COM1-COM4) whose registers include I/O port `port`, or None."""
+    return next((name for name, base, _irq in COM_PORTS if base <= port < base + 8), None)
+
+
+def host_serial(ctx):
+    """The host's 16550s, for GENERIC passthrough ranges: this VMM's "host hardware" is its own
+    COM1-COM4 (COM1 is the console, --serial), created once, on the first passthrough that
+    covers a COM port, and claiming no port itself."""
     host = ctx.devices.get(HOST_SERIAL_ID)
     if host is None:
         host = ctx.add_device(Serial(HOST_SERIAL_ID, claim_ports=False))
-    return host.port(name)
+    return host

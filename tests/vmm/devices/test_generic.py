@@ -117,3 +117,23 @@ def test_com_port_passthrough_reaches_the_hosts_uart():
     assert bytes(out) == b"hi"
     ctx.io.write(0x2FF, 1, 0x5A)
     assert ctx.io.read(0x2FF, 1) == 0
+
+
+def test_com_port_passthrough_survives_a_snapshot(tmp_path):
+    """The host UART behind the passthrough is saved and restored with the machine."""
+    from vmm.debug import snapshot
+    from vmm.machine import Machine
+
+    def machine():
+        m = Machine(memory_mb=4)
+        spec = DeviceSpec.from_element(etree.fromstring(COM1_PASSTHROUGH))
+        m.ctx.add_device(Generic.from_spec(spec, m.ctx))
+        m.finish_board()
+        return m
+    a = machine()
+    a.ctx.io.write(0x3FF, 1, 0x5A)                       # scratch
+    a.ctx.io.write(0x3FB, 1, 0x03)                       # LCR: 8N1
+    snapshot.save(a, tmp_path / "s.v3snap")
+    b = machine()
+    snapshot.load(b, tmp_path / "s.v3snap")
+    assert b.ctx.io.read(0x3FF, 1) == 0x5A and b.ctx.io.read(0x3FB, 1) == 0x03

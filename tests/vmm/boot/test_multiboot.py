@@ -21,11 +21,17 @@ def module(tmp_path):
 
 def test_mbtest_gets_magic_command_line_memory_and_module(tmp_path):
     serial = tmp_path / "serial.out"
+    seen = {}
+
+    def after_load(machine):                 # the machine as the kernel finds it
+        seen["bda"] = bytes(machine.ctx.mem.read(0x400, 0x12))
     result, _ = run(RunOptions(kernel=str(MBTEST), initrd=str(module(tmp_path)),
                                append="mb args here", memory_mb=64, serial=f"file:{serial}",
-                               timeout=30))
+                               timeout=30), on_machine=after_load)
     text = serial.read_text()
     assert result.status == 0 and result.reason == "guest reset", text
+    # POST ran first: the BIOS data area lists COM1 and has an equipment word
+    assert seen["bda"][:2] == b"\xf8\x03" and seen["bda"][0x10:0x12] != b"\0\0"
     assert text.splitlines() == [
         f"mbtest: magic ok, command line: {MBTEST} mb args here",    # file name first
         f"mbtest: mem_upper {(64 << 10) - 1024:08x}",            # KiB above 1 MiB

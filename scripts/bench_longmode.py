@@ -16,6 +16,11 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 3. PVH: the vmlinux ELF (the bzImage's payload, decompressed once beforehand) as `--kernel`,
    against QEMU's `-kernel vmlinux` (QEMU enters an ELF through its PVH note as well).
 
+5. (--xen) Debian's Xen hypervisor with the amd64 kernel as its PV dom0 and the initramfs,
+   as multiboot modules: `v3 run --kernel xen-*.gz --initrd "vmlinuz console=hvc0,initrd.img"`
+   against QEMU's `-kernel xen` (decompressed beforehand: QEMU's multiboot loader reads no
+   gzip) with the same module list and Xen command line.
+
 4. The LAPIC EOI exit: 10^6 stores to the EOI register (tests/guests/bench_eoi_lapic.asm, an
    MMIO exit each) against the same loop storing to RAM (bench_eoi_ram.asm), and, for
    comparison in the same run, 10^6 port exits to COM1 (bench_io_out.asm) against NOPs
@@ -23,7 +28,7 @@ timed from process start until `v3 guest: busybox initramfs up` appears on the s
 
 Both machines get -m 1024. The two engines run one after the other for each case, so they
 share the host's load (/proc/loadavg is printed before and after). Usage:
-python3 scripts/bench_longmode.py [--rounds N] [--only-exits] [--no-exits]
+python3 scripts/bench_longmode.py [--rounds N] [--only-exits] [--no-exits] [--xen]
 Figures go to docs/performance.md ("Long mode: Debian amd64").
 """
 import argparse
@@ -100,6 +105,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="best of N for each figure")
     ap.add_argument("--only-exits", action="store_true", help="just the exit costs (4)")
     ap.add_argument("--no-exits", action="store_true", help="just the boots (1-3)")
+    ap.add_argument("--xen", action="store_true", help="just Xen with a PV dom0 (5)")
     args = ap.parse_args()
     if args.only_exits:
         with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
@@ -111,38 +117,10 @@ def main():
         kernel, iso, initrd, vmlinux = build(tmp)
         _, iso32 = guest_iso(tmp, "i386")
         serial = Path(tmp) / "serial.out"
-        cases = []
-        for arch, cd in (("amd64", iso), ("i386", iso32)):
-            run_cd = V3 + ["run", "--cdrom", str(cd), "--serial", f"file:{serial}", "--until",
-                           MARKER]
-            cases += [
-                (f"isolinux CD, {arch}", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
-                 QEMU + ["-cdrom", str(cd), "-serial", f"file:{serial}"],
-                 "v3 run --cdrom (-m 1024; host decompression at the hand-off)", run_cd),
-                (f"isolinux CD, {arch}", "", None,
-                 "v3 run --cdrom --no-host-decompress (-m 1024)",
-                 run_cd + ["--no-host-decompress"]),
-            ]
-        cases += [
-            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
-             QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
-                     "-serial", f"file:{serial}"],
-             "v3 run --kernel --initrd --append (-m 1024; host decompression, PVH)",
-             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
-            ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
-             None,
-             "v3 run --kernel --initrd --append --no-host-decompress (-m 1024)",
-             V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--no-host-decompress", "--serial", f"file:{serial}",
-                   "--until", MARKER]),
-            ("PVH vmlinux", "qemu-system-x86_64 -accel tcg -m 1024 -kernel vmlinux -initrd -append",
-             QEMU + ["-kernel", str(vmlinux), "-initrd", str(initrd), "-append",
-                     "console=ttyS0", "-serial", f"file:{serial}"],
-             "v3 run --kernel vmlinux --initrd --append (-m 1024)",
-             V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
-                   "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
-        ]
+        if args.xen:
+            cases = xen_cases(tmp, kernel, initrd, serial)
+        else:
+            cases = linux_cases(kernel, iso, iso32, initrd, vmlinux, serial)
         print(f"Boot of Debian amd64 ({Path(kernel).name}) and i386 + busybox to {MARKER!r}, "
               f"best of {args.rounds}; load before: {load()}\n")
         print("| case | what | measured | ratio |\n|---|---|---|---|")
@@ -158,12 +136,65 @@ def main():
             ratio = f"{v / q:.2f}x QEMU's time" if q and v else ""
             print(f"| {case} | {vname} | {fmt(v)} | {ratio} |", flush=True)
         print(f"\nload after: {load()}")
-        if not args.no_exits:
+        if not (args.no_exits or args.xen):
             bench_exits(tmp, max(args.rounds, 3))
 
 
 def load():
     return Path("/proc/loadavg").read_text().strip()
+
+
+def xen_cases(tmp, kernel, initrd, serial):
+    import gzip
+    from v3tools import artefacts
+    xen_gz = artefacts.xen_hypervisor()
+    xen = Path(tmp) / "xen"
+    xen.write_bytes(gzip.decompress(xen_gz.read_bytes()))
+    modules = f"{kernel} console=hvc0,{initrd}"
+    append = "console=com1 com1=115200,8n1 dom0_mem=256M noreboot"
+    return [("Xen + PV dom0", "qemu-system-x86_64 -accel tcg -m 1024 -kernel xen -initrd "
+             "\"vmlinuz console=hvc0,initrd.img\" -append",
+             QEMU + ["-kernel", str(xen), "-initrd", modules, "-append", append,
+                     "-serial", f"file:{serial}"],
+             f"v3 run --kernel {xen_gz.name} --initrd ... --append (-m 1024)",
+             V3 + ["run", "--kernel", str(xen_gz), "--initrd", modules, "--append", append,
+                   "--serial", f"file:{serial}", "--until", MARKER])]
+
+
+def linux_cases(kernel, iso, iso32, initrd, vmlinux, serial):
+    cases = []
+    for arch, cd in (("amd64", iso), ("i386", iso32)):
+        run_cd = V3 + ["run", "--cdrom", str(cd), "--serial", f"file:{serial}", "--until",
+                       MARKER]
+        cases += [
+            (f"isolinux CD, {arch}", "qemu-system-x86_64 -accel tcg -m 1024 -cdrom",
+             QEMU + ["-cdrom", str(cd), "-serial", f"file:{serial}"],
+             "v3 run --cdrom (-m 1024; host decompression at the hand-off)", run_cd),
+            (f"isolinux CD, {arch}", "", None,
+             "v3 run --cdrom --no-host-decompress (-m 1024)",
+             run_cd + ["--no-host-decompress"]),
+        ]
+    cases += [
+        ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+         QEMU + ["-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0",
+                 "-serial", f"file:{serial}"],
+         "v3 run --kernel --initrd --append (-m 1024; host decompression, PVH)",
+         V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+        ("direct kernel boot", "qemu-system-x86_64 -accel tcg -m 1024 -kernel -initrd -append",
+         None,
+         "v3 run --kernel --initrd --append --no-host-decompress (-m 1024)",
+         V3 + ["run", "--kernel", str(kernel), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--no-host-decompress", "--serial", f"file:{serial}",
+               "--until", MARKER]),
+        ("PVH vmlinux", "qemu-system-x86_64 -accel tcg -m 1024 -kernel vmlinux -initrd -append",
+         QEMU + ["-kernel", str(vmlinux), "-initrd", str(initrd), "-append",
+                 "console=ttyS0", "-serial", f"file:{serial}"],
+         "v3 run --kernel vmlinux --initrd --append (-m 1024)",
+         V3 + ["run", "--kernel", str(vmlinux), "--initrd", str(initrd), "--append",
+               "console=ttyS0", "--serial", f"file:{serial}", "--until", MARKER]),
+    ]
+    return cases
 
 
 if __name__ == "__main__":

@@ -253,6 +253,18 @@ def ldlinux_c32():
     return debian_package_file("syslinux-common", "/usr/lib/syslinux/modules/bios/ldlinux.c32")
 
 
+def xen_hypervisor():
+    """Debian's Xen hypervisor (`/boot/xen-*.gz`, a gzip-compressed multiboot ELF) from the
+    newest xen-hypervisor-*-amd64 package apt knows."""
+    proc = _run(["apt-cache", "search", "--names-only", "^xen-hypervisor-[0-9.]*-amd64$"],
+                "xen-hypervisor")
+    names = sorted((line.split()[0] for line in proc.stdout.splitlines() if line.strip()),
+                   key=_version_key)
+    if not names:
+        raise ToolMissing("apt knows no xen-hypervisor-*-amd64 package (apt-get update?)")
+    return debian_package_file(names[-1], "/boot/xen-*.gz", "amd64")
+
+
 def memtest86(name="memtest86+ia32.bin"):
     """memtest86+'s BIOS image (`/boot/memtest86+ia32.bin` by default)."""
     host = Path("/boot") / name

@@ -73,10 +73,14 @@ def _start_direct_boot(machine):
     boot = machine.direct_boot
     rsdp = next((d.rsdp for d in machine.ctx.devices.values() if getattr(d, "rsdp", None)),
                 None)
-    linux.load(boot, machine.ctx.mem.write, memory_map(machine.memory_size), rsdp)
+    if boot.multiboot is not None and machine.bios is not None:
+        # a multiboot kernel may rely on what POST sets up (BDA, PICs, PCI, tables)
+        machine.bios.post.run()
+    linux.load(boot, machine.ctx.mem.write, memory_map(machine.memory_size), rsdp,
+               machine.ctx.mem.read)
     if boot.multiboot is not None:
         from vmm.boot import multiboot
-        multiboot.enter(machine.cpu, boot.multiboot.entry)
+        multiboot.enter(machine.cpu, boot.multiboot.entry, boot.multiboot.version)
     elif boot.elf is not None:
         from vmm.boot import pvh
         pvh.enter(machine.cpu, boot.elf.entry)

@@ -77,13 +77,14 @@ class VMConfig:
     files: dict = field(default_factory=dict)       # id -> filename (as in the XML)
     devices: list = field(default_factory=list)     # DeviceSpec in document order
     ignored: list = field(default_factory=list)     # unknown top-level blocks (debug note)
+    multiboot: str = None                           # <multiboot enable="y" file_id=ID>: ID
     name: str = ""
     root: DeviceSpec = None
 
 
 KNOWN_BLOCKS = {"memory", "cores", "schedule_hz", "telemetry", "memmap", "files", "devices",
                 "name", "paging", "shadow_paging", "mem_layout", "extensions", "perftune",
-                "vm_class", "scheduler"}
+                "vm_class", "scheduler", "multiboot"}
 
 
 def _parser():
@@ -136,6 +137,14 @@ def parse_vm_config(xml, source="config.xml"):
     if files is not None:
         for f in files.all("file"):
             cfg.files[f.value("id")] = f.value("filename")
+    mb = spec.child("multiboot")
+    if mb is not None and (mb.value("enable") or "").strip().lower() == "y":
+        # Palacios' spelling: the kernel is one of <files>, booted instead of the BIOS's
+        # boot device; any other enable value leaves the block off, as Palacios does
+        cfg.multiboot = mb.value("file_id")
+        if not cfg.multiboot:
+            raise ConfigError(f"{mb.where()}: <multiboot enable=\"y\"> needs file_id (the id "
+                              f"of the kernel in <files>)")
     devs = spec.child("devices")
     if devs is not None:
         for d in devs.all("device"):

@@ -212,8 +212,9 @@ def _kernel_plan(opts):
                       f"--hda or --fda to attach media)")
     if opts.bios is not None:
         raise V3Error("--kernel cannot be combined with --bios: the kernel is entered directly")
-    for what, path in (("--kernel", opts.kernel), ("--initrd", opts.initrd),
-                       ("--cdrom", opts.cdrom), ("--hda", opts.hda), ("--fda", opts.fda)):
+    # (--initrd is read by linux.prepare: for a multiboot kernel it is a module list)
+    for what, path in (("--kernel", opts.kernel), ("--cdrom", opts.cdrom),
+                       ("--hda", opts.hda), ("--fda", opts.fda)):
         if path is not None and not os.path.isfile(path):
             raise V3Error(f"{what} {path}: no such file")
     boot = linux.prepare(opts.kernel, opts.initrd, opts.append or "", opts.memory_mb << 20,
@@ -250,7 +251,17 @@ def _guest_plan(path, open_from, opts, via_cdrom=False):
     if cfg.cores > 1 or opts.smp > 1:
         raise ConfigError(f"{source}: {max(cfg.cores, opts.smp)} cores requested; only one core "
                           f"is implemented so far")
-    return Plan(cfg, files, None, f"guest image {image.name}")
+    direct_boot = None
+    if cfg.multiboot is not None:
+        from vmm.boot import linux
+        if cfg.multiboot not in files:
+            raise ConfigError(f"{source}: <multiboot file_id=\"{cfg.multiboot}\">: no file "
+                              f"with that id in <files>")
+        name = cfg.files.get(cfg.multiboot) or cfg.multiboot
+        direct_boot = linux.prepare_multiboot(
+            files[cfg.multiboot], f"{source}: <multiboot> kernel {name}", name, "",
+            opts.memory_mb << 20)
+    return Plan(cfg, files, None, f"guest image {image.name}", direct_boot=direct_boot)
 
 
 class SerialSink:
@@ -324,14 +335,15 @@ def build_machine(p, opts, console, vmmlog):
     m.direct_boot = p.direct_boot
     m.host_decompress = opts.host_decompress
     com1 = m.ctx.io.find(0x3F8)
-    if com1 is not None and "SERIAL" not in {d.CLASS_NAME for d in m.ctx.devices.values()}:
-        # Palacios' stock default.xml gives COM1's ports to GENERIC (for host passthrough):
-        # the guest's serial console then talks to nothing, and a Linux console waits on a
+    if com1 is not None and "COM1" not in m.ctx.serial_ports:
+        # Palacios' stock default.xml gives COM1's ports to GENERIC as PRINT_AND_IGNORE: the
+        # guest's serial console then talks to nothing, and a Linux console waits on a
         # transmitter that never empties. Say so where the user will look.
         vmmlog.component("config").info(
             f"COM1 (0x3f8) belongs to {com1.owner}, not to a SERIAL device: the guest's serial "
             f"output will not reach --serial. Add <device class=\"SERIAL\" id=\"serial\"/> and "
-            f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does)")
+            f"leave 0x3f8-0x3ff out of GENERIC (v3 init's config.xml does), or make that "
+            f"GENERIC range PASSTHROUGH")
     if p.floppy:
         m.ctx.drives.append(Drive("floppy", FileMedium(p.floppy, 512, writable=True,
                                                        snapshot=opts.snapshot), 0, 0, "fda"))

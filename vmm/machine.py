@@ -355,6 +355,12 @@ class Machine:
                         continue
                 if ctx.console.input:
                     self._deliver_console_input()
+                if ctx.lapic is not None and ctx.lapic.nmi_pending:
+                    # an NMI is taken whatever IF says, and wakes a halted CPU
+                    ctx.lapic.nmi_pending = False
+                    self._halted = False
+                    self._halt_until = None
+                    cpu.delivery.deliver(2, external=True)
                 intc = ctx.intc
                 want_irq = intc is not None and intc.has_interrupt()
                 # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets

@@ -97,7 +97,6 @@ def bare_apics():
     (0x320, 0x00005, "LVT timer"),                 # illegal vector 5
     (0x350, 0x00300, "LVT LINT0"),                 # reserved delivery mode 3
     (0x3E0, 0x4, "timer divide configuration"),    # reserved bit
-    (0x0A0, 0, "PPR"),                              # read-only
 ])
 def test_lapic_misuse_names_the_register(bare_apics, offset, value, words):
     from v3tools.errors import Unimplemented
@@ -108,6 +107,16 @@ def test_lapic_misuse_names_the_register(bare_apics, offset, value, words):
         else:
             ctx.mmio.write(0xFEE00000 + offset, 4, value)
     assert words in str(e.value)
+
+
+@pytest.mark.parametrize("offset", [0x030, 0x090, 0x0A0, 0x0C0, 0x100, 0x180, 0x200, 0x390])
+def test_lapic_read_only_registers_ignore_writes(bare_apics, offset):
+    """Version, APR, PPR, RRD, ISR/TMR/IRR and the current count: the write is dropped, as on
+    the hardware, and the register reads as before."""
+    ctx, lapic, _ = bare_apics
+    before = ctx.mmio.read(0xFEE00000 + offset, 4)
+    ctx.mmio.write(0xFEE00000 + offset, 4, 0xFFFFFFFF)
+    assert ctx.mmio.read(0xFEE00000 + offset, 4) == before
 
 
 def test_lapic_narrow_access_is_a_failstop(bare_apics):
@@ -148,3 +157,12 @@ def test_pic_reaches_the_cpu_through_lint0_until_masked(bare_apics):
     ctx.mmio.write(0xFEE00350, 4, 0x10700)               # LINT0 masked
     ctx.irq(1).pulse()
     assert not lapic.has_interrupt()
+
+
+def test_self_nmi_is_taken_with_if_clear_and_wakes_hlt():
+    """ICR delivery mode NMI to self (tests/guests/nmitest.asm): vector 2 is delivered with
+    IF=0, once per ICR write, and ends a HLT."""
+    b = ApicBoard()
+    b.run_guest("nmitest.bin")
+    assert b.text == "SNRNWDONE"
+    assert not b.lapic.nmi_pending

@@ -377,6 +377,53 @@ def test_debian_amd64_inside_a_palacios_guest_image(tmp_path, monkeypatch, v3, l
     assert "APIC: Switch to symmetric I/O mode setup" in serial
 
 
+def stock_default_xml(cd_file):
+    """Palacios' stock default.xml with only two changes: its boot-cd file name, and its COM1
+    range (a GENERIC PRINT_AND_IGNORE range there) made PASSTHROUGH, so the guest's console
+    reaches the host's serial port."""
+    stock = Path(__file__).resolve().parents[1] / "guest_creator" / "vectors" / "default_stock.xml"
+    text = stock.read_text()
+    com1 = re.compile(r"(<!-- Serial COM 1 -->\s*<start>0x3f8</start>\s*<end>0x3ff</end>\s*"
+                      r"<mode>)PRINT_AND_IGNORE(</mode>)")
+    assert len(com1.findall(text)) == 1 and text.count('filename="image.iso"') == 1
+    return com1.sub(r"\1PASSTHROUGH\2", text).replace('filename="image.iso"',
+                                                       f'filename="{cd_file}"')
+
+
+def test_debian_amd64_from_palacios_stock_default_xml(tmp_path, monkeypatch, v3, linux64_iso):
+    """Palacios' own default.xml (the PC: PIC, PIT, LAPIC, IOAPIC, MP table, PCI, i440FX,
+    PIIX3, IDE, RAMDISK CD, NVRAM, GENERIC), built, packed and run as a user would."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(linux64_iso, "guest.iso")
+    Path("config.xml").write_text(stock_default_xml("guest.iso"))
+    assert v3("build-vm", "config.xml", "-o", "image.dat").exit_code == 0
+    assert v3("isoimage").exit_code == 0
+    r = v3("run", "--serial", "file:serial.out", "--until", LINUX_MARKER, "--timeout", "240")
+    assert r.exit_code == 0, r.stderr
+    serial = (tmp_path / "serial.out").read_text(errors="replace")
+    assert serial.index("ISOLINUX") < serial.index("Linux version") < serial.index(LINUX_MARKER)
+
+
+def test_xen_with_a_debian_pv_dom0(tmp_path, require_artefact, linux64_iso):
+    """Debian's Xen hypervisor (gzip-compressed, multiboot) as --kernel, Debian's amd64 kernel
+    as its PV dom0 (module 1) and the busybox initramfs (module 2), QEMU's module-list
+    spelling. Xen runs dom0 in ring 3 with IOPL 0: its port I/O must fault through the TSS
+    I/O bitmap (engine patch 0006) for Xen to forward it; Xen also patches itself under a
+    self-NMI and reads IA32_PLATFORM_ID."""
+    import isoimage
+    xen = require_artefact(artefacts.xen_hypervisor)
+    kernel = require_artefact(artefacts.debian_kernel, "amd64")
+    initrd = tmp_path / "initrd.img"
+    initrd.write_bytes(isoimage.read_file_from_iso(linux64_iso, "/initrd.img"))
+    result, serial = boot(tmp_path, LINUX_MARKER, kernel=str(xen), memory_mb=512,
+                          initrd=f"{kernel} console=hvc0,{initrd}",
+                          append="console=com1 com1=115200,8n1 dom0_mem=256M noreboot")
+    assert result.status == 0, serial[-3000:]
+    assert (serial.index("(XEN) Xen version") < serial.index("Linux version")
+            < serial.index(LINUX_MARKER))
+    assert "Booting kernel on Xen" in serial                   # dom0 knows it is a PV guest
+
+
 def test_memtest86plus_x64_banner(tmp_path, require_artefact):
     from isoimage import build_iso
     memtest = require_artefact(artefacts.memtest86, "memtest86+x64.bin")

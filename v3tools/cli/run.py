@@ -38,9 +38,11 @@ MACHINES = ("pc", "pc-i440fx")
 @click.option("--io-policy", type=click.Choice(["stop", "ignore"]), default="stop", show_default=True,
               help="What an access to an unclaimed port does.")
 @click.option("--kernel", "kernel", type=click.Path(),
-              help="Boot this Linux bzImage directly (the x86 boot protocol; QEMU's -kernel).")
+              help="Boot this kernel directly: a Linux bzImage or ELF, or a multiboot kernel "
+                   "(version 1 or 2, gzip-compressed or not) (QEMU's -kernel).")
 @click.option("--initrd", "initrd", type=click.Path(),
-              help="With --kernel: the initial ramdisk.")
+              help="With --kernel: the initial ramdisk; for a multiboot kernel the modules, "
+                   "\"file args,file args\" as QEMU spells them.")
 @click.option("--append", "append", metavar="CMDLINE",
               help="With --kernel: the kernel command line.")
 @click.option("--savevm", type=click.Path(), metavar="FILE",

@@ -239,6 +239,15 @@ class Video:
             call.ch = 0x00                           # feature bits
             call.cl = self.bios.rd8(bda.VIDEO_SWITCHES) & 0x0F
             return
+        if call.bl == 0x30 and call.al <= 2:         # select scan lines for text modes
+            # AL 0/1/2: 200/350/400 lines, recorded in the VGA flags (bit 7, bit 4: 10, 00,
+            # 01) for the next mode set, as a VGA BIOS does. The text screen here has no scan
+            # lines: 25 rows of 80 characters either way. AL=12h: function supported.
+            flags = self.bios.rd8(bda.VGA_FLAGS) & ~0x90
+            flags |= (0x80, 0x00, 0x10)[call.al]
+            self.bios.wr8(bda.VGA_FLAGS, flags)
+            call.al = 0x12
+            return
         raise Unimplemented(f"INT 10h AH=12h BL={call.bl:02X}h (alternate select function)")
 
     def write_string(self, call):

@@ -109,9 +109,14 @@ class LinuxBoot:
     elf: object = None               # vmm.boot.pvh.ElfKernel when entered through PVH
     note: str = ""                   # why a bzImage was not decompressed on the host
     multiboot: object = None         # vmm.boot.multiboot.MultibootKernel
+    modules: list = None             # multiboot: [(address, bytes, string)]
 
     def describe(self):
         what = (self.elf or self.multiboot or self.kernel).describe()
+        if self.modules:
+            what += "; modules " + ", ".join(f"{s.decode(errors='replace')!r} "
+                                               f"({len(d)} bytes at {a:#x})"
+                                               for a, d, s in self.modules)
         if self.elf is not None and self.kernel is not None:
             what = f"{self.kernel.describe()}: {what}"
         return (f"{what}; initrd {len(self.initrd)} bytes at {self.initrd_addr:#x}; "
@@ -129,14 +134,25 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
     except OSError as exc:
         raise V3Error(f"--kernel {kernel_path}: cannot read: {exc.strerror}")
     what = f"--kernel {kernel_path}"
-    kernel, elf, mb, note = None, None, None, ""
+    kernel, elf, note = None, None, ""
+    compressed = data[:2] == b"\x1f\x8b"
+    if compressed:
+        # Debian ships Xen gzip-compressed; GRUB and QEMU decompress multiboot kernels
+        import gzip
+        import zlib
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise V3Error(f"{what}: gzip-compressed, but it does not decompress: {exc}")
+        if not multiboot.find_any(data):
+            raise V3Error(f"{what}: a gzip-compressed file without a multiboot header")
     is_bzimage = len(data) >= 0x206 and data[0x202:0x206] == b"HdrS"
     if not is_bzimage and data[:4] == b"\x7fELF" and pvh.has_pvh_note(data):
         elf = pvh.parse_elf(data, what)
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
-    elif not is_bzimage and multiboot.find_header(data) is not None:
-        mb = multiboot.parse(data, what)
-        cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, mb.end, 0xFFFFFFFF
+    elif not is_bzimage and multiboot.find_any(data):
+        return prepare_multiboot(data, what, str(kernel_path), append, memory_size,
+                                 initrd_path, "gzip" if compressed else None)
     elif not is_bzimage and data[:4] == b"\x7fELF":
         pvh.parse_elf(data, what)          # names what is wrong: truncated, no PVH note ...
         raise V3Error(f"{what}: an ELF kernel with neither a PVH note nor a multiboot header")
@@ -164,24 +180,75 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
     if kernel_end > memory_size:
         raise V3Error(f"--kernel {kernel_path}: the kernel needs memory up to {kernel_end:#x}; "
                       f"the machine has {memory_size >> 20} MiB (raise -m)")
-    loaded = (elf or mb).segments if (elf or mb) is not None else []
+    loaded = elf.segments if elf is not None else []
     if any(paddr < KERNEL_ADDR for paddr, _, _ in loaded):
         raise V3Error(f"--kernel {kernel_path}: a segment loads below 1 MiB, where the loader "
                       f"keeps the boot information")
     initrd, initrd_addr = b"", 0
     if initrd_path is not None:
-        try:
-            with open(initrd_path, "rb") as f:
-                initrd = f.read()
-        except OSError as exc:
-            raise V3Error(f"--initrd {initrd_path}: cannot read: {exc.strerror}")
+        initrd = _read_initrd(initrd_path)
         top = min(memory_size, addr_max + 1)
         initrd_addr = (top - len(initrd)) & ~0xFFF
         if initrd_addr < kernel_end:
             raise V3Error(f"--initrd {initrd_path}: {len(initrd)} bytes do not fit in RAM "
                           f"between the kernel (up to {kernel_end:#x}) and {top:#x} "
                           f"(raise -m)")
-    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note, mb)
+    return LinuxBoot(kernel, initrd, initrd_addr, cmdline, elf, note)
+
+
+def prepare_multiboot(data, what, name, append, memory_size, modules=None, compression=None):
+    """A multiboot (v1 or 2) kernel's boot, checked: `data` the (decompressed) file, `name` its
+    file name (the command line starts with it, as GRUB and QEMU pass it: Xen skips that first
+    word), `modules` an --initrd module list or None."""
+    from vmm.boot import multiboot
+    mb = multiboot.parse_any(data, what)
+    mb.compression = compression
+    cmdline = (f"{name} {append}" if append else name).encode()
+    if b"\0" in cmdline:
+        raise V3Error("--append: the command line cannot contain a NUL byte")
+    if len(cmdline) > ELF_CMDLINE_SIZE:
+        raise V3Error(f"--append: the command line is {len(cmdline)} bytes; at most "
+                      f"{ELF_CMDLINE_SIZE} fit")
+    if mb.end > memory_size:
+        raise V3Error(f"{what}: the kernel needs memory up to {mb.end:#x}; the machine has "
+                      f"{memory_size >> 20} MiB (raise -m)")
+    if any(paddr < KERNEL_ADDR for paddr, _, _ in mb.segments):
+        raise V3Error(f"{what}: a segment loads below 1 MiB, where the loader keeps the boot "
+                      f"information")
+    listed = [] if modules is None else _multiboot_modules(modules, mb.end, memory_size)
+    return LinuxBoot(None, b"", 0, cmdline, None, "", mb, listed)
+
+
+def _read_initrd(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise V3Error(f"--initrd {path}: no such file")
+    except OSError as exc:
+        raise V3Error(f"--initrd {path}: cannot read: {exc.strerror}")
+
+
+def _multiboot_modules(spec, kernel_end, memory_size):
+    """Multiboot modules, page-aligned one after the other above the kernel, as QEMU places
+    them: [(address, bytes, string)]."""
+    from vmm.boot import multiboot
+    modules, addr, strings = [], (kernel_end + 0xFFF) & ~0xFFF, 0
+    for path, string in multiboot.parse_modules(str(spec)):
+        data = _read_initrd(path)
+        if addr + len(data) > memory_size:
+            raise V3Error(f"--initrd {path}: {len(data)} bytes at {addr:#x} do not fit in "
+                          f"{memory_size >> 20} MiB of RAM (raise -m)")
+        string = string.encode()
+        if b"\0" in string:
+            raise V3Error(f"--initrd {path}: a module string cannot contain a NUL byte")
+        strings += len(string) + 1
+        modules.append((addr, data, string))
+        addr = (addr + len(data) + 0xFFF) & ~0xFFF
+    if strings > multiboot.MOD_STRINGS_END - multiboot.MOD_STRINGS:
+        raise V3Error(f"--initrd: the module strings take {strings} bytes (at most "
+                      f"{multiboot.MOD_STRINGS_END - multiboot.MOD_STRINGS})")
+    return modules
 
 
 def e820_entries(memory_map):
@@ -218,19 +285,29 @@ def gdt():
     return struct.pack("<QQQQ", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
 
 
-def load(boot, mem_write, memory_map, rsdp=None):
-    """Write kernel, initrd, command line and zero page (or PVH start_info) and the GDT into
-    guest memory."""
+def load(boot, mem_write, memory_map, rsdp=None, mem_read=None):
+    """Write kernel, initrd, command line and zero page (or PVH start_info, or the multiboot
+    information) and the GDT into guest memory. `rsdp`: the ACPI RSDP's address (read back
+    through `mem_read` for Multiboot2, which carries a copy)."""
     if boot.multiboot is not None:
         from vmm.boot import multiboot
         load_segments(boot.multiboot.segments, mem_write)
         mem_write(CMDLINE_ADDR, boot.cmdline + b"\0")
-        module = None
-        if boot.initrd:
-            mem_write(boot.initrd_addr, boot.initrd)
-            module = (boot.initrd_addr, len(boot.initrd))
-        for addr, blob in multiboot.info(CMDLINE_ADDR, memory_map, module,
-                                         CMDLINE_ADDR + len(boot.cmdline)).items():
+        listed, string_addr = [], multiboot.MOD_STRINGS
+        for addr, data, string in boot.modules or ():
+            mem_write(addr, data)
+            mem_write(string_addr, string + b"\0")
+            listed.append((addr, len(data), string_addr))
+            string_addr += len(string) + 1
+        if boot.multiboot.version == 2:
+            table = None
+            if rsdp is not None and mem_read is not None:
+                table = bytes(mem_read(rsdp, 36))
+            blobs = multiboot.info2(boot.cmdline, memory_map,
+                                    [(a, len(d), s) for a, d, s in boot.modules or ()], table)
+        else:
+            blobs = multiboot.info(CMDLINE_ADDR, memory_map, listed)
+        for addr, blob in blobs.items():
             mem_write(addr, blob)
         mem_write(GDT_ADDR, gdt())
         return

@@ -10,6 +10,10 @@ Policy, for a guest's RDMSR/WRMSR at CPL 0 (CPL > 0 raises #GP in the engine its
   be cleared (the APIC is then hardware-disabled until reset, and CPUID stops advertising it);
   setting reserved bits or the x2APIC flag (x2APIC is not advertised) raises #GP; moving the
   APIC elsewhere is a fail-stop, since nothing here relocates its MMIO window.
+- IA32_PLATFORM_ID (0x17) reads 0 (platform 0 in bits 52:50, for microcode matching); it is
+  read-only, a write raises #GP. IA32_TSC_ADJUST (0x3B, advertised in CPUID leaf 7) reads 0:
+  no adjustment was ever made; writing 0 keeps it so, any other value would have to move the
+  TSC, which is not modelled (fail-stop).
 - The MSRs the engine itself implements (SYSENTER, EFER, STAR/LSTAR/CSTAR/SFMASK, the segment
   bases, TSC_AUX, PAT, the MTRRs, the machine-check MSRs, MISC_ENABLE ...) run as built in.
 - IA32_PERF_CTL and MSR_POWER_CTL (PLAIN_MSRS) hold what was written and do nothing else.
@@ -24,7 +28,9 @@ from unicorn import x86_const as X
 
 from v3tools.errors import VMStop
 
+IA32_PLATFORM_ID = 0x17
 IA32_APIC_BASE = 0x1B
+IA32_TSC_ADJUST = 0x3B
 APIC_BASE_BSP = 1 << 8
 APIC_BASE_X2APIC = 1 << 10
 APIC_BASE_ENABLE = 1 << 11
@@ -158,6 +164,8 @@ class MSRs:
             return self.apic_base if self.lapic is not None else RAISE_GP
         if msr in self.plain:
             return self.plain[msr]
+        if msr in (IA32_PLATFORM_ID, IA32_TSC_ADJUST):
+            return 0
         if msr in ENGINE_MSRS:
             return None
         return RAISE_GP
@@ -186,6 +194,11 @@ class MSRs:
             return HANDLED
         if msr in self.plain:
             self.plain[msr] = value
+            return HANDLED
+        if msr == IA32_TSC_ADJUST:
+            if value:
+                raise VMStop(f"WRMSR IA32_TSC_ADJUST {value:#x}: adjusting the TSC is not "
+                             f"modelled")
             return HANDLED
         if msr in ENGINE_MSRS:
             return None

@@ -12,9 +12,11 @@ without `0x`, as Palacios' atox reads them. Modes (case-insensitive, with or wit
 - IGNORE: reads return 0 (Palacios returns a zeroed buffer), writes are dropped.
 - PRINT_*: additionally every access goes to the debug log (`--debug generic`), as Palacios'
   PrintDebug does.
-- PASSTHROUGH: there is no host hardware to forward to, so a port range behaves as IGNORE and
-  says so once in the VMM log; a memory range cannot stand in for host memory and raises
-  Unimplemented. `forward="host_device"` (Palacios host devices) is a configuration error.
+- PASSTHROUGH: the host hardware this VMM has is its serial ports: ports of COM1-COM4
+  (0x3F8, 0x2F8, 0x3E8, 0x2E8, eight each) reach the VMM's own 16550 UARTs (COM1 is the
+  console, `--serial`), as Palacios' passthrough reaches the host's. Other ports have no host
+  hardware behind them and behave as IGNORE, said once in the VMM log; a memory range cannot
+  stand in for host memory and raises Unimplemented. `forward="host_device"` (Palacios host devices) is a configuration error.
 """
 from v3tools.errors import ConfigError
 from vmm.devices import register
@@ -24,11 +26,12 @@ MODES = ("IGNORE", "PRINT_AND_IGNORE", "PASSTHROUGH", "PRINT_AND_PASSTHROUGH")
 
 
 class Range:
-    __slots__ = ("kind", "start", "end", "mode", "noted")
+    __slots__ = ("kind", "start", "end", "mode", "noted", "host")
 
     def __init__(self, kind, start, end, mode):
         self.kind, self.start, self.end, self.mode = kind, start, end, mode
         self.noted = False
+        self.host = {}          # port -> name of the host COM port behind it (passthrough)
 
     @property
     def prints(self):
@@ -47,6 +50,7 @@ class Generic(Device):
     def __init__(self, dev_id, ranges):
         super().__init__(dev_id)
         self.ranges = ranges
+        self.host_serial = None     # the host's UARTs, when a passthrough range covers a COM port
 
     @classmethod
     def from_spec(cls, spec, ctx):
@@ -68,10 +72,15 @@ class Generic(Device):
         return cls(spec.id, ranges)
 
     def attach(self, ctx):
+        from vmm.devices.serial import com_port_of, host_serial
         for r in self.ranges:
             if r.kind == "mmio" and r.passthrough:
                 self.unimplemented(f"memory passthrough of {r.start:#x}-{r.end:#x}: there is no "
                                    f"host memory to forward to")
+            if r.kind == "port" and r.passthrough:
+                r.host = {p: com_port_of(p) for p in range(r.start, r.end + 1) if com_port_of(p)}
+                if r.host and self.host_serial is None:
+                    self.host_serial = host_serial(ctx)
             bus = ctx.io if r.kind == "port" else ctx.mmio
             bus.attach(r.start, r.end - r.start + 1, self._reader(r), self._writer(r),
                        owner=f"{self.id} ({r.mode.lower()})", widths=(1, 2, 4, 8))
@@ -83,6 +92,14 @@ class Generic(Device):
 
     def _reader(self, r):
         def read(offset, size):
+            port = r.start + offset
+            if port in r.host:
+                value = 0
+                for i in range(size):       # a 16550 has byte registers
+                    if port + i in r.host:
+                        u = self.host_serial.port(r.host[port + i])
+                        value |= u.read(port + i - u.base, 1) << (8 * i)
+                return value
             self._note_passthrough(r)
             if r.prints:
                 self.log.debug(f"read  {r.kind} {r.start + offset:#x} size {size} -> 0 ({r.mode})")
@@ -91,6 +108,13 @@ class Generic(Device):
 
     def _writer(self, r):
         def write(offset, size, value):
+            port = r.start + offset
+            if port in r.host:
+                for i in range(size):
+                    if port + i in r.host:
+                        u = self.host_serial.port(r.host[port + i])
+                        u.write(port + i - u.base, 1, (value >> (8 * i)) & 0xFF)
+                return
             self._note_passthrough(r)
             if r.prints:
                 self.log.debug(f"write {r.kind} {r.start + offset:#x} size {size} <- {value:#x} "

@@ -18,8 +18,11 @@ count, current count and divide configuration.
   enumerates it, and Linux takes its timer period from there), divided by the divide
   configuration, on the machine's one virtual clock. One-shot and periodic modes; the
   TSC-deadline mode is not advertised and is a fail-stop.
-- ICR: fixed self-IPIs are delivered; INIT and STARTUP IPIs are recorded (`ipis`) for SMP
-  later; IPIs to other (absent) processors are recorded and dropped.
+- ICR: fixed self-IPIs are delivered; an NMI to self becomes pending (`nmi_pending`) and the
+  run loop delivers it as vector 2 whatever IF says, as the processor does; INIT and STARTUP
+  IPIs are recorded (`ipis`) for SMP later; IPIs to other (absent) processors are recorded
+  and dropped. NMI blocking until the next IRET is not modelled (the engine does not report
+  IRET): a second self-NMI while the first is being handled would nest.
 - Guest misuse (a reserved register, a narrower access, a reserved delivery mode or timer
   mode, an illegal vector) is a fail-stop naming the register.
 - IA32_APIC_BASE is modelled in vmm/cpu/msr.py on the v3 engine (base 0xFEE00000, BSP, enabled;
@@ -74,6 +77,7 @@ class LocalAPIC(Device):
         self.extint_source = None        # the 8259A, wired to LINT0
         self.ioapic = None               # set by the IOAPIC: receives level-triggered EOIs
         self.ipis = []                   # INIT/STARTUP and other IPIs that left this CPU
+        self.nmi_pending = False         # an NMI to self, for the run loop to deliver
         self._timer = None
         self.timer_fires = 0
         self.eoi_count = 0
@@ -117,6 +121,7 @@ class LocalAPIC(Device):
         self.lvt[LVT_LINT1] = DM_NMI << 8
 
     def reset(self):
+        self.nmi_pending = False
         if self._timer is not None:
             self.timers.cancel(self._timer)
             self._timer = None
@@ -395,8 +400,12 @@ class LocalAPIC(Device):
                 self._timer = self.timers.schedule(now + count * self._tick_ns(), self._expire,
                                                    "lapic-timer")
         elif offset in (0x030, 0x090, 0x0A0, 0x0C0, 0x390) or 0x100 <= offset < 0x280:
-            # read-only registers: writes are ignored by the hardware; Linux never writes them
-            self._misuse(offset, f"write of {value:#x} to a read-only register")
+            # read-only registers (version, APR, PPR, RRD, ISR/TMR/IRR, current count): the
+            # hardware ignores writes to them (Xen writes the version register), and so does
+            # this model, noting each in the debug log
+            if self.log.on:
+                self.log.debug(f"write of {value:#x} to read-only "
+                               f"{REG_NAMES.get(offset, hex(offset))}: ignored")
         else:
             self._misuse(offset, f"write of {value:#x} to a reserved register")
 
@@ -480,6 +489,8 @@ class LocalAPIC(Device):
         if mode in (DM_FIXED, 1):
             self.accept(vector)
         elif mode == DM_NMI:
-            self._misuse(offset, f"{low:#x}: NMI to self (NMIs are not modelled)")
+            self.nmi_pending = True          # the vector field is ignored for an NMI
+            if self.ctx.stop_requested is not None:
+                self.ctx.stop_requested()
         elif mode == DM_SMI:
             self._misuse(offset, f"{low:#x}: SMI (no system-management mode)")

@@ -351,8 +351,9 @@ class Uart:
 class Serial(Device):
     """COM1-COM4. `ctx.serial_ports["COMn"]` is the `Uart` of each port (base, irq, receive)."""
 
-    def __init__(self, dev_id):
+    def __init__(self, dev_id, claim_ports=True):
         super().__init__(dev_id)
+        self.claim_ports = claim_ports    # False: the host's UARTs, reached only by passthrough
         self.timers = None
         self.clock = None
         self._lines = {}
@@ -361,7 +362,9 @@ class Serial(Device):
     def attach(self, ctx):
         self.timers, self.clock = ctx.timers, ctx.clock
         for u in self.uarts:
-            ctx.io.attach(u.base, 8, u.read, u.write, owner=f"{self.id} ({u.name})", widths=(1,))
+            if self.claim_ports:
+                ctx.io.attach(u.base, 8, u.read, u.write, owner=f"{self.id} ({u.name})",
+                              widths=(1,))
             self._lines[u.irq] = ctx.irq(u.irq)
             ctx.serial_ports[u.name] = u
         com1 = self.uarts[0]
@@ -400,3 +403,21 @@ class Serial(Device):
                 levels[u.irq] = True
         for irq, level in levels.items():
             self._lines[irq].set(level)
+
+
+HOST_SERIAL_ID = "host serial"
+
+
+def com_port_of(port):
+    """The name of the COM port (COM1-COM4) whose registers include I/O port `port`, or None."""
+    return next((name for name, base, _irq in COM_PORTS if base <= port < base + 8), None)
+
+
+def host_serial(ctx):
+    """The host's 16550s, for GENERIC passthrough ranges: this VMM's "host hardware" is its own
+    COM1-COM4 (COM1 is the console, --serial), created once, on the first passthrough that
+    covers a COM port, and claiming no port itself."""
+    host = ctx.devices.get(HOST_SERIAL_ID)
+    if host is None:
+        host = ctx.add_device(Serial(HOST_SERIAL_ID, claim_ports=False))
+    return host

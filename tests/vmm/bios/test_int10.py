@@ -92,6 +92,10 @@ def test_modes_and_queries(board):
     assert c.al == 0x1A and c.bl == 0x08
     c = b.call(0x10, ah=0x12, bl=0x10)
     assert c.bl != 0x10
+    c = b.call(0x10, ax=0x1202, bl=0x30)                 # 400 scan lines (Xen asks for them)
+    assert c.al == 0x12 and b.mem(0x489, 1)[0] & 0x90 == 0x10
+    c = b.call(0x10, ax=0x1200, bl=0x30)                 # 200
+    assert c.al == 0x12 and b.mem(0x489, 1)[0] & 0x90 == 0x80
     c = b.call(0x10, ax=0x1130, bh=6)
     assert (c.es, c.cx, c.dl) == (0xF000, 16, 24)
     c = b.call(0x10, ax=0x4F00)

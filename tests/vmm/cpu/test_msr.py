@@ -139,3 +139,17 @@ def test_stock_engine_cannot_see_the_msrs():
     assert "stock" in what
     assert text.strip().startswith("A0000000000000000 E0000000000000800 P0000000000000000 "
                                    "C0000000000000000 D0000000000000000")
+
+
+def test_platform_id_and_tsc_adjust():
+    """IA32_PLATFORM_ID reads 0 and is read-only; IA32_TSC_ADJUST (advertised in CPUID leaf 7)
+    reads 0, takes 0, and a non-zero write, which would move the TSC, is a fail-stop."""
+    from v3tools.errors import VMStop
+    from vmm.cpu.msr import IA32_PLATFORM_ID, IA32_TSC_ADJUST
+    msrs = MSRs(cpu=None)
+    assert msrs.read(IA32_PLATFORM_ID) == 0
+    assert msrs.write(IA32_PLATFORM_ID, 0) is RAISE_GP
+    assert msrs.read(IA32_TSC_ADJUST) == 0
+    assert msrs.write(IA32_TSC_ADJUST, 0) is not RAISE_GP
+    with pytest.raises(VMStop, match="TSC_ADJUST"):
+        msrs.write(IA32_TSC_ADJUST, 5)

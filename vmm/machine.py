@@ -21,6 +21,7 @@ from vmm.events import EventSources, POLL_SLICE_NS
 from vmm import board
 from vmm.diagnostic import diagnostic, explain_ucerror
 from vmm.log import VMMLog
+from vmm.cpu.stringio import StringIO
 from vmm.memory import GuestMemory, MemoryMap, read_firmware
 from vmm.telemetry import Telemetry, timed
 
@@ -183,6 +184,7 @@ class Machine:
         recent = self.stats.recent
         iolog = self.iolog
         masks = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
+        self.stringio = strio = StringIO(self.cpu, self.ctx.mem)
 
         def on_in(handle, port, size, key):
             if self._fatal is not None:
@@ -190,7 +192,10 @@ class Machine:
             reads[port] += 1
             try:
                 r = table[port]
-                if r is not None and size in r.widths:
+                blocks = r is not None and r.blocks and r.blocks.get(port - r.base)
+                if blocks and (value := strio.ins(blocks, size)) is not None:
+                    pass                  # a REP INSx moved in one exit (vmm/cpu/stringio.py)
+                elif r is not None and size in r.widths:
                     value = r.read(port - r.base, size) & masks[size]
                 else:
                     value = io.read(port, size)
@@ -212,7 +217,10 @@ class Machine:
                 iolog.debug(f"out {port:#06x} /{size} <- {value:#x}")
             try:
                 r = table[port]
-                if r is not None and size in r.widths:
+                blocks = r is not None and r.blocks and r.blocks.get(port - r.base)
+                if blocks and strio.outs(blocks, size, value & masks[size]):
+                    pass                  # a REP OUTSx moved in one exit
+                elif r is not None and size in r.widths:
                     r.write(port - r.base, size, value & masks[size])
                 else:
                     io.write(port, size, value)

@@ -16,8 +16,7 @@ Registers (page 0 write / read; page 1):
 Memory: the 32-byte station PROM at 0x0000 (the MAC, each byte doubled, 0x57 0x57 at the end
 marking word mode) and packet RAM at 0x4000-0xBFFF.
 
-Transmit: CR.TXP sends TBCR bytes from page TPSR; after the frame's time on a 1 Gbit/s wire
-TXP clears and TSR.PTX and ISR.PTX are set. Receive: a frame
+Transmit: CR.TXP sends TBCR bytes from page TPSR, sets TSR.PTX and ISR.PTX. Receive: a frame
 that passes RCR's filter (padded to 60 bytes) is stored at CURR behind a 4-byte header (RSR,
 next page, byte count = frame + 4) and the ring wraps from PSTOP to PSTART; remote DMA reads
 wrap the same way. A frame that does not fit before BNRY waits in the card's FIFO (a bounded
@@ -39,8 +38,6 @@ VENDOR_REALTEK = 0x10EC
 DEVICE_8029 = 0x8029
 CLASS_ETHERNET = 0x020000
 IO_SIZE = 32
-WIRE_NS_PER_BYTE = 8            # the time a transmission takes: 1 Gbit/s
-WIRE_OVERHEAD = 24              # preamble, FCS and inter-frame gap, in bytes
 DATA_PORT = 0x10
 RESET_PORT = 0x18
 MEM_START = 0x4000
@@ -78,7 +75,6 @@ class NE2000(Device):
         self.mem = bytearray(MEM_END)
         self.fifo = deque()
         self.stats = {"tx": 0, "rx": 0, "rx_dropped": 0, "rx_filtered": 0}
-        self._tx_timer = None
 
     @classmethod
     def from_spec(cls, spec, ctx):
@@ -129,9 +125,6 @@ class NE2000(Device):
         self.tsr = 0
         self.rsr = 0
         self.fifo.clear()
-        if self._tx_timer is not None:
-            self.ctx.timers.cancel(self._tx_timer)
-            self._tx_timer = None
         self._update_irq()
 
     def reset(self):
@@ -380,21 +373,11 @@ class NE2000(Device):
             self.unimplemented(f"TPSR/TBCR: transmit of {length} bytes from {start:#06x} "
                                f"reaches outside the packet memory")
         frame = bytes(self.mem[start:start + length])
+        self.cr &= ~CR_TXP
+        self.tsr = TSR_PTX
         self.stats["tx"] += 1
         if self.port is not None:
             self.port.send(frame)
-        # The frame leaves at once, and the transmission completes (TXP clear, PTX) after its
-        # time on the wire: the driver ends its transmit routine, with the card's interrupt
-        # re-enabled, before the completion interrupt comes, as on the chip.
-        clock = self.ctx.clock
-        self._tx_timer = self.ctx.timers.schedule(
-            clock.now_ns() + (max(length, 60) + WIRE_OVERHEAD) * WIRE_NS_PER_BYTE,
-            self._tx_done, f"{self.id} transmit")
-
-    def _tx_done(self, when_ns):
-        self._tx_timer = None
-        self.cr &= ~CR_TXP
-        self.tsr = TSR_PTX
         self.isr |= ISR_PTX
         self._update_irq()
 

@@ -148,3 +148,46 @@ def test_word_elements_with_paging():
     _, ref = run_paged("engine", 0x404F01, False, False, width=2)
     _, got = run_paged("blocks", 0x404F01, False, False, width=2)
     assert got == ref
+
+
+# 64-bit mode (identity-mapped first 2 MiB): `mov dx, 0x300; mov rdi, 0x10000; mov rcx, 100;
+# rep insd; mov edi, 0x20000; mov ecx, 10; a32 rep insw; std; mov rsi, 0x13000; mov rcx, 50;
+# rep outsd; fs rep outsb (FS base 0x1000, rsi 0x100, rcx 20); cld; hlt`
+LONG_MODE = bytes.fromhex(
+    "66ba0003" "48c7c700000100" "48c7c164000000" "f36d"
+    "bf00000200" "b90a000000" "f36667 6d"
+    "fd" "48c7c600300100" "48c7c132000000" "f36d6f"
+    "48c7c600010000" "48c7c114000000" "f3646e" "fcf4")
+
+
+def run_long(mode):
+    m, dev = machine(mode)
+    m.uc.mem_write(0x7C00, LONG_MODE)
+    m.uc.mem_write(0x11000, bytes(range(256)) * 32)
+    m.uc.mem_write(0x1100, bytes(range(100, 200)))
+    m.uc.mem_write(0x30000, struct.pack("<Q", 0x31000 | 3))
+    m.uc.mem_write(0x31000, struct.pack("<Q", 0x32000 | 3))
+    m.uc.mem_write(0x32000, struct.pack("<Q", 0x83))
+    m.uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x100))      # EFER.LME
+    m.uc.reg_write(X.UC_X86_REG_CR4, 0x20)
+    m.uc.reg_write(X.UC_X86_REG_CR3, 0x30000)
+    m.uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+    env = m.cpu.env
+    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00AF9B00)
+    for seg in (U.SEG_DS, U.SEG_SS, U.SEG_ES):
+        env.set_seg(seg, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
+    env.set_seg(U.SEG_FS, 0, 0x1000, 0xFFFFFFFF, 0x00CF9300)
+    env.hflags = env.hflags | U.HF_PE
+    env.recompute_hflags()
+    assert m.cpu.mode() == "long"
+    env.eip = 0x7C00
+    with pytest.raises(GuestHalted):
+        m.run(timeout=10)
+    return m, state(m, dev, [(0x10000, 0x21000)])
+
+
+def test_long_mode_a64_a32_and_fs_base_match_the_engine():
+    _, ref = run_long("engine")
+    m, got = run_long("blocks")
+    assert m.stringio.blocks == 4
+    assert got == ref

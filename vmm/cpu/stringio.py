@@ -16,8 +16,8 @@ its value for element k and the count to (count - k + 1); the engine adds the la
 finds the count at zero (or, after a partial block, goes on with element k+1 by itself).
 
 Exactness: the elements we move are those whose bytes lie on pages that translate (present,
-writable for INS, user-accessible at CPL 3) before the first one that does not, and that do not
-wrap the index register; the engine then reaches the faulting element itself and raises the
+writable for INS, user-accessible at CPL 3) to RAM, before the first one that does not, and
+that do not wrap the index register; the engine then reaches the faulting element itself and raises the
 #PF with its own, architecturally right, state. Segment limits are not checked, as the engine
 does not check them either.
 """
@@ -92,7 +92,7 @@ class StringIO:
         amask = (1 << (8 * asize)) - 1
         count = env.reg(_RCX) & amask
         index = env.reg(index_reg) & amask
-        down = ctypes_i32(env.u32(ENV_DF)) < 0
+        down = env.i32(ENV_DF) < 0
         if asize == 8:
             base = env.seg(seg)[1] if seg in (U.SEG_FS, U.SEG_GS) else 0
         else:
@@ -114,6 +114,7 @@ class StringIO:
         if lo < 0 or hi > lmask + 1:
             return 1, [], count, index, down, amask
         user = env.cpl == 3
+        ram_size = self.cpu._ram_size
         chunks = []                  # (phys, n) in progression order
         done = 0                     # bytes translated, in progression order
         total = hi - lo
@@ -128,6 +129,8 @@ class StringIO:
                 phys = self.cpu.linear_to_phys(start, write, user)
             except (PageFault, NonCanonical):
                 break
+            if phys + (end - start) > ram_size:
+                break                # MMIO or open bus: the engine's own accesses go there
             chunks.append((phys, end - start))
             done += end - start
         k = 1 + done // size
@@ -201,6 +204,3 @@ class StringIO:
         self._finish(k, count, index, down, amask, _RSI, size)
         return True
 
-
-def ctypes_i32(v):
-    return v - (1 << 32) if v & 0x80000000 else v

@@ -11,7 +11,12 @@ QEMU's rtl8139 is the C+ chip (revision 0x20; Linux's 8139cp drives it), ours th
 (8139too): same card name, different drivers.
 
     python3 scripts/bench_net.py [--idle 10] [--cards rtl8139,ne2k_pci]
+
+With --exits, v3 runs twice more per card with telemetry (stopped after the first page, and
+after the download): the difference is the cost of the 8 MiB download, printed per frame
+(8 MiB / 1460-byte TCP segments): port exits by port, interrupts, engine runs (stops).
 """
+import json
 import argparse
 import hashlib
 import os
@@ -82,6 +87,54 @@ def measure(cmd, port, big_sha, idle_s, serial):
             proc.kill()
 
 
+def download_exits(cmd, port, big_sha, tmp, big):
+    """Telemetry of a v3 run stopped after the first page (big=False) or after the 8 MiB
+    download (big=True)."""
+    out = Path(tmp) / f"tele-{big}.json"
+    proc = subprocess.Popen(cmd + ["--telemetry-json", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while True:
+            if proc.poll() is not None or time.monotonic() - t0 > 600:
+                raise RuntimeError("v3 ended or gave no page")
+            try:
+                get(f"http://127.0.0.1:{port}/", 5)
+                break
+            except OSError:
+                time.sleep(0.2)
+        if big and hashlib.sha256(get(f"http://127.0.0.1:{port}/big", 300)).hexdigest() \
+                != big_sha:
+            raise RuntimeError("the 8 MiB file arrived damaged")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return json.loads(out.read_text())
+
+
+def print_exits(card, base, full):
+    frames = (8 << 20) / 1460
+    def flat(d):
+        e = d["exits"]
+        out = {f"port {p}": v["reads"] + v["writes"] for p, v in e["port_io"].items()}
+        out.update({f"irq {v}": n for v, n in e["interrupts"].items()})
+        out["engine runs (stops)"] = d["guest_runs"]
+        out["preemptions"] = e["preemptions"]
+        out["halts"] = e["halts"]
+        return out
+    a, b = flat(base), flat(full)
+    print(f"{card}: per frame of the 8 MiB download ({frames:.0f} frames of 1460 bytes)")
+    total = 0
+    for k in sorted(b, key=lambda k: -(b[k] - a.get(k, 0))):
+        n = (b[k] - a.get(k, 0)) / frames
+        if n >= 0.05:
+            print(f"  {k:24} {n:8.2f}")
+        if k.startswith("port"):
+            total += n
+    print(f"  {'port exits in all':24} {total:8.2f}")
+
+
 def idle_without_network(iso, idle_s, tmp):
     """v3 with no input source: the idle guest's CPU use once it printed its banner."""
     serial = Path(tmp) / "nonet.serial"
@@ -109,6 +162,8 @@ def main():
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")
     ap.add_argument("--cards", default="rtl8139,ne2k_pci")
     ap.add_argument("--skip-qemu", action="store_true")
+    ap.add_argument("--exits", action="store_true",
+                    help="also count v3's exits per frame of the download (two more runs)")
     args = ap.parse_args()
     from guest_creator.mkguest import mkguest
     from v3tools import artefacts
@@ -137,6 +192,10 @@ def main():
                 rows.append((card, vmm, first, mbs, idle))
                 print(f"{card:9} {vmm:5} first page {first:6.1f} s  8 MiB at {mbs:6.2f} MB/s  "
                       f"idle CPU {idle * 100:5.1f} %", flush=True)
+                if vmm == "v3" and args.exits:
+                    base = download_exits(cmd, port, sha, tmp, False)
+                    full = download_exits(cmd, port, sha, tmp, True)
+                    print_exits(card, base, full)
         nonet = idle_without_network(iso, args.idle, tmp)
         print(f"v3 idle guest without a network: idle CPU "
               f"{'n/a' if nonet is None else f'{nonet * 100:.1f} %'}")

@@ -3,7 +3,11 @@
 Devices see offsets, not addresses: `attach(base, length, read, write, owner)` registers
 `read(offset, size) -> int` and `write(offset, size, value)`. The bus owns the access-width
 policy: a device declares the widths it implements (`widths`), and wider accesses are split into
-little-endian pieces of the widest declared width that fits. Overlaps are rejected naming both
+little-endian pieces of the widest declared width that fits. A range may also declare block
+ports, `blocks={offset: (read_block, write_block)}`: `read_block(size, count)` returns the bytes
+of up to `count` (at least one) consecutive `size`-byte reads of the port, `write_block(size,
+data)` does the writes of all the elements in `data`; REP INS/OUTS use them
+(vmm/cpu/stringio.py) to move many elements in one exit. Overlaps are rejected naming both
 owners. Lookups are a bisect over the sorted bases.
 """
 import bisect
@@ -16,11 +20,12 @@ class BusError(V3Error):
 
 
 class _Range:
-    __slots__ = ("base", "end", "read", "write", "owner", "widths")
+    __slots__ = ("base", "end", "read", "write", "owner", "widths", "blocks")
 
-    def __init__(self, base, length, read, write, owner, widths):
+    def __init__(self, base, length, read, write, owner, widths, blocks=None):
         self.base, self.end = base, base + length
         self.read, self.write, self.owner, self.widths = read, write, owner, widths
+        self.blocks = blocks or None
 
 
 class Bus:
@@ -36,12 +41,12 @@ class Bus:
         # The port space is small enough for a direct table: port -> range (or None).
         self.table = [None] * limit if limit <= 0x10000 else None
 
-    def attach(self, base, length, read, write, owner, widths=(1, 2, 4)):
+    def attach(self, base, length, read, write, owner, widths=(1, 2, 4), blocks=None):
         if length <= 0:
             raise BusError(f"{owner}: zero-length {self.kind} range at {base:#x}")
         if base < 0 or base + length > self.limit:
             raise BusError(f"{owner}: {self.kind} range {base:#x}+{length:#x} outside the bus")
-        new = _Range(base, length, read, write, owner, tuple(sorted(widths)))
+        new = _Range(base, length, read, write, owner, tuple(sorted(widths)), blocks)
         i = bisect.bisect_left(self._bases, base)
         for j in (i - 1, i):
             if 0 <= j < len(self._ranges):

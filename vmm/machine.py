@@ -10,8 +10,7 @@ fast-forwards virtual time when the guest halts with interrupts enabled.
 import threading
 import time
 
-from unicorn import UcError, UC_HOOK_INSN
-from unicorn import x86_const as X
+from unicorn import UcError
 
 from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
@@ -21,8 +20,9 @@ from vmm.events import EventSources, POLL_SLICE_NS
 from vmm import board
 from vmm.diagnostic import diagnostic, explain_ucerror
 from vmm.log import VMMLog
+from vmm.cpu.portio import install_io_hooks
 from vmm.memory import GuestMemory, MemoryMap, read_firmware
-from vmm.telemetry import Telemetry, timed
+from vmm.telemetry import Telemetry
 
 MB = 1 << 20
 GUEST_MEMORY_LIMIT = 0xE0000000          # RAM stays below the 32-bit PCI/MMIO window
@@ -148,7 +148,7 @@ class Machine:
             from vmm.telemetry import install_block_counter
             self.stats.blocks = install_block_counter(self.uc)
         self.cpu.install_hooks()
-        self._install_io_hooks()
+        install_io_hooks(self)
         self.cpu.delivery.stats = self.stats
         self.cpu.delivery.log = self.vmmlog.component("interrupts")
         self.cpu.delivery.exlog = self.vmmlog.component("exceptions")
@@ -176,61 +176,6 @@ class Machine:
                                               # True if they moved the CPU
 
     # -- port I/O --------------------------------------------------------------------------------
-    def _install_io_hooks(self):
-        """One IN and one OUT dispatcher on the port bus, registered as raw ctypes callbacks
-        (the binding's wrapper layers cost more than the dispatch itself). Every exit is
-        counted and kept in the ring of recent exits; nothing is formatted on this path."""
-        import ctypes
-        from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
-        io = self.ctx.io
-        table = io.table
-        reads, writes = self.stats.port_reads, self.stats.port_writes
-        recent = self.stats.recent
-        iolog = self.iolog
-        masks = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-
-        def on_in(handle, port, size, key):
-            if self._fatal is not None:
-                return masks[size]
-            reads[port] += 1
-            try:
-                r = table[port]
-                if r is not None and size in r.widths:
-                    value = r.read(port - r.base, size) & masks[size]
-                else:
-                    value = io.read(port, size)
-            except BaseException as exc:
-                recent.append(("in", port, size, None))
-                self._fail_in_hook(exc)
-                return masks[size]
-            recent.append(("in", port, size, value))
-            if iolog.on:
-                iolog.debug(f"in  {port:#06x} /{size} -> {value:#x}")
-            return value
-
-        def on_out(handle, port, size, value, key):
-            if self._fatal is not None:
-                return
-            writes[port] += 1
-            recent.append(("out", port, size, value))
-            if iolog.on:
-                iolog.debug(f"out {port:#06x} /{size} <- {value:#x}")
-            try:
-                r = table[port]
-                if r is not None and size in r.widths:
-                    r.write(port - r.base, size, value & masks[size])
-                else:
-                    io.write(port, size, value)
-            except BaseException as exc:
-                self._fail_in_hook(exc)
-
-        if self.telemetry_enabled:
-            on_in, on_out = timed(on_in, self.stats), timed(on_out, self.stats)
-        self._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
-        add = self.uc._Uc__do_hook_add
-        add(UC_HOOK_INSN, self._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
-        add(UC_HOOK_INSN, self._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
-
     def _fail_in_hook(self, exc, note=None):
         """A device failed inside an I/O hook. Unicorn honours the stop only at the end of the
         block, so the state is captured now (the hook sees the I/O instruction's EIP) and every

@@ -302,6 +302,33 @@ class Channel:
         if p >= d.end:
             d.block_done()
 
+    def data_read_block(self, size, count):
+        """Up to `count` data-port reads at once (REP INSW/INSD, vmm/cpu/stringio.py): the
+        rest of the current DRQ block at most; anything unusual goes through data_read."""
+        d = self.drives[self.sel]
+        n = min(count, (d.end - d.pos) // size) if d.data_in and size != 1 else 0
+        if n <= 1:
+            return self.data_read(0, size).to_bytes(size, "little")
+        p = d.pos
+        d.pos = p + n * size
+        data = bytes(d.buf[p:d.pos])
+        if d.pos >= d.end:
+            d.block_done()
+        return data
+
+    def data_write_block(self, size, data):
+        d = self.drives[self.sel]
+        n = len(data)
+        if d.data_in or size == 1 or d.pos + n > d.end:
+            for i in range(0, n, size):
+                self.data_write(0, size, int.from_bytes(data[i:i + size], "little"))
+            return
+        p = d.pos
+        d.buf[p:p + n] = data
+        d.pos = p + n
+        if d.pos >= d.end:
+            d.block_done()
+
     # -- task file ------------------------------------------------------------------------------
     def reg_read(self, offset, size):
         offset += 1                         # the range starts at the error register
@@ -431,7 +458,8 @@ class IDE(Device):
         self.ctx = ctx
         for index, (cmd_base, ctl_base, irq) in enumerate(CHANNELS):
             ch = Channel(self, index, ctx.irq(irq))
-            ctx.io.attach(cmd_base, 1, ch.data_read, ch.data_write, self.id, widths=(1, 2, 4))
+            ctx.io.attach(cmd_base, 1, ch.data_read, ch.data_write, self.id, widths=(1, 2, 4),
+                          blocks={0: (ch.data_read_block, ch.data_write_block)})
             ctx.io.attach(cmd_base + 1, 7, ch.reg_read, ch.reg_write, self.id, widths=(1,))
             ctx.io.attach(ctl_base, 1, ch.ctl_read, ch.ctl_write, self.id, widths=(1,))
             self.channels.append(ch)

@@ -89,7 +89,8 @@ class NE2000(Device):
             self.mac = next_default_mac(ctx)
         pci.register_function(0, None, 0, self.cfg)
         self.irq = pci.intx_line(self.cfg)
-        self.bars = BarDecoder(ctx, self.cfg, self.id, {0: (self._read, self._write, (1, 2, 4))})
+        self.bars = BarDecoder(ctx, self.cfg, self.id, {0: (self._read, self._write, (1, 2, 4),
+                                     {DATA_PORT: (self._dma_read_block, self._dma_write_block)})})
         self.log.debug(f"MAC {format_mac(self.mac)} at PCI {self.cfg.address[1]:02x}.0")
         self.power_on()
 
@@ -335,6 +336,34 @@ class NE2000(Device):
                                    f"memory ({MEM_START:#06x}-{MEM_END - 1:#06x})")
             self.mem[a] = (value >> (8 * i)) & 0xFF
             self._dma_step(1)
+
+    def _dma_block(self, size, count):
+        """The packet-RAM address of a `count`-element remote-DMA block that stays inside the
+        packet memory and the ring and within the byte count, else None."""
+        n = size * count
+        a = self.rsar
+        stop = self.pstop << 8
+        if size == 1 and self.dcr & DCR_WTS or a < MEM_START or a + n > MEM_END \
+                or a < stop < a + n or self.rbcr < n:
+            return None
+        return a
+
+    def _dma_read_block(self, size, count):
+        a = self._dma_block(size, count)
+        if a is None:
+            return b"".join(self._dma_read(size).to_bytes(size, "little") for _ in range(count))
+        n = size * count
+        self._dma_step(n)
+        return bytes(self.mem[a:a + n])
+
+    def _dma_write_block(self, size, data):
+        a = self._dma_block(size, len(data) // size)
+        if a is None:
+            for i in range(0, len(data), size):
+                self._dma_write(size, int.from_bytes(data[i:i + size], "little"))
+            return
+        self.mem[a:a + len(data)] = data
+        self._dma_step(len(data))
 
     # -- transmit ----------------------------------------------------------------------------------
     def _transmit(self):

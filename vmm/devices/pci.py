@@ -401,7 +401,8 @@ class IntxLine:
 
 class BarDecoder:
     """Maps a function's BARs on the buses while decoding is enabled. `handlers` maps a BAR
-    index to (read, write, widths): the device's register handlers, called with offsets."""
+    index to (read, write, widths) or (read, write, widths, blocks): the device's register
+    handlers, called with offsets, and its block ports (vmm/bus.py)."""
 
     def __init__(self, ctx, cfg, owner, handlers):
         self.ctx = ctx
@@ -418,7 +419,7 @@ class BarDecoder:
 
     def update(self):
         command = self.cfg.read(COMMAND, 2)
-        for index, (read, write, widths) in self.handlers.items():
+        for index, (read, write, widths, *blocks) in self.handlers.items():
             size = self.cfg.bar_sizes[index]
             io = bool(self.cfg.read(BAR0 + 4 * index, 4) & BAR_IO)
             base = self.cfg.bar(index)
@@ -436,7 +437,8 @@ class BarDecoder:
             if want is not None:
                 try:
                     rng = bus.attach(base, size, read, write,
-                                     owner=f"{self.owner} (BAR{index})", widths=widths)
+                                     owner=f"{self.owner} (BAR{index})", widths=widths,
+                                     blocks=blocks[0] if blocks else None)
                 except V3Error as exc:
                     raise Unimplemented(f"{self.owner}: BAR{index} programmed to {base:#x}: "
                                         f"{exc}", device=self.owner)

@@ -408,3 +408,17 @@ def test_random_register_fuzz():
             stops += 1
             ide.reset()
     assert stops < 20000
+
+
+def test_data_port_block_reads_stop_at_the_drq_block():
+    """REP INSW in one exit (vmm/cpu/stringio.py): a block read offers the rest of the
+    current DRQ block, and the next block comes as with element reads."""
+    disk = pattern_disk(300)
+    ctx, _ = make_board(BytesMedium(disk))
+    set_taskfile(ctx, 7, 2)
+    outb(ctx, PRI + 7, 0x20)
+    read_block = ctx.io.find(PRI).blocks[0][0]
+    first = read_block(2, 1000)
+    assert first == disk[7 * 512:8 * 512]
+    assert read_block(2, 10) + read_block(2, 1000) == disk[8 * 512:9 * 512]
+    assert inb(ctx, PRI + 7) & 0x08 == 0              # DRQ off: the command is done

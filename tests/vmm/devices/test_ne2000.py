@@ -146,3 +146,28 @@ def test_page_two_is_a_fail_stop(board):
     c.io.write(b, 1, 0xA1)
     with pytest.raises(Unimplemented, match="page-2"):
         c.io.read(b + 0x01, 1)
+
+
+def dma_setup(c, b, addr, count, cmd):
+    o = lambda reg, v: c.io.write(b + reg, 1, v)
+    o(0x0A, count & 0xFF), o(0x0B, count >> 8), o(0x08, addr & 0xFF), o(0x09, addr >> 8)
+    o(0, cmd)
+
+
+@pytest.mark.parametrize("addr", [0x4C00, 0x57F0])       # inside the ring; across PSTOP
+def test_data_port_blocks_match_element_reads(board, addr):
+    """The block port (REP INSD/OUTSD in one exit) moves what element accesses would."""
+    c, nic, b, _ = board
+    init(c, b, 0x4C, 0x58)
+    nic.mem[0x4C00:0x5800] = bytes(range(256)) * 12
+    read_block = c.io.find(b + 0x10).blocks[0x10][0]
+    ref = dma_read(c, b, addr, 64)
+    dma_setup(c, b, addr, 64, 0x0A)
+    assert read_block(4, 16) == ref
+    assert c.io.read(b + 0x07, 1) & 0x40            # RDC at the end of the count
+    assert (nic.rsar, nic.rbcr) == ((addr + 64 - 0x5800 + 0x4C00) if addr > 0x5700
+                                    else addr + 64, 0)
+    write_block = c.io.find(b + 0x10).blocks[0x10][1]
+    dma_setup(c, b, 0x4000, 64, 0x12)
+    write_block(4, bytes(range(64)))
+    assert nic.mem[0x4000:0x4040] == bytes(range(64)) and c.io.read(b + 0x07, 1) & 0x40

@@ -239,9 +239,12 @@ class RTL8139(Device):
     def _fail(self, what):
         self.unimplemented(what)
 
-    def _update_irq(self):
+    def _update_irq(self, urgent=True):
+        """Drive INTA# from ISR & IMR. Transmit-done and frame-received interrupts are not
+        urgent (vmm/irq.py): the driver is then busy sending or polling, and takes them at the
+        guest's next exit, so a burst of frames costs one engine stop instead of one per frame."""
         if getattr(self, "irq", None) is not None:
-            self.irq.set(self.isr & self.imr)
+            self.irq.set(self.isr & self.imr, urgent)
 
     # -- registers ---------------------------------------------------------------------------------
     def _read(self, offset, size):
@@ -442,7 +445,7 @@ class RTL8139(Device):
         if self.port is not None:
             self.port.send(frame)
         self.isr |= ISR_TOK
-        self._update_irq()
+        self._update_irq(urgent=False)
 
     # -- receive -----------------------------------------------------------------------------------
     def _ring_len(self):
@@ -525,7 +528,7 @@ class RTL8139(Device):
         self.cbr = (start + need) % ring
         self.stats["rx"] += 1
         self.isr |= ISR_ROK
-        self._update_irq()
+        self._update_irq(urgent=False)
         return True
 
 

@@ -405,6 +405,10 @@ class BarDecoder:
     """Maps a function's BARs on the buses while decoding is enabled. `handlers` maps a BAR
     index to (read, write, widths): the device's register handlers, called with offsets."""
 
+    # What it maps follows from the configuration space (BARs, COMMAND), which a snapshot
+    # saves: the decoder itself is wiring, and `update()` after a restore maps the BARs again.
+    SNAPSHOT_WIRING = True
+
     def __init__(self, ctx, cfg, owner, handlers):
         self.ctx = ctx
         self.cfg = cfg

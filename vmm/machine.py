@@ -170,6 +170,7 @@ class Machine:
         self._stop_timer = None               # vmm.cpu.stoptimer.StopTimer, made at the first run
         self._run_deadline = None             # host ns at which the current run is stopped
         self._timer_run = False               # the current run's deadline is the C timer's
+        self._polled = False                  # the inputs were serviced since the last run
         self._run_lock = threading.Lock()     # orders kick() against the start and end of runs
         self.debug = None                     # vmm.debug.control.Debugger while one is attached
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
@@ -366,7 +367,9 @@ class Machine:
                     dbg.wait_while_held(self._wall_deadline_ns)   # gdb or the monitor has it
                     continue
                 ctx.timers.run_due()
-                if self.events.sources:
+                if self._polled:
+                    self._polled = False         # the idle wait just looked at every input
+                elif self.events.sources:
                     self.events.poll(0)
                     if dbg is not None and dbg.held:
                         continue
@@ -432,6 +435,7 @@ class Machine:
             host_deadline = now
         if self.events.any_open():
             self.events.wait_until(host_deadline)
+            self._polled = True
         else:
             # a terminal run whose stdin ended: still real time, in short sleeps
             wait = 10_000_000 if host_deadline is None else min(10_000_000, host_deadline - now)

@@ -5,9 +5,9 @@ The run loop executes guest code with no per-instruction hook until the next eve
 deadline (a POSIX timer stops the engine from C, vmm/cpu/stoptimer.py; with a debugger
 attached or on an engine that cannot report HLT, a helper thread requests the stop), an
 urgent interrupt raised by a device from a port hook (a non-urgent one waits for the next
-exit, at most LAZY_IRQ_NS: vmm/irq.py), HLT, or a BIOS service that must wait. Between runs it fires due
-timers, injects a pending interrupt when IF is set and no interrupt shadow is active, and
-fast-forwards virtual time when the guest halts with interrupts enabled.
+exit, at most LAZY_IRQ_NS: vmm/irq.py), HLT, or a BIOS service that must wait. Between runs
+it fires due timers, injects a pending interrupt when IF is set and no interrupt shadow is
+active, and fast-forwards virtual time when the guest halts with interrupts enabled.
 """
 import threading
 import time

@@ -216,6 +216,8 @@ class EventSources:
         self.polls = 0                 # statistics: waits and non-blocking polls done
         self.wakeups = 0               # polls that found a ready descriptor
         self._wake_r, self._wake_w = os.pipe()
+        self._poller = None
+        self._regs = None
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
 
@@ -255,11 +257,16 @@ class EventSources:
             if t is not None:
                 t = max(0, t)
                 timeout_ns = t if timeout_ns is None else min(timeout_ns, t)
-        poller = select.poll()
-        poller.register(self._wake_r, select.POLLIN)
-        for s in live:
-            for fd, events in s.fds():
+        regs = [pair for s in live for pair in s.fds()]
+        if regs != self._regs:
+            # the same descriptors from one call to the next (the run loop looks between
+            # every two runs of the guest): the poll object is kept, not built again
+            poller = self._poller = select.poll()
+            poller.register(self._wake_r, select.POLLIN)
+            for fd, events in regs:
                 poller.register(fd, events)
+            self._regs = regs
+        poller = self._poller
         timeout_ms = None if timeout_ns is None else \
             min(max(0, (timeout_ns + 999_999) // 1_000_000), 2**31 - 1)   # poll() takes a C int
         if timeout_ns == 0:

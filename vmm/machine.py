@@ -2,10 +2,12 @@
 context with its devices and firmware (vmm/board.py), tied together by the loop below.
 
 The run loop executes guest code with no per-instruction hook until the next event: a timer
-deadline (a helper thread requests a stop, honoured at a block boundary), an interrupt raised
-by a device from a port hook, HLT, or a BIOS service that must wait. Between runs it fires due
-timers, injects a pending interrupt when IF is set and no interrupt shadow is active, and
-fast-forwards virtual time when the guest halts with interrupts enabled.
+deadline (a POSIX timer stops the engine from C, vmm/cpu/stoptimer.py; with a debugger
+attached or on an engine that cannot report HLT, a helper thread requests the stop), an
+urgent interrupt raised by a device from a port hook (a non-urgent one waits for the next
+exit, at most LAZY_IRQ_NS: vmm/irq.py), HLT, or a BIOS service that must wait. Between runs
+it fires due timers, injects a pending interrupt when IF is set and no interrupt shadow is
+active, and fast-forwards virtual time when the guest halts with interrupts enabled.
 """
 import threading
 import time
@@ -15,8 +17,9 @@ from unicorn import UcError
 from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock, measure_tsc_hz
-from vmm.cpu import CPU
+from vmm.cpu import CPU, stoptimer
 from vmm.events import EventSources, POLL_SLICE_NS
+from vmm import irq
 from vmm import board
 from vmm.diagnostic import diagnostic, explain_ucerror
 from vmm.log import VMMLog
@@ -132,7 +135,7 @@ class Machine:
         self.escape_keys = None               # Ctrl-A keys of a terminal console (vmm/terminal)
         self.status = None                    # vmm.terminal.status.StatusLine while one is shown
         self.ctx.events = self.events
-        self.ctx.stop_requested = self.kick
+        self.ctx.stop_requested = self._device_stop
         self.ctx.timers.on_change = self._deadline_moved
         self.ctx.io.fallback = self._unclaimed_io
         self.io_policy = io_policy
@@ -165,6 +168,10 @@ class Machine:
         self._fatal = None                    # an error raised in a hook, re-raised after the run
         self._tsc_hz = None
         self.preempter = Preempter(self)
+        self._stop_timer = None               # vmm.cpu.stoptimer.StopTimer, made at the first run
+        self._run_deadline = None             # host ns at which the current run is stopped
+        self._timer_run = False               # the current run's deadline is the C timer's
+        self._polled = False                  # the inputs were serviced since the last run
         self._run_lock = threading.Lock()     # orders kick() against the start and end of runs
         self.debug = None                     # vmm.debug.control.Debugger while one is attached
         self.precise_stops = False            # set by the debugger: stops only at instruction starts
@@ -218,6 +225,25 @@ class Machine:
                 if not self.precise_stops:    # else the debugger's instruction hook stops
                     self.uc.emu_stop()
 
+    def _device_stop(self):
+        """A device (through the interrupt controllers) wants the CPU's attention. For a
+        non-urgent interrupt (vmm/irq.py) the run is only cut to LAZY_IRQ_NS; anything else
+        stops it now."""
+        if irq.delivering_lazily():
+            if self.preempter.in_guest:
+                self._pull_deadline(time.monotonic_ns() + irq.LAZY_IRQ_NS)
+        else:
+            self.kick()
+
+    def _pull_deadline(self, host_ns):
+        """Stop the current run no later than host time `host_ns`."""
+        if self._run_deadline is None or host_ns < self._run_deadline:
+            self._run_deadline = host_ns
+            if self._timer_run:
+                self._stop_timer.arm(host_ns)
+            else:
+                self.preempter.arm(host_ns)
+
     def request_quit(self, reason):
         """End the run from the host side (monitor `quit`, gdb `kill`): the run loop returns
         at its next turn with status 0 and `reason`."""
@@ -227,7 +253,7 @@ class Machine:
 
     def _deadline_moved(self, when_ns):
         if self.preempter.in_guest:
-            self.preempter.arm(time.monotonic_ns() + self.ctx.clock.host_ns_until(when_ns))
+            self._pull_deadline(time.monotonic_ns() + self.ctx.clock.host_ns_until(when_ns))
 
     def _bios_wait(self, until_ns):
         self._halted = True
@@ -294,7 +320,9 @@ class Machine:
                 status = self.status
                 if status is not None and time.monotonic_ns() >= status.due_ns:
                     status.refresh()
-                if self.events.sources:
+                if self._polled:
+                    self._polled = False         # the idle wait just looked at every input
+                elif self.events.sources:
                     self.events.poll(0)
                     if dbg is not None and dbg.held:
                         continue
@@ -367,6 +395,7 @@ class Machine:
             host_deadline = now
         if self.events.any_open():
             self.events.wait_until(host_deadline)
+            self._polled = True
         else:
             # a terminal run whose stdin ended: still real time, in short sleeps
             wait = 10_000_000 if host_deadline is None else min(10_000_000, host_deadline - now)
@@ -418,10 +447,19 @@ class Machine:
         dbg = self.debug
         if dbg is not None:
             dbg.before_run()
+        timer = self._stop_timer
+        if timer is None and dbg is None and stoptimer.available():
+            timer = self._stop_timer = stoptimer.StopTimer(self.uc)
+        use_timer = timer is not None and dbg is None
         with self._run_lock:
             self._kicked = False
             pre.in_guest = True
-        pre.arm(host_deadline)
+        self._run_deadline = host_deadline
+        self._timer_run = use_timer
+        if not use_timer:
+            pre.arm(host_deadline)
+        elif host_deadline is not None:
+            timer.arm(host_deadline)
         stats.runs += 1
         t0 = time.perf_counter()
         try:
@@ -433,7 +471,12 @@ class Machine:
         finally:
             with self._run_lock:
                 pre.in_guest = False
-            pre.arm(None)
+            if use_timer:
+                timer.disarm()
+            else:
+                pre.arm(None)
+            self._run_deadline = None
+            self._timer_run = False
             stats.guest_s += time.perf_counter() - t0
         if dbg is not None:
             dbg.undo_exit_faults()
@@ -476,6 +519,9 @@ class Machine:
     def close(self):
         """Release host resources (files behind the drives, network backends)."""
         self.preempter.stop()
+        if self._stop_timer is not None:
+            self._stop_timer.close()
+            self._stop_timer = None
         for dev in self.ctx.devices.values():
             close = getattr(dev, "close", None)
             if close is not None:

@@ -41,30 +41,51 @@ class MemoryMap:
             uc.mem_map(end, len(firmware), UC_PROT_ALL)
             uc.mem_write(end, firmware)
         # Unicorn splits accesses to the window into aligned pieces of at most 4 bytes.
-        uc.mmio_map(ram, end - ram, self._read, None, self._write, None)
         self._base = ram
         self._noted = set()
+        self._map_window(uc, ram, end - ram)
 
-    def _read(self, uc, offset, size, user_data):
+    def _map_window(self, uc, base, size):
+        """The MMIO window's callbacks go to Unicorn as raw ctypes functions, like the port
+        hooks: the binding's wrappers add two Python calls to every access, which a driver
+        that polls its card's registers pays thousands of times a second."""
+        from unicorn.unicorn_py3.unicorn import uclib, MMIO_READ_CFUNC, MMIO_WRITE_CFUNC
+        from unicorn import UcError
+        self._callbacks = (MMIO_READ_CFUNC(self._read), MMIO_WRITE_CFUNC(self._write))
+        status = uclib.uc_mmio_map(uc._uch, base, size, self._callbacks[0], None,
+                                   self._callbacks[1], None)
+        if status != 0:
+            raise UcError(status)
+
+    def _read(self, handle, offset, size, key):
         m = self.m
         addr = self._base + offset
         m.stats.mmio[addr & ~0xFFF] += 1
-        if m._fatal is None and m.ctx.mmio.find(addr) is not None:
+        bus = m.ctx.mmio
+        r = bus.find(addr) if m._fatal is None else None
+        if r is not None:
             try:
-                return m.ctx.mmio.read(addr, size)
+                if size in r.widths:
+                    return r.read(addr - r.base, size) & ((1 << (8 * size)) - 1)
+                return bus.read(addr, size)
             except BaseException as exc:     # an int is owed to Unicorn: never let it escape
                 m._fail_in_hook(exc, MMIO_NOTE)
         else:
             self._note_open_bus(addr, "read")
         return (1 << (8 * size)) - 1
 
-    def _write(self, uc, offset, size, value, user_data):
+    def _write(self, handle, offset, size, value, key):
         m = self.m
         addr = self._base + offset
         m.stats.mmio[addr & ~0xFFF] += 1
-        if m._fatal is None and m.ctx.mmio.find(addr) is not None:
+        bus = m.ctx.mmio
+        r = bus.find(addr) if m._fatal is None else None
+        if r is not None:
             try:
-                m.ctx.mmio.write(addr, size, value)
+                if size in r.widths:
+                    r.write(addr - r.base, size, value & ((1 << (8 * size)) - 1))
+                else:
+                    bus.write(addr, size, value)
             except BaseException as exc:
                 m._fail_in_hook(exc, MMIO_NOTE)
         else:

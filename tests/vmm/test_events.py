@@ -1,11 +1,12 @@
-"""vmm/events.py: the Listener base of the socket input sources (gdb stub, monitor socket)."""
+"""vmm/events.py: the Listener base of the socket input sources (gdb stub, monitor socket); one
+poll over the open sources, whose poll object is kept while the descriptors stay the same."""
 import os
 import socket
 
 import pytest
 
 from v3tools.errors import V3Error
-from vmm.events import EventSources, Listener, parse_address
+from vmm.events import EventSources, Listener, Reader, parse_address
 
 
 class Echo(Listener):
@@ -95,3 +96,27 @@ def test_addresses_and_errors(tmp_path):
     with pytest.raises(V3Error, match="exists and is not a socket"):
         Echo(f"unix:{plain}")
     assert plain.exists()
+
+
+def test_poll_follows_changing_descriptors():
+    ev = EventSources()
+    got = []
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    try:
+        ev.add(Reader("a", r1, lambda d: got.append(("a", d))))
+        assert ev.poll(0) is False
+        first = ev._poller
+        assert ev.poll(0) is False
+        assert ev._poller is first                      # same descriptors: kept
+        os.write(w1, b"x")
+        assert ev.poll(0) is True
+        ev.add(Reader("b", r2, lambda d: got.append(("b", d))))
+        os.write(w2, b"y")
+        assert ev.poll(0) is True                       # the new source is polled too
+        assert ev._poller is not first
+        assert got == [("a", b"x"), ("b", b"y")]
+    finally:
+        for fd in (r1, w1, r2, w2):
+            os.close(fd)
+        ev.close()

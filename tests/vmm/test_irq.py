@@ -60,3 +60,27 @@ def test_board_lines_are_shared_and_buffer_until_a_controller():
     assert intc.calls == [(4, 1)] and ctx.pending_irq_events == []
     ctx.irq(4).set(0)
     assert intc.calls == [(4, 1), (4, 0)]
+
+
+def test_non_urgent_change_is_delivered_lazily():
+    from vmm import irq
+    seen = []
+    line = IrqLine(9, lambda n, level: seen.append((n, level, irq.delivering_lazily())))
+    line.set(1, urgent=False)
+    line.set(0)
+    line.set(1)
+    assert seen == [(9, 1, True), (9, 0, False), (9, 1, False)]
+    assert not irq.delivering_lazily()
+
+
+def test_lazy_flag_is_cleared_when_the_sink_fails():
+    from vmm import irq
+
+    def sink(n, level):
+        raise RuntimeError("boom")
+    line = IrqLine(2, sink)
+    try:
+        line.set(1, urgent=False)
+    except RuntimeError:
+        pass
+    assert not irq.delivering_lazily()

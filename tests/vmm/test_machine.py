@@ -70,3 +70,22 @@ def test_a20_gate_through_port_0x92():
     assert m.uc.mem_read(0x100000, 1) != b"\x5a"
     assert m.uc.mem_read(0x100010, 1) == b"\x77"         # written with A20 on
     assert m.uc.mem_read(0x10, 1) != b"\x77"
+
+
+def test_non_urgent_interrupt_pulls_the_run_deadline_instead_of_stopping():
+    """vmm/irq.py: a device's non-urgent interrupt does not stop the running guest; the run
+    loop's deadline moves to at most LAZY_IRQ_NS away. An urgent one stops it (kick)."""
+    import time
+    from vmm import irq
+    from vmm.irq import IrqLine
+    m = Machine(memory_mb=1)
+    m.preempter.in_guest = True
+    m._run_deadline = time.monotonic_ns() + 50_000_000
+    line = IrqLine(5, lambda n, level: m.ctx.stop_requested())
+    line.set(1, urgent=False)
+    assert not m._kicked
+    assert m._run_deadline <= time.monotonic_ns() + irq.LAZY_IRQ_NS
+    line.set(0)
+    line.set(1)
+    assert m._kicked
+    m.preempter.in_guest = False

@@ -166,7 +166,8 @@ def _is_wiring(v):
     from vmm.devices.base import Device
     mod = type(v).__module__
     return isinstance(v, Device) or any(mod == m or mod.startswith(m + ".")
-                                        for m in WIRING_MODULES) or type(v).__name__ == "Bios"
+                                        for m in WIRING_MODULES) or type(v).__name__ == "Bios" \
+        or getattr(type(v), "SNAPSHOT_WIRING", False)
 
 
 # -- decoding state ------------------------------------------------------------------------------
@@ -479,6 +480,13 @@ def load(machine, path):
         if name not in roots:
             raise SnapshotError(f"{path}: no {name} in this machine")
         loader.apply(roots[name], fields, [name])
+    # wiring that follows from restored state: PCI functions' BARs are mapped again as their
+    # restored configuration spaces say
+    from vmm.devices.pci import BarDecoder
+    for dev in machine.ctx.devices.values():
+        for value in vars(dev).values():
+            if isinstance(value, BarDecoder):
+                value.update()
     # time: the virtual clock and the guest's TSC continue from the snapshot
     clock = machine.ctx.clock
     saved = meta["clock"]

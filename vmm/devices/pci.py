@@ -23,6 +23,7 @@ sizing by writing all ones reads back the size mask. The built-in BIOS uses `rea
 `write_config`, `find_device` and `find_class` for its INT 1Ah PCI BIOS functions.
 """
 from v3tools.errors import ConfigError, Unimplemented, V3Error
+from vmm import irq
 from vmm.devices import register
 from vmm.devices.base import Device
 
@@ -377,7 +378,8 @@ def find_pci_bus(ctx, bus_id, owner):
 
 
 class IntxLine:
-    """A PCI function's INTx output: `set(level)`, `raise_()`, `lower()` (level-triggered)."""
+    """A PCI function's INTx output: `set(level)`, `raise_()`, `lower()` (level-triggered);
+    `set(level, urgent=False)` for an interrupt that may wait for the next exit (vmm/irq.py)."""
 
     __slots__ = ("bus", "cfg", "level")
 
@@ -386,11 +388,11 @@ class IntxLine:
         self.cfg = cfg
         self.level = 0
 
-    def set(self, level):
+    def set(self, level, urgent=True):
         level = 1 if level else 0
         if level != self.level:
             self.level = level
-            self.bus.set_intx(self.cfg, level)
+            irq.deliver(self.bus.set_intx, (self.cfg, level), urgent)
 
     def raise_(self):
         self.set(1)
@@ -403,6 +405,10 @@ class BarDecoder:
     """Maps a function's BARs on the buses while decoding is enabled. `handlers` maps a BAR
     index to (read, write, widths) or (read, write, widths, blocks): the device's register
     handlers, called with offsets, and its block ports (vmm/bus.py)."""
+
+    # What it maps follows from the configuration space (BARs, COMMAND), which a snapshot
+    # saves: the decoder itself is wiring, and `update()` after a restore maps the BARs again.
+    SNAPSHOT_WIRING = True
 
     def __init__(self, ctx, cfg, owner, handlers):
         self.ctx = ctx

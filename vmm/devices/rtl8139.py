@@ -61,6 +61,7 @@ PHY1_PARM, TW_PARM, PHY2_PARM, CONFIG5 = 0x78, 0x7C, 0x80, 0xD8
 CR_RST, CR_RE, CR_TE, CR_BUFE = 0x10, 0x08, 0x04, 0x01
 ISR_ROK, ISR_RER, ISR_TOK, ISR_TER, ISR_RXOVW, ISR_FOVW = 0x01, 0x02, 0x04, 0x08, 0x10, 0x40
 ISR_MASK = 0xE07F
+LAZY_ISR_BITS = ISR_ROK | ISR_TOK          # interrupts that may wait for the next exit
 TSD_OWN, TSD_TOK, TSD_SIZE = 0x2000, 0x8000, 0x1FFF
 TSD_WRITABLE = 0x003F1FFF          # early TX threshold and size
 RCR_AAP, RCR_APM, RCR_AM, RCR_AB, RCR_WRAP = 0x01, 0x02, 0x04, 0x08, 0x80
@@ -240,8 +241,14 @@ class RTL8139(Device):
         self.unimplemented(what)
 
     def _update_irq(self):
+        """Drive INTA# from ISR & IMR. Transmit-done and frame-received interrupts are not
+        urgent (vmm/irq.py): they report work the driver picks up in its own time, and taking
+        them at the guest's next exit (a HLT once the driver waits for a free transmit buffer,
+        or within LAZY_IRQ_NS) makes a burst of frames cost one engine stop instead of one per
+        frame and per interrupt-mask write. Error and overflow interrupts stop the guest."""
         if getattr(self, "irq", None) is not None:
-            self.irq.set(self.isr & self.imr)
+            pending = self.isr & self.imr
+            self.irq.set(pending, urgent=bool(pending & ~LAZY_ISR_BITS))
 
     # -- registers ---------------------------------------------------------------------------------
     def _read(self, offset, size):

@@ -110,47 +110,7 @@ start:
     loop .sig
     call newline
     jmp .next
-reset:
-    mov al, 0xfe
-    out 0x64, al
-    hlt
-    jmp reset
-fail:
-    mov esi, msg_fail
-    call puts
-    jmp reset
-
-newline:
-    mov al, 10
-putc:
-    mov dx, COM1
-    out dx, al
-    ret
-puts:
-    lodsb
-    test al, al
-    jz .ret
-    call putc
-    jmp puts
-.ret:
-    ret
-hex32:
-    mov ecx, 8
-.digit:
-    rol eax, 4
-    push eax
-    and al, 0xf
-    add al, '0'
-    cmp al, '9'
-    jbe .out
-    add al, 'a' - '9' - 1
-.out:
-    push ecx
-    call putc
-    pop ecx
-    pop eax
-    loop .digit
-    ret
+%include "com1print32.inc"
 
 msg_ok: db "mb2test: magic ok", 0
 msg_fail: db "mb2test: bad magic", 10, 0

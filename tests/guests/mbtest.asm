@@ -49,45 +49,7 @@ start:
     mov esi, [ebx + 64]                 ; boot_loader_name
     call puts
     call newline
-reset:
-    mov al, 0xfe
-    out 0x64, al
-    hlt
-    jmp reset
-fail:
-    mov esi, msg_fail
-    call puts
-    jmp reset
-
-newline:
-    mov al, 10
-putc:
-    mov dx, COM1
-    out dx, al
-    ret
-puts:
-    lodsb
-    test al, al
-    jz .ret
-    call putc
-    jmp puts
-.ret:
-    ret
-hex32:
-    mov ecx, 8
-.digit:
-    rol eax, 4
-    push eax
-    and al, 15
-    add al, '0'
-    cmp al, '9'
-    jbe .out
-    add al, 'a' - '9' - 1
-.out:
-    call putc
-    pop eax
-    loop .digit
-    ret
+%include "com1print32.inc"
 
 msg_ok:     db "mbtest: magic ok, command line: ", 0
 msg_upper:  db "mbtest: mem_upper ", 0

@@ -18,7 +18,6 @@ Usage: python3 scripts/bench_vmm.py [--rounds N] [--skip-boot | --boot-only]
 Figures go to docs/performance.md ("v3 run").
 """
 import argparse
-import os
 import shutil
 import struct
 import subprocess

@@ -5,12 +5,10 @@ Each test is one boot in this process; the host side (HTTP clients and servers) 
 thread while the run loop runs the guest. Host ports are on 127.0.0.1 only; the user-mode
 network is restricted except where the guest must reach the host.
 """
-import glob
 import hashlib
 import http.server
 import os
 import random
-import shutil
 import socket
 import subprocess
 import threading

@@ -15,7 +15,6 @@ from unicorn import (Uc, UC_ARCH_X86, UC_MODE_16, UC_MODE_64, UC_HOOK_INTR, UC_H
                      UC_HOOK_INSN_INVALID)
 from unicorn import x86_const as X
 
-from v3tools.errors import Unimplemented
 from vmm.cpu import ucinternals as U
 from vmm.clock import measure_tsc_hz
 from vmm.cpu.cpuid import CpuidPolicy

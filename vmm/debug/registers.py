@@ -11,8 +11,6 @@ Conventions (docs/debug.md):
   IA-32e mode, i386 otherwise. Values of a 64-bit session are zero-extended in 32-bit modes;
   a 32-bit session in long mode shows the low halves (reconnect for the 64-bit set).
 """
-import struct
-
 from unicorn import x86_const as X
 
 from vmm.cpu import ucinternals as U

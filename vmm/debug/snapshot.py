@@ -30,7 +30,6 @@ no name (a pending callback that is not a method of a device).
 import base64
 import collections
 import ctypes
-import io
 import json
 import struct
 import time
@@ -526,8 +525,8 @@ def summary(path):
              f"{meta['ram']['bytes'] >> 20} MB)",
              f"  CPU:     rip {regs.get('rip', '?')} cs {regs.get('cs', {}).get('selector', '?')} "
              f"cr0 {regs.get('cr0', '?')} cr3 {regs.get('cr3', '?')} cr4 {regs.get('cr4', '?')}",
-             f"  timers:  " + (", ".join(f"{t['name'] or t['method']} at "
+             "  timers:  " + (", ".join(f"{t['name'] or t['method']} at "
                                          f"{t['when'] / 1e9:.3f} s" for t in meta["timers"]
                                          if not t["cancelled"]) or "none"),
-             f"  state:   " + ", ".join(sorted(meta["state"]))]
+             "  state:   " + ", ".join(sorted(meta["state"]))]
     return lines

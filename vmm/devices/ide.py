@@ -24,7 +24,7 @@ Commands written to an absent drive are ignored.
 from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.base import Device
-from vmm.devices.ata import (BSY, DRQ, HOB, IDNF, KINDS, MAX_MULTIPLE, NIEN, READY, REG_ERROR,
+from vmm.devices.ata import (BSY, HOB, IDNF, KINDS, MAX_MULTIPLE, NIEN, READY, REG_ERROR,
                               REG_NSECTOR, REG_SELECT, REG_STATUS, SEL_DEV, SEL_LBA, SRST,
                               DMA_COMMANDS, AbsentDrive, AttachedDrive)
 from vmm.devices.atapi import AtapiDrive

@@ -27,12 +27,10 @@ writing, a ring (PSTART/PSTOP) outside the packet memory, a transmit outside it.
 
     <device class="NE2000" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
 """
-from collections import deque
 
 from vmm.devices import register
-from vmm.devices.base import Device
-from vmm.devices.pci import BarDecoder, PciConfig, bus_option, find_pci_bus
-from vmm.net.mac import format_mac, next_default_mac, parse_mac
+from vmm.devices.pci import PciConfig
+from vmm.net.card import PciNic
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8029 = 0x8029
@@ -59,44 +57,22 @@ PAGE0_NAMES = {0: "CR", 1: "PSTART", 2: "PSTOP", 3: "BNRY", 4: "TPSR", 5: "TBCR0
 
 
 @register("NE2000")
-class NE2000(Device):
+class NE2000(PciNic):
     def __init__(self, dev_id, bus_id, mac=None):
-        super().__init__(dev_id)
-        self.bus_id = bus_id
-        self.mac = mac
-        self.port = None
-        self.ctx = None
-        self.irq = None
-        self.cfg = PciConfig(VENDOR_REALTEK, DEVICE_8029, CLASS_ETHERNET, revision=0,
-                             name=f"{dev_id} (NE2000/RTL8029)", interrupt_pin=1,
-                             subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8029,
-                             status=0x0200)
-        self.cfg.set_bar(0, IO_SIZE, io=True)
+        super().__init__(dev_id, bus_id, mac)
         self.mem = bytearray(MEM_END)
-        self.fifo = deque()
-        self.stats = {"tx": 0, "rx": 0, "rx_dropped": 0, "rx_filtered": 0}
 
-    @classmethod
-    def from_spec(cls, spec, ctx):
-        text = spec.value("mac")
-        mac = parse_mac(text, f"{spec.where()}: NE2000 '{spec.id}' <mac>") if text else None
-        return cls(spec.id, bus_option(spec, "NE2000"), mac)
+    def make_config(self):
+        cfg = PciConfig(VENDOR_REALTEK, DEVICE_8029, CLASS_ETHERNET, revision=0,
+                        name=f"{self.id} (NE2000/RTL8029)", interrupt_pin=1,
+                        subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8029,
+                        status=0x0200)
+        cfg.set_bar(0, IO_SIZE, io=True)
+        return cfg
 
-    def attach(self, ctx):
-        self.ctx = ctx
-        pci = find_pci_bus(ctx, self.bus_id, self)
-        if self.mac is None:
-            self.mac = next_default_mac(ctx)
-        pci.register_function(0, None, 0, self.cfg)
-        self.irq = pci.intx_line(self.cfg)
-        self.bars = BarDecoder(ctx, self.cfg, self.id, {0: (self._read, self._write, (1, 2, 4),
-                                     {DATA_PORT: (self._dma_read_block, self._dma_write_block)})})
-        self.log.debug(f"MAC {format_mac(self.mac)} at PCI {self.cfg.address[1]:02x}.0")
-        self.power_on()
-
-    def connect_port(self, port):
-        self.port = port
-        port.connect(self.receive)
+    def bar_handlers(self):
+        return {0: (self._read, self._write, (1, 2, 4),
+                    {DATA_PORT: (self._dma_read_block, self._dma_write_block)})}
 
     # -- state -------------------------------------------------------------------------------------
     def power_on(self):

@@ -33,12 +33,10 @@ fail-stop naming the register.
 """
 import struct
 import zlib
-from collections import deque
 
 from vmm.devices import register
-from vmm.devices.base import Device
-from vmm.devices.pci import BarDecoder, PciConfig, bus_option, find_pci_bus
-from vmm.net.mac import format_mac, next_default_mac, parse_mac
+from vmm.devices.pci import PciConfig
+from vmm.net.card import PciNic
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8139 = 0x8139
@@ -151,45 +149,20 @@ class Eeprom93C46:
 
 
 @register("RTL8139")
-class RTL8139(Device):
-    def __init__(self, dev_id, bus_id, mac=None):
-        super().__init__(dev_id)
-        self.bus_id = bus_id
-        self.mac = mac
-        self.port = None
-        self.ctx = None
-        self.cfg = PciConfig(VENDOR_REALTEK, DEVICE_8139, CLASS_ETHERNET, revision=REVISION,
-                             name=f"{dev_id} (RTL8139)", interrupt_pin=1,
-                             subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8139,
-                             status=0x0280)
-        self.cfg.set_bar(0, REGS_SIZE, io=True)
-        self.cfg.set_bar(1, REGS_SIZE)
-        self.fifo = deque()
-        self.stats = {"tx": 0, "rx": 0, "rx_dropped": 0, "rx_filtered": 0}
+class RTL8139(PciNic):
+    def make_config(self):
+        cfg = PciConfig(VENDOR_REALTEK, DEVICE_8139, CLASS_ETHERNET, revision=REVISION,
+                        name=f"{self.id} (RTL8139)", interrupt_pin=1,
+                        subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8139,
+                        status=0x0280)
+        cfg.set_bar(0, REGS_SIZE, io=True)
+        cfg.set_bar(1, REGS_SIZE)
+        return cfg
 
-    @classmethod
-    def from_spec(cls, spec, ctx):
-        text = spec.value("mac")
-        mac = parse_mac(text, f"{spec.where()}: RTL8139 '{spec.id}' <mac>") if text else None
-        return cls(spec.id, bus_option(spec, "RTL8139"), mac)
-
-    def attach(self, ctx):
-        self.ctx = ctx
-        pci = find_pci_bus(ctx, self.bus_id, self)
-        if self.mac is None:
-            self.mac = next_default_mac(ctx)
-        pci.register_function(0, None, 0, self.cfg)
-        self.irq = pci.intx_line(self.cfg)
-        self.bars = BarDecoder(ctx, self.cfg, self.id, {
+    def bar_handlers(self):
+        return {
             0: (self._read, self._write, (1, 2, 4)),
-            1: (self._read, self._write, (1, 2, 4))})
-        self.log.debug(f"MAC {format_mac(self.mac)} at PCI {self.cfg.address[1]:02x}.0")
-        self.power_on()
-
-    def connect_port(self, port):
-        """A NIC_BRIDGE (or the command line's --nic) connects the card to a backend."""
-        self.port = port
-        port.connect(self.receive)
+            1: (self._read, self._write, (1, 2, 4))}
 
     # -- state -------------------------------------------------------------------------------------
     def power_on(self):

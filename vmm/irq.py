@@ -9,7 +9,7 @@ with `set(level, urgent=False)`: the level changes at once (the controllers latc
 that reads the status sees it, an unmasked line is pending), but the CPU is not stopped for
 it. The run loop injects it at its next exit (another device's stop, HLT, a timer, a poll of
 the host inputs) and in any case within LAZY_IRQ_NS of host time, which the run loop
-guarantees by pulling its deadline in (`lazy_stop_wanted`). A guest that waits for the
+guarantees by pulling its deadline in (Machine._device_stop). A guest that waits for the
 interrupt halts or keeps exiting, so a deferred interrupt never holds up a waiting guest
 for longer than that bound.
 

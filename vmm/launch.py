@@ -383,74 +383,77 @@ def run(opts, on_machine=None):
     console = Console(None)
     machine = build_machine(p, opts, console, vmmlog)
     logstream = sink = host = status = None
-    try:
-        if opts.gdb or opts.monitor or opts.start_stopped:
-            from vmm.debug import attach
-            attach(machine, gdb=opts.gdb, monitor=opts.monitor, start_stopped=opts.start_stopped)
-        logstream = _open_log(opts.log) if opts.log else sys.stderr
-        logstream.write(early_log.getvalue())
-        vmmlog.stream = logstream
-        from vmm import engine
-        if not engine.info().patched:
-            logstream.write(f"v3: warning: {engine.SLOW_WARNING}\n")
-        sink = SerialSink(opts.serial)
-        console.sink = sink
-        vmmlog.component("run").debug(f"booting {p.description}"
-                                      + (f" ({opts.name})" if opts.name else ""))
-        if p.note:
-            vmmlog.component("run").info(p.note)
-        if on_machine is not None:
-            on_machine(machine)
-        if opts.loadvm:
-            from vmm.debug import snapshot
-            meta = snapshot.load(machine, opts.loadvm)
-            vmmlog.component("run").info(f"restored {opts.loadvm}: the guest continues at "
-                                         f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
-        if sink.stdin:
-            host = HostConsole.attach(machine)
-            if host is not None and host.keys is not None:
-                from vmm.debug.console import ConsoleMonitor
-                from vmm.debug.monitor import Monitor
-                if getattr(machine, "monitor", None) is None:
-                    machine.monitor = Monitor(machine)
-                ConsoleMonitor(machine, host.keys, machine.monitor)
-            # a person at a terminal: idle time passes in real time, not fast-forwarded
-            machine.realtime_idle = host is not None and host.is_terminal
-        status = _start_status(machine, opts, vmmlog)
 
-        def force_exit():
-            if status is not None:
-                status.close()
-            if host is not None:
-                host.close()
-        try:
-            with orderly_signals(machine, on_force_exit=force_exit):
-                result = machine.run(timeout=opts.timeout, until=opts.until)
-            if opts.savevm:
-                from vmm.debug import snapshot
-                snapshot.save(machine, opts.savevm)
-                result.reason += f"; saved the machine to {opts.savevm}"
-        except VMStop as exc:
-            if exc.diagnostic is None:
-                exc.diagnostic = machine.diagnostic(exc)
-            if machine.debug is not None:
-                machine.debug.exit_status = exc.exit_status    # what gdb is told at the end
-            raise
-        return result, machine
-    finally:
+    def force_exit():                   # a second signal: restore the terminal, then go
         if status is not None:
-            status.close()              # erased before anything else (a diagnostic) is printed
-            vmmlog.stream = logstream
+            status.close()
         if host is not None:
-            host.close()                # the terminal first: whatever follows is readable
+            host.close()
+    # The orderly handlers go in before the terminal turns raw: a SIGHUP or SIGTERM in between
+    # would otherwise end the process by its default action and leave the terminal raw.
+    with orderly_signals(machine, on_force_exit=force_exit):
         try:
-            _finish(machine, opts)
+            if opts.gdb or opts.monitor or opts.start_stopped:
+                from vmm.debug import attach
+                attach(machine, gdb=opts.gdb, monitor=opts.monitor,
+                       start_stopped=opts.start_stopped)
+            logstream = _open_log(opts.log) if opts.log else sys.stderr
+            logstream.write(early_log.getvalue())
+            vmmlog.stream = logstream
+            from vmm import engine
+            if not engine.info().patched:
+                logstream.write(f"v3: warning: {engine.SLOW_WARNING}\n")
+            sink = SerialSink(opts.serial)
+            console.sink = sink
+            vmmlog.component("run").debug(f"booting {p.description}"
+                                          + (f" ({opts.name})" if opts.name else ""))
+            if p.note:
+                vmmlog.component("run").info(p.note)
+            if on_machine is not None:
+                on_machine(machine)
+            if opts.loadvm:
+                from vmm.debug import snapshot
+                meta = snapshot.load(machine, opts.loadvm)
+                vmmlog.component("run").info(f"restored {opts.loadvm}: the guest continues at "
+                                             f"{meta['clock']['now_ns'] / 1e9:.3f} s of its time")
+            if sink.stdin:
+                host = HostConsole.attach(machine)
+                if host is not None and host.keys is not None:
+                    from vmm.debug.console import ConsoleMonitor
+                    from vmm.debug.monitor import Monitor
+                    if getattr(machine, "monitor", None) is None:
+                        machine.monitor = Monitor(machine)
+                    ConsoleMonitor(machine, host.keys, machine.monitor)
+                # a person at a terminal: idle time passes in real time, not fast-forwarded
+                machine.realtime_idle = host is not None and host.is_terminal
+            status = _start_status(machine, opts, vmmlog)
+            try:
+                result = machine.run(timeout=opts.timeout, until=opts.until)
+                if opts.savevm:
+                    from vmm.debug import snapshot
+                    snapshot.save(machine, opts.savevm)
+                    result.reason += f"; saved the machine to {opts.savevm}"
+            except VMStop as exc:
+                if exc.diagnostic is None:
+                    exc.diagnostic = machine.diagnostic(exc)
+                if machine.debug is not None:
+                    machine.debug.exit_status = exc.exit_status    # what gdb is told at the end
+                raise
+            return result, machine
         finally:
-            machine.close()
-            if sink is not None:
-                sink.close()
-            if opts.log and logstream is not None:
-                logstream.close()
+            if status is not None:
+                status.close()              # erased before anything else (a diagnostic) is printed
+                vmmlog.stream = logstream
+            if host is not None:
+                host.close()                # the terminal first: whatever follows is readable
+            try:
+                _finish(machine, opts)
+            finally:
+                machine.close()
+                if sink is not None:
+                    sink.close()
+                if opts.log and logstream is not None:
+                    logstream.close()
 
 
 def _start_status(machine, opts, vmmlog):

@@ -152,6 +152,41 @@ def test_a_signal_ends_the_run_and_restores_the_terminal(tmux, tmp_path, sig):
     assert f"stopped by {signal.Signals(sig).name}" in t.pane()
 
 
+# A signal the moment the terminal has turned raw: before the run loop exists. The child
+# sends it to itself from inside RawTerminal.enter, so the window cannot be missed.
+SIGNAL_WHEN_RAW = """
+import os, signal, sys
+from vmm.terminal import raw
+enter = raw.RawTerminal.enter
+def enter_then_signal(fd):
+    term = enter(fd)
+    os.kill(os.getpid(), signal.{name})
+    return term
+raw.RawTerminal.enter = staticmethod(enter_then_signal)
+from v3tools.cli import main
+sys.argv = ["v3", "run", "--fda", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_as_the_terminal_turns_raw_still_restores_it(tmp_path, sig):
+    import termios
+    image = floppy(tmp_path / "idle.img", IDLE)
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        proc = subprocess.run([sys.executable, "-c", SIGNAL_WHEN_RAW.format(name=sig.name),
+                               str(image)], cwd=ROOT, stdin=slave, stdout=slave,
+                              stderr=subprocess.PIPE, timeout=120)
+        assert proc.returncode == 128 + sig, proc.stderr.decode()
+        assert f"stopped by {sig.name}" in proc.stderr.decode()
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
 def test_a_fail_stop_restores_the_terminal_before_the_diagnostic(tmux, tmp_path):
     image = floppy(tmp_path / "bad.img", UNCLAIMED_PORT)
     t = tmux(f"{sys.executable} -m v3tools run --fda {image}")

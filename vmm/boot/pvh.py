@@ -92,6 +92,7 @@ def _walk(data, what):
     else:
         raise V3Error(f"{what}: unknown ELF class {data[4]}")
     segments, entry, spans = [], None, []
+    view = memoryview(data)             # segments are views: a 66 MB vmlinux is not copied
     for i in range(phnum):
         try:
             ph = struct.unpack_from(fmt, data, phoff + i * phentsize)
@@ -101,10 +102,10 @@ def _walk(data, what):
         if offset + filesz > len(data):
             raise V3Error(f"{what}: truncated: a segment runs past the end of the file")
         if kind == PT_LOAD and memsz:
-            segments.append((paddr, data[offset:offset + filesz], memsz))
+            segments.append((paddr, view[offset:offset + filesz], memsz))
             spans.append((vaddr, paddr, memsz))
         elif kind == PT_NOTE:
-            entry = _pvh_note(data[offset:offset + filesz]) or entry
+            entry = _pvh_note(bytes(view[offset:offset + filesz])) or entry
     if not segments:
         raise V3Error(f"{what}: an ELF file with nothing to load")
     return segments, e_entry, entry, spans

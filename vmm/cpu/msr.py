@@ -16,6 +16,14 @@ Policy, for a guest's RDMSR/WRMSR at CPL 0 (CPL > 0 raises #GP in the engine its
   TSC, which is not modelled (fail-stop).
 - The MSRs the engine itself implements (SYSENTER, EFER, STAR/LSTAR/CSTAR/SFMASK, the segment
   bases, TSC_AUX, PAT, the MTRRs, the machine-check MSRs, MISC_ENABLE ...) run as built in.
+- IA32_ARCH_CAPABILITIES (0x10A, advertised in CPUID leaf 7 EDX bit 29 when these hooks are
+  installed) is read-only and reports the CPU free of the speculative-execution and
+  microarchitectural-sampling flaws that have a "not affected" bit (ARCH_CAPABILITIES_NO_BUGS).
+  That is true of this CPU: the engine has no speculative execution, no caches or fill buffers
+  a guest could sample. Without it Linux treats the Haswell-like model as affected and turns
+  on page-table isolation (a CR3 switch, so a full TLB flush of the engine, on every kernel
+  entry and exit), return thunks and buffer clearing: real costs under emulation for nothing.
+  Spectre v1/v2 have no such bit; guests keep their own choice there.
 - IA32_PERF_CTL and MSR_POWER_CTL (PLAIN_MSRS) hold what was written and do nothing else.
 - Any other MSR raises #GP(0), as a real processor does for an MSR it does not have. (Stock
   Unicorn, like QEMU's TCG, reads 0 and drops the write.) Each such MSR is noted once in the
@@ -31,6 +39,23 @@ from v3tools.errors import VMStop
 IA32_PLATFORM_ID = 0x17
 IA32_APIC_BASE = 0x1B
 IA32_TSC_ADJUST = 0x3B
+IA32_ARCH_CAPABILITIES = 0x10A
+# IA32_ARCH_CAPABILITIES bits (SDM vol. 4, table 2-2; Intel's guidance for the later bits)
+ARCH_CAPABILITIES_NO_BUGS = (
+    (1 << 0)        # RDCL_NO: not affected by rogue data cache load (Meltdown)
+    | (1 << 3)      # SKIP_L1DFL_VMENTRY: no L1D flush needed on VM entry
+    | (1 << 4)      # SSB_NO: not affected by speculative store bypass
+    | (1 << 5)      # MDS_NO: not affected by microarchitectural data sampling
+    | (1 << 6)      # IF_PSCHANGE_MC_NO: no machine check on instruction-fetch page-size change
+    | (1 << 8)      # TAA_NO: not affected by TSX asynchronous abort
+    | (1 << 13)     # SBDR_SSDP_NO: no shared-buffer data read / sideband stale data
+    | (1 << 14)     # FBSDP_NO: no fill-buffer stale data propagation
+    | (1 << 15)     # PSDP_NO: no primary stale data propagation
+    | (1 << 20)     # BHI_NO: not affected by branch history injection
+    | (1 << 24)     # PBRSB_NO: not affected by post-barrier RSB predictions
+    | (1 << 26)     # GDS_NO: not affected by gather data sampling
+    | (1 << 27)     # RFDS_NO: not affected by register file data sampling
+    | (1 << 62))    # ITS_NO: not affected by indirect target selection
 APIC_BASE_BSP = 1 << 8
 APIC_BASE_X2APIC = 1 << 10
 APIC_BASE_ENABLE = 1 << 11
@@ -109,6 +134,7 @@ class MSRs:
         add = uc._Uc__do_hook_add
         add(UC_HOOK_INSN, self._callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_RDMSR))
         add(UC_HOOK_INSN, self._callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_WRMSR))
+        self.cpu.cpuid.set_arch_capabilities(True)
         return True
 
     def reset(self):
@@ -166,6 +192,8 @@ class MSRs:
             return self.plain[msr]
         if msr in (IA32_PLATFORM_ID, IA32_TSC_ADJUST):
             return 0
+        if msr == IA32_ARCH_CAPABILITIES:
+            return ARCH_CAPABILITIES_NO_BUGS
         if msr in ENGINE_MSRS:
             return None
         return RAISE_GP

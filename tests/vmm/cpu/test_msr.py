@@ -153,3 +153,21 @@ def test_platform_id_and_tsc_adjust():
     assert msrs.write(IA32_TSC_ADJUST, 0) is not RAISE_GP
     with pytest.raises(VMStop, match="TSC_ADJUST"):
         msrs.write(IA32_TSC_ADJUST, 5)
+
+
+def test_arch_capabilities_report_no_flaws_and_are_read_only():
+    """IA32_ARCH_CAPABILITIES reads the "not affected" bits (RDCL_NO, MDS_NO, ... ITS_NO) and
+    is read-only; CPUID leaf 7 advertises it once the hooks are installed."""
+    from vmm.cpu.core import CPU
+    from vmm.cpu.msr import ARCH_CAPABILITIES_NO_BUGS, IA32_ARCH_CAPABILITIES
+    msrs = MSRs(cpu=None)
+    value = msrs.read(IA32_ARCH_CAPABILITIES)
+    assert value == ARCH_CAPABILITIES_NO_BUGS
+    assert value & 1 and value & (1 << 5) and value & (1 << 62)     # RDCL_NO, MDS_NO, ITS_NO
+    assert not value & (1 << 1)             # no IBRS_ALL: there is no IA32_SPEC_CTRL here
+    assert msrs.write(IA32_ARCH_CAPABILITIES, value) is RAISE_GP
+    _require_msr_hooks()
+    cpu = CPU(None)
+    assert not cpu.cpuid.lookup(7, 0)[3] & (1 << 29)
+    cpu.install_hooks()
+    assert cpu.cpuid.lookup(7, 0)[3] & (1 << 29)

@@ -106,6 +106,9 @@ def main():
     ap.add_argument("--only-exits", action="store_true", help="just the exit costs (4)")
     ap.add_argument("--no-exits", action="store_true", help="just the boots (1-3)")
     ap.add_argument("--xen", action="store_true", help="just Xen with a PV dom0 (5)")
+    ap.add_argument("--pvh-rounds", type=int, default=0,
+                    help="just the PVH vmlinux boot, N interleaved rounds of QEMU and v3 "
+                         "(each time and the median ratio)")
     args = ap.parse_args()
     if args.only_exits:
         with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
@@ -115,8 +118,12 @@ def main():
         sys.exit("bench_longmode: qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
     with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
         kernel, iso, initrd, vmlinux = build(tmp)
-        _, iso32 = guest_iso(tmp, "i386")
         serial = Path(tmp) / "serial.out"
+        if args.pvh_rounds:
+            pvh_rounds(linux_cases(kernel, iso, None, initrd, vmlinux, serial)[-1], serial,
+                       args.pvh_rounds)
+            return
+        _, iso32 = guest_iso(tmp, "i386")
         if args.xen:
             cases = xen_cases(tmp, kernel, initrd, serial)
         else:
@@ -138,6 +145,20 @@ def main():
         print(f"\nload after: {load()}")
         if not (args.no_exits or args.xen):
             bench_exits(tmp, max(args.rounds, 3))
+
+
+def pvh_rounds(case, serial, rounds):
+    """QEMU and v3 one after the other, `rounds` times: the figures and the median ratio."""
+    _, qname, qcmd, vname, vcmd = case
+    q, v = [], []
+    print(f"PVH vmlinux boot to {MARKER!r}, {rounds} interleaved rounds; load before: {load()}")
+    for r in range(rounds):
+        q.append(time_until_marker(qcmd, serial))
+        v.append(time_until_marker(vcmd, serial))
+        print(f"round {r + 1}: QEMU {q[-1]:.2f} s, v3 {v[-1]:.2f} s", flush=True)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"median: QEMU {med(q):.2f} s, v3 {med(v):.2f} s = {med(v) / med(q):.2f}x QEMU's "
+          f"time (best against best {min(v) / min(q):.2f}x); load after: {load()}")
 
 
 def load():

@@ -149,12 +149,15 @@ def main():
 
 def pvh_rounds(case, serial, rounds):
     """QEMU and v3 one after the other, `rounds` times: the figures and the median ratio."""
-    _, qname, qcmd, vname, vcmd = case
+    _, _, qcmd, _, vcmd = case
     q, v = [], []
     print(f"PVH vmlinux boot to {MARKER!r}, {rounds} interleaved rounds; load before: {load()}")
     for r in range(rounds):
         q.append(time_until_marker(qcmd, serial))
         v.append(time_until_marker(vcmd, serial))
+        if None in (q[-1], v[-1]):
+            sys.exit(f"bench_longmode: round {r + 1}: "
+                     f"{'QEMU' if q[-1] is None else 'v3'} did not reach the marker")
         print(f"round {r + 1}: QEMU {q[-1]:.2f} s, v3 {v[-1]:.2f} s", flush=True)
     med = lambda xs: sorted(xs)[len(xs) // 2]
     print(f"median: QEMU {med(q):.2f} s, v3 {med(v):.2f} s = {med(v) / med(q):.2f}x QEMU's "

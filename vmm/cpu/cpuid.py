@@ -14,7 +14,7 @@ the VMM then edits them:
 - MONITOR/MWAIT: hidden: Unicorn runs MWAIT as a no-op, so a guest idling with it would spin
   instead of halting (HLT lets the VMM fast-forward an idle guest);
 - HYPERVISOR (leaf 1 ECX bit 31) set, and leaf 0x40000000 identifies the VMM as "v3toolsv3vmm";
-- IA32_ARCH_CAPABILITIES advertised when the VMM hooks RDMSR (set_arch_capabilities);
+- IA32_ARCH_CAPABILITIES advertised when the VMM hooks RDMSR (advertise_arch_capabilities);
 - invariant TSC and TSC_ADJUST advertised (see CpuidPolicy: the TSC never stops or drifts);
 - the TSC frequency is reported (leaf 0x15: a 1 MHz crystal and the TSC/crystal ratio; leaf
   0x16: the base frequency in MHz), as some hypervisors do, so guests need not calibrate the
@@ -103,13 +103,10 @@ class CpuidPolicy:
         else:
             regs[3] &= ~(1 << 9)
 
-    def set_arch_capabilities(self, present):
+    def advertise_arch_capabilities(self):
         """Advertise IA32_ARCH_CAPABILITIES (leaf 7 EDX bit 29) once the VMM answers RDMSR of
         it (vmm/cpu/msr.py says what it reports)."""
-        if present:
-            self.table[(7, 0)][3] |= 1 << 29
-        else:
-            self.table[(7, 0)][3] &= ~(1 << 29)
+        self.table[(7, 0)][3] |= 1 << 29
 
     def lookup(self, leaf, subleaf):
         leaf &= 0xFFFFFFFF

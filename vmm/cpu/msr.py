@@ -134,7 +134,7 @@ class MSRs:
         add = uc._Uc__do_hook_add
         add(UC_HOOK_INSN, self._callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_RDMSR))
         add(UC_HOOK_INSN, self._callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_WRMSR))
-        self.cpu.cpuid.set_arch_capabilities(True)
+        self.cpu.cpuid.advertise_arch_capabilities()
         return True
 
     def reset(self):

@@ -47,7 +47,9 @@ def _state(uc):
 def _stop_repeatedly(uc, stops):
     """Run the loop, stopped from another thread `stops` times; check each stop."""
     seen = set()
-    eip = _state(uc)[0] if _state(uc)[0] in (L, L2) else L
+    eip = _state(uc)[0]
+    if eip not in (L, L2):
+        eip = L
     for _ in range(stops):
         timer = threading.Timer(0.002, uc.emu_stop)
         timer.start()
@@ -108,7 +110,7 @@ def test_a_pc_written_by_a_hook_is_kept_and_the_next_hook_sees_its_pc():
         assert seen == [0x2000] * (run + 1)
         eip, ecx, ebx, counter = _state(uc)
         assert eip in (L, L2) and counter == ecx > 0
-        assert _stop_repeatedly(uc, 10) <= {L, L2}
+        _stop_repeatedly(uc, 10)                      # asserts every stop itself
 
 
 def test_emu_starts_own_timeout_still_ends_the_run():

@@ -17,7 +17,7 @@ from unicorn import UcError
 from v3tools.errors import ConfigError, V3Error, VMStop, UnhandledIO
 from vmm.context import BoardContext, Console
 from vmm.clock import Clock, measure_tsc_hz
-from vmm.cpu import CPU, stoptimer
+from vmm.cpu import CPU, intr, stoptimer
 from vmm.events import EventSources, POLL_SLICE_NS
 from vmm import irq
 from vmm import board
@@ -116,7 +116,8 @@ class Preempter(threading.Thread):
 
 class Machine:
     def __init__(self, memory_mb=256, log=None, console=None, io_policy="stop",
-                 telemetry=False, bios_console_serial=False, clock=None, firmware=None):
+                 telemetry=False, bios_console_serial=False, clock=None, firmware=None,
+                 engine_interrupts=None):
         if memory_mb * MB > GUEST_MEMORY_LIMIT:
             raise ConfigError(f"guest memory {memory_mb} MB is more than this VMM supports "
                               f"({GUEST_MEMORY_LIMIT // MB} MB below the 32-bit PCI window)")
@@ -156,6 +157,12 @@ class Machine:
         self.cpu.delivery.log = self.vmmlog.component("interrupts")
         self.cpu.delivery.exlog = self.vmmlog.component("exceptions")
         self.cpu.delivery.on_bios_wait = self._bios_wait
+        # hardware interrupts taken inside the engine (vmm/cpu/intr.py), when it can
+        if engine_interrupts is None:
+            engine_interrupts = intr.available()
+        self._intr = intr.EngineInterrupts(
+            self.uc, self._intc_pending, self._intc_acknowledge, self._fail_in_hook,
+            noted=self.cpu.delivery.note_external) if engine_interrupts else None
         self._kicked = False
         self._quick_stop = False
         self._irq_blocked = False
@@ -226,10 +233,18 @@ class Machine:
                     self.uc.emu_stop()
 
     def _device_stop(self):
-        """A device (through the interrupt controllers) wants the CPU's attention. For a
-        non-urgent interrupt (vmm/irq.py) the run is only cut to LAZY_IRQ_NS; anything else
-        stops it now."""
-        if irq.delivering_lazily():
+        """A device (through the interrupt controllers) wants the CPU's attention. With the
+        engine's INTR input an interrupt request only raises it: the engine takes the
+        interrupt at the next block boundary with IF=1, the run goes on. Otherwise, for a
+        non-urgent interrupt (vmm/irq.py) the run is only cut to LAZY_IRQ_NS, and anything
+        else stops it now."""
+        lazy = irq.delivering_lazily()
+        eng = self._engine_intr()
+        if eng is not None and not lazy and not self.ctx.requests and \
+                not (self.ctx.lapic is not None and self.ctx.lapic.nmi_pending):
+            eng.raise_if_pending()
+            return
+        if lazy:
             if self.preempter.in_guest:
                 self._pull_deadline(time.monotonic_ns() + irq.LAZY_IRQ_NS)
         else:
@@ -268,6 +283,19 @@ class Machine:
             if self._until in tail:
                 self._until_seen = True
                 self.kick()
+
+    # -- the interrupt controller as the engine sees it (vmm/cpu/intr.py) ------------------------
+    def _engine_intr(self):
+        """The engine's INTR input when it takes interrupts itself: not with a debugger
+        attached (a single step must see no interrupt; the loop delivers them then)."""
+        return self._intr if self.debug is None else None
+
+    def _intc_pending(self):
+        intc = self.ctx.intc
+        return intc is not None and intc.has_interrupt()
+
+    def _intc_acknowledge(self):
+        return self.ctx.intc.acknowledge()
 
     # -- time ------------------------------------------------------------------------------------
     def _skip_time(self, when_ns):
@@ -336,6 +364,16 @@ class Machine:
                     cpu.delivery.deliver(2, external=True)
                 intc = ctx.intc
                 want_irq = intc is not None and intc.has_interrupt()
+                eng = self._intr
+                if eng is not None and dbg is None:
+                    # the engine takes it at the first block boundary with IF=1
+                    eng.sync(want_irq)
+                    if want_irq and cpu.interrupts_enabled:
+                        self._halted = False
+                        self._halt_until = None
+                    want_irq = False
+                elif eng is not None:
+                    eng.sync(0)
                 # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets
                 # IF again (STI, IRET, POPF run inside the engine), so look again soon.
                 self._irq_blocked = want_irq and not cpu.interrupts_enabled
@@ -522,6 +560,8 @@ class Machine:
         if self._stop_timer is not None:
             self._stop_timer.close()
             self._stop_timer = None
+        if self._intr is not None:
+            self._intr.close()
         for dev in self.ctx.devices.values():
             close = getattr(dev, "close", None)
             if close is not None:

@@ -107,11 +107,16 @@ class Delivery:
 
     def external(self, vector):
         """A hardware interrupt acknowledged from the interrupt controller."""
+        self.note_external(vector)
+        self.deliver(vector, external=True)
+
+    def note_external(self, vector):
+        """Telemetry and the interrupt log for a hardware interrupt about to be delivered
+        (here, or by the engine itself: vmm/cpu/intr.py)."""
         if self.stats is not None:
             self.stats.count_event("irq", vector)
         if self.log is not None and self.log.on:
             self.log.debug(f"IRQ vector {vector:#04x} at {self._where()}")
-        self.deliver(vector, external=True)
 
     # -- the delivery state machine ------------------------------------------------------------
     def deliver(self, vector, soft=False, error_code=None, external=False):

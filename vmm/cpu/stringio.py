@@ -21,6 +21,10 @@ that do not wrap the index register; the engine then reaches the faulting elemen
 #PF with its own, architecturally right, state. Segment limits are not checked, as the engine
 does not check them either.
 """
+import ctypes
+
+from unicorn import UC_PROT_EXEC
+
 from vmm.cpu import ucinternals as U
 from vmm.cpu.mmu import NonCanonical, PageFault
 
@@ -41,10 +45,34 @@ class StringIO:
         self.cpu = cpu
         self.env = cpu.env
         self.memory = memory         # GuestMemory: its writes drop translated code
+        self._buf = ctypes.create_string_buffer(16)
         self.blocks = 0              # statistics: block moves done, elements moved by them
         self.elements = 0
 
     # -- decoding ------------------------------------------------------------------------------
+    def _fetch(self, pc, n):
+        """The `n` bytes at linear `pc` (one page) as the instruction fetch saw them: through
+        the engine's own translation (its TLB, with the fetch's permission checks), which
+        costs a microsecond where walking the page tables here costs ten; the page walk of
+        vmm/cpu/mmu.py when the engine cannot say. None when they cannot be fetched."""
+        vmem = self._vmem
+        if vmem is None:
+            from unicorn.unicorn_py3.unicorn import uclib
+            vmem = uclib.uc_vmem_read
+            vmem.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p,
+                             ctypes.c_size_t]
+            vmem.restype = ctypes.c_int
+            StringIO._vmem = vmem
+        buf = self._buf
+        if vmem(self.cpu.uc._uch, pc, UC_PROT_EXEC, buf, n) == 0:
+            return buf.raw[:n]
+        try:
+            return self.cpu.read_linear(pc, n)
+        except (PageFault, NonCanonical):
+            return None
+
+    _vmem = None
+
     def _decode(self):
         """(opcode, address size in bytes, segment index) of the instruction at CS:EIP if it is
         a REP INS/OUTS, else None."""
@@ -53,9 +81,8 @@ class StringIO:
         long64 = bool(hf & U.HF_CS64)
         pc = env.eip if long64 else (env.seg(U.SEG_CS)[1] + env.eip) & 0xFFFFFFFF
         n = min(15, 0x1000 - (pc & 0xFFF))
-        try:
-            code = self.cpu.read_linear(pc, n)
-        except (PageFault, NonCanonical):
+        code = self._fetch(pc, n)
+        if code is None:
             return None
         rep = False
         a_toggle = False

@@ -247,6 +247,13 @@ class PIC8259(Device):
             if self.log.on:
                 self.log.debug(f"{chip.name} IMR = {value:#04x}")
         self._cascade()
+        self._request_uncovered()
+
+    def _request_uncovered(self):
+        """An EOI, an unmask or a trigger-mode change can uncover a request that was waiting:
+        the CPU's INTR input goes up then, not only when a line rises."""
+        if self.ctx.stop_requested is not None and self.has_interrupt():
+            self.ctx.stop_requested()
 
     def _icw1(self, chip, value):
         if value & ICW1_SNGL:
@@ -320,3 +327,4 @@ class PIC8259(Device):
         if self.log.on:
             self.log.debug(f"ELCR{offset} = {chip.elcr:#04x}")
         self._cascade()
+        self._request_uncovered()

@@ -179,6 +179,7 @@ class PciBus(Device):
         self.functions = {}       # (bus, device, function) -> PciConfig
         self.intx_router = None   # callable(pirq, level): the PIIX3 sets it
         self._intx = {}           # PciConfig -> level the function drives
+        self._pirq = {}           # PciConfig -> the PIRQ its INTx pin is wired to
         self._pirq_levels = [0, 0, 0, 0]
         self.config_address = 0
         self.rcr = 0
@@ -256,7 +257,11 @@ class PciBus(Device):
         self._intx[cfg] = level
         status = cfg.data[STATUS]
         cfg.data[STATUS] = (status | STATUS_INTERRUPT) if level else (status & ~STATUS_INTERRUPT)
-        self._update_pirq(self.pirq_of(cfg))
+        pirq = self._pirq.get(cfg)
+        if pirq is None:
+            # the wiring is fixed (the slot and the read-only INTERRUPT_PIN): look it up once
+            pirq = self._pirq[cfg] = self.pirq_of(cfg)
+        self._update_pirq(pirq)
 
     def _command_written(self, cfg, offset, size):
         if offset <= COMMAND + 1 and offset + size > COMMAND and self._intx.get(cfg):
@@ -265,8 +270,8 @@ class PciBus(Device):
     def _update_pirq(self, pirq):
         level = 0
         for cfg, lv in self._intx.items():
-            if lv and self.pirq_of(cfg) == pirq and \
-                    not cfg.read(COMMAND, 2) & COMMAND_INTX_DISABLE:
+            if lv and self._pirq[cfg] == pirq and \
+                    not cfg.data[COMMAND + 1] & (COMMAND_INTX_DISABLE >> 8):
                 level = 1
                 break
         if level == self._pirq_levels[pirq]:

@@ -119,7 +119,20 @@ class PIIX3(Device):
         ioapic = self.ctx.ioapic
         if ioapic is not None:
             ioapic.set_pin(16 + pirq, level)
-        self._reroute()
+        # only the ISA IRQ this PIRQ is routed to can change (a card's every ISR write
+        # comes here: no full re-route)
+        data = self.isa_function.data
+        route = data[PIRQRC + pirq]
+        if route & PIRQ_DISABLE:
+            return
+        irq = route & 0x0F
+        want = 0
+        for p in range(4):
+            r = data[PIRQRC + p]
+            if not r & PIRQ_DISABLE and r & 0x0F == irq and self.pci.pirq_level(p):
+                want = 1
+                break
+        self._drive(irq, want)
 
     def _reroute(self):
         want = {}
@@ -129,9 +142,11 @@ class PIIX3(Device):
                 continue
             want[irq] = want.get(irq, 0) | self.pci.pirq_level(pirq)
         for irq in set(want) | set(self._driven):
-            level = want.get(irq, 0)
-            if self._driven.get(irq, 0) != level:
-                if self.log is not None and self.log.on:
-                    self.log.debug(f"PCI interrupt on IRQ {irq} {'raised' if level else 'lowered'}")
-                self.ctx.irq(irq).set(level)
-            self._driven[irq] = level
+            self._drive(irq, want.get(irq, 0))
+
+    def _drive(self, irq, level):
+        if self._driven.get(irq, 0) != level:
+            if self.log is not None and self.log.on:
+                self.log.debug(f"PCI interrupt on IRQ {irq} {'raised' if level else 'lowered'}")
+            self.ctx.irq(irq).set(level)
+        self._driven[irq] = level

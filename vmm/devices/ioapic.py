@@ -46,6 +46,13 @@ def isa_pin(irq):
     return ISA_OVERRIDES.get(irq, irq)
 
 
+# pin -> the ISA line wired to it (the lowest one, for pins more than one line could reach)
+_ISA_SOURCE = {}
+for _irq in range(15, -1, -1):
+    _ISA_SOURCE[isa_pin(_irq)] = _irq
+del _irq
+
+
 def pci_intx_pin(slot, intx):
     """The IOAPIC pin PCI slot `slot`'s INTx (0 = INTA ... 3 = INTD) reaches: the board's slot
     wiring gives PIRQ (slot + intx - 1) mod 4 (the PC's rotation, so that the INTA of
@@ -144,11 +151,7 @@ class IOAPIC(Device):
                 self.log.debug(f"pin {pin}: destination {dest:#x} "
                                f"({'logical' if logical else 'physical'}) names no APIC: dropped")
             return
-        source = None
-        for irq in range(16):
-            if isa_pin(irq) == pin:
-                source = irq
-                break
+        source = _ISA_SOURCE.get(pin)
         if self.lapic.accept(entry & 0xFF, level=level, source=source):
             self.sent[pin] += 1
             if level:

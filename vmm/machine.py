@@ -286,9 +286,10 @@ class Machine:
 
     # -- the interrupt controller as the engine sees it (vmm/cpu/intr.py) ------------------------
     def _engine_intr(self):
-        """The engine's INTR input when it takes interrupts itself: not with a debugger
-        attached (a single step must see no interrupt; the loop delivers them then)."""
-        return self._intr if self.debug is None else None
+        """The engine's INTR input when it takes interrupts itself: not while a debugger
+        single-steps (the step must see no interrupt; the loop delivers them then)."""
+        dbg = self.debug
+        return self._intr if dbg is None or not dbg.single_stepping else None
 
     def _intc_pending(self):
         intc = self.ctx.intc
@@ -364,16 +365,16 @@ class Machine:
                     cpu.delivery.deliver(2, external=True)
                 intc = ctx.intc
                 want_irq = intc is not None and intc.has_interrupt()
-                eng = self._intr
-                if eng is not None and dbg is None:
+                eng = self._engine_intr()
+                if eng is not None:
                     # the engine takes it at the first block boundary with IF=1
                     eng.sync(want_irq)
                     if want_irq and cpu.interrupts_enabled:
                         self._halted = False
                         self._halt_until = None
                     want_irq = False
-                elif eng is not None:
-                    eng.sync(0)
+                elif self._intr is not None:
+                    self._intr.sync(0)               # a single step: the loop delivers
                 # An interrupt waiting behind IF=0: nothing tells the VMM when the guest sets
                 # IF again (STI, IRET, POPF run inside the engine), so look again soon.
                 self._irq_blocked = want_irq and not cpu.interrupts_enabled

@@ -176,6 +176,12 @@ class Debugger:
         if self._watch_hit is None:
             self._watch_hit = (key[0], key[1])
 
+    @property
+    def single_stepping(self):
+        """A single step, or the step over a breakpoint on the way to a `continue`, is
+        pending: the next run executes one instruction and must see no interrupt."""
+        return self.stepping or self._step_over is not None
+
     # -- around each run of the guest (called by the run loop) ---------------------------------
     def before_run(self):
         exits = set(self.breakpoints)

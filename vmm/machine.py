@@ -3,11 +3,13 @@ context with its devices and firmware (vmm/board.py), tied together by the loop 
 
 The run loop executes guest code with no per-instruction hook until the next event: a timer
 deadline (a POSIX timer stops the engine from C, vmm/cpu/stoptimer.py; with a debugger
-attached or on an engine that cannot report HLT, a helper thread requests the stop), an
-urgent interrupt raised by a device from a port hook (a non-urgent one waits for the next
-exit, at most LAZY_IRQ_NS: vmm/irq.py), HLT, or a BIOS service that must wait. Between runs
-it fires due timers, injects a pending interrupt when IF is set and no interrupt shadow is
-active, and fast-forwards virtual time when the guest halts with interrupts enabled.
+attached or on an engine that cannot report HLT, a helper thread requests the stop), HLT, or
+a BIOS service that must wait. Between runs it fires due timers and fast-forwards virtual
+time when the guest halts with interrupts enabled. Hardware interrupts go to the engine's INTR
+input (vmm/cpu/intr.py), which takes them between blocks without ending the run; a
+non-urgent one (vmm/irq.py) waits for the next exit, at most LAZY_IRQ_NS. On the stock
+engine, and while a debugger single-steps, the loop injects a pending interrupt between runs
+when IF is set and no interrupt shadow is active (an urgent interrupt then stops the run).
 """
 import threading
 import time

@@ -25,6 +25,7 @@ import ctypes
 
 from unicorn import UC_PROT_EXEC
 
+from v3tools.errors import Unimplemented
 from vmm.cpu import ucinternals as U
 from vmm.cpu.mmu import NonCanonical, PageFault
 
@@ -51,10 +52,12 @@ class StringIO:
 
     # -- decoding ------------------------------------------------------------------------------
     def _fetch(self, pc, n):
-        """The `n` bytes at linear `pc` (one page) as the instruction fetch saw them: through
-        the engine's own translation (its TLB, with the fetch's permission checks), which
-        costs a microsecond where walking the page tables here costs ten; the page walk of
-        vmm/cpu/mmu.py when the engine cannot say. None when they cannot be fetched."""
+        """The `n` bytes at linear `pc` (within the page of the instruction being executed) as
+        the instruction fetch saw them: through the engine's own translation (its TLB, with
+        the fetch's permission checks), which costs a microsecond where walking the page
+        tables here costs ten. That cannot fail for the page the CPU is executing from; if it
+        ever did, the engine's failed probe has already written CR2 and a pending #PF into
+        the CPU state, so the run must stop rather than go on."""
         vmem = self._vmem
         if vmem is None:
             from unicorn.unicorn_py3.unicorn import uclib
@@ -64,12 +67,10 @@ class StringIO:
             vmem.restype = ctypes.c_int
             StringIO._vmem = vmem
         buf = self._buf
-        if vmem(self.cpu.uc._uch, pc, UC_PROT_EXEC, buf, n) == 0:
-            return buf.raw[:n]
-        try:
-            return self.cpu.read_linear(pc, n)
-        except (PageFault, NonCanonical):
-            return None
+        if vmem(self.cpu.uc._uch, pc, UC_PROT_EXEC, buf, n) != 0:
+            raise Unimplemented(f"REP INS/OUTS at linear {pc:#x}: the engine cannot read back "
+                                f"the instruction it is executing")
+        return buf.raw[:n]
 
     _vmem = None
 
@@ -80,10 +81,7 @@ class StringIO:
         hf = env.hflags
         long64 = bool(hf & U.HF_CS64)
         pc = env.eip if long64 else (env.seg(U.SEG_CS)[1] + env.eip) & 0xFFFFFFFF
-        n = min(15, 0x1000 - (pc & 0xFFF))
-        code = self._fetch(pc, n)
-        if code is None:
-            return None
+        code = self._fetch(pc, min(15, 0x1000 - (pc & 0xFFF)))
         rep = False
         a_toggle = False
         seg = U.SEG_DS

@@ -147,8 +147,8 @@ def prepare(kernel_path, initrd_path=None, append="", memory_size=0, host_decomp
         if not multiboot.find_any(data):
             raise V3Error(f"{what}: a gzip-compressed file without a multiboot header")
     is_bzimage = len(data) >= 0x206 and data[0x202:0x206] == b"HdrS"
-    if not is_bzimage and data[:4] == b"\x7fELF" and pvh.has_pvh_note(data):
-        elf = pvh.parse_elf(data, what)
+    elf = pvh.pvh_kernel(data, what) if not is_bzimage and data[:4] == b"\x7fELF" else None
+    if elf is not None:
         cmdline_size, kernel_end, addr_max = ELF_CMDLINE_SIZE, elf.end, 0x7FFFFFFF
     elif not is_bzimage and multiboot.find_any(data):
         return prepare_multiboot(data, what, str(kernel_path), append, memory_size,

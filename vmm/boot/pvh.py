@@ -49,11 +49,14 @@ def parse_elf(data, what):
     return ElfKernel(what, segments, entry)
 
 
-def has_pvh_note(data):
+def pvh_kernel(data, what):
+    """The ElfKernel of an ELF with a PVH entry note, else None: also for a malformed ELF,
+    whose fault parse_elf names when nothing else (multiboot) takes the file."""
     try:
-        return _walk(data, "")[2] is not None
+        segments, _, entry, _ = _walk(data, what)
     except V3Error:
-        return False
+        return None
+    return None if entry is None else ElfKernel(what, segments, entry)
 
 
 def elf_segments(data, what):

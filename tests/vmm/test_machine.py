@@ -15,7 +15,7 @@ def run_code(m, code):
         m.run(timeout=10)
 
 
-def test_mmio_device_above_ram_and_open_bus():
+def test_mmio_device_above_ram_and_open_bus(flat_protected_mode):
     m = Machine(memory_mb=16)
     regs = {}
     seen = []
@@ -33,18 +33,8 @@ def test_mmio_device_above_ram_and_open_bus():
         "a1 2000c0fe" "a3 04100000"
         "a1 000000e0" "a3 08100000"
         "66a1 1000c0fe" "faf4")
-    from unicorn import x86_const as X
-    from vmm.cpu import ucinternals as U
-    m.uc.mem_write(0x800, bytes.fromhex("0000000000000000 ffff0000009acf00 ffff00000092cf00"))
-    m.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x800, 23, 0))
-    m.uc.reg_write(X.UC_X86_REG_CR0, 0x11)
     m.uc.mem_write(0x7C00, code)
-    env = m.cpu.env
-    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00CF9B00)
-    for seg in (U.SEG_DS, U.SEG_SS, U.SEG_ES):
-        env.set_seg(seg, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
-    env.hflags = env.hflags | U.HF_PE
-    env.recompute_hflags()
+    env = flat_protected_mode(m)
     env.eip = 0x7C00
     with pytest.raises(Unimplemented) as stop:
         m.run(timeout=10)

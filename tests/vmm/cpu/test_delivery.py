@@ -54,25 +54,17 @@ def test_triple_fault_when_idt_is_empty(bare):
         b.run(timeout=10)
 
 
-def test_sysenter_is_emulated(bare):
+def test_sysenter_is_emulated(bare, flat_protected_mode):
     from unicorn import x86_const as X
     b = bare()
     m = b.machine
     # Flat protected mode set up by the host, SYSENTER to a handler that prints 'Y' and halts.
-    m.uc.mem_write(0x1000, bytes.fromhex("0000000000000000 ffff0000009acf00 ffff00000092cf00"))
-    m.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x1000, 23, 0))
     m.uc.mem_write(0x7C00, bytes.fromhex("0f34"))                          # sysenter
     m.uc.mem_write(0x8000, bytes([0xB0, ord("Y"), 0xE6, 0xE9, 0xFA, 0xF4]))
     m.uc.reg_write(X.UC_X86_REG_MSR, (0x174, 0x08))
     m.uc.reg_write(X.UC_X86_REG_MSR, (0x175, 0x9000))
     m.uc.reg_write(X.UC_X86_REG_MSR, (0x176, 0x8000))
-    m.uc.reg_write(X.UC_X86_REG_CR0, 0x11)
-    env = m.cpu.env
-    from vmm.cpu import ucinternals as U
-    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00CF9B00)
-    env.set_seg(U.SEG_SS, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
-    env.hflags = env.hflags | U.HF_PE
-    env.recompute_hflags()
+    env = flat_protected_mode(m, gdt_at=0x1000)
     env.eip = 0x7C00
     with pytest.raises(GuestHalted):
         b.run(timeout=10)

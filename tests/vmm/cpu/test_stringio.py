@@ -97,7 +97,7 @@ PM_CODE = bytes.fromhex("66ba0003bf44332211be44332211b900080000fcf36dbb78563412f
 PM_HANDLER = bytes.fromhex("58a3008000000f20d0a304800000890d08800000893d0c800000893510800000f4")
 
 
-def run_paged(mode, start, down, outs, width=4):
+def run_paged(flat, mode, start, down, outs, width=4):
     m, dev = machine(mode)
     code = bytearray(PM_CODE)
     code[5:9] = code[10:14] = struct.pack("<I", start)
@@ -115,17 +115,9 @@ def run_paged(mode, start, down, outs, width=4):
                                  for i in range(8)))
     # IDT at 0x9000: vector 14 -> 0008:00007D00, 32-bit interrupt gate
     m.uc.mem_write(0x9000 + 14 * 8, struct.pack("<HHHH", 0x7D00, 0x08, 0x8E00, 0))
-    m.uc.mem_write(0x800, bytes.fromhex("0000000000000000 ffff0000009acf00 ffff00000092cf00"))
-    m.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x800, 23, 0))
     m.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0x9000, 0x7FF, 0))
     m.uc.reg_write(X.UC_X86_REG_CR3, pd)
-    m.uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-    env = m.cpu.env
-    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00CF9B00)
-    for seg in (U.SEG_DS, U.SEG_SS, U.SEG_ES):
-        env.set_seg(seg, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
-    env.hflags = env.hflags | U.HF_PE
-    env.recompute_hflags()
+    env = flat(m, cr0=0x80000011)
     env.set_reg(4, 0x7000)
     env.eip = 0x7C00
     with pytest.raises(GuestHalted):
@@ -137,16 +129,17 @@ def run_paged(mode, start, down, outs, width=4):
 @pytest.mark.parametrize("start,down", [(0x404F00, False), (0x404F02, False),
                                         (0x406100, True), (0x406102, True),
                                         (0x400100, False), (0x407E00, True)])
-def test_page_fault_in_the_middle_is_raised_by_the_engine_exactly(start, down, outs):
-    _, ref = run_paged("engine", start, down, outs)
-    m, got = run_paged("blocks", start, down, outs)
+def test_page_fault_in_the_middle_is_raised_by_the_engine_exactly(start, down, outs,
+                                                                 flat_protected_mode):
+    _, ref = run_paged(flat_protected_mode, "engine", start, down, outs)
+    m, got = run_paged(flat_protected_mode, "blocks", start, down, outs)
     assert m.stringio.blocks > 0
     assert got == ref
 
 
-def test_word_elements_with_paging():
-    _, ref = run_paged("engine", 0x404F01, False, False, width=2)
-    _, got = run_paged("blocks", 0x404F01, False, False, width=2)
+def test_word_elements_with_paging(flat_protected_mode):
+    _, ref = run_paged(flat_protected_mode, "engine", 0x404F01, False, False, width=2)
+    _, got = run_paged(flat_protected_mode, "blocks", 0x404F01, False, False, width=2)
     assert got == ref
 
 
@@ -160,7 +153,7 @@ LONG_MODE = bytes.fromhex(
     "48c7c600010000" "48c7c114000000" "f3646e" "fcf4")
 
 
-def run_long(mode):
+def run_long(flat, mode):
     m, dev = machine(mode)
     m.uc.mem_write(0x7C00, LONG_MODE)
     m.uc.mem_write(0x11000, bytes(range(256)) * 32)
@@ -171,14 +164,8 @@ def run_long(mode):
     m.uc.reg_write(X.UC_X86_REG_MSR, (0xC0000080, 0x100))      # EFER.LME
     m.uc.reg_write(X.UC_X86_REG_CR4, 0x20)
     m.uc.reg_write(X.UC_X86_REG_CR3, 0x30000)
-    m.uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-    env = m.cpu.env
-    env.set_seg(U.SEG_CS, 0x08, 0, 0xFFFFFFFF, 0x00AF9B00)
-    for seg in (U.SEG_DS, U.SEG_SS, U.SEG_ES):
-        env.set_seg(seg, 0x10, 0, 0xFFFFFFFF, 0x00CF9300)
+    env = flat(m, cr0=0x80000011, long_mode=True)
     env.set_seg(U.SEG_FS, 0, 0x1000, 0xFFFFFFFF, 0x00CF9300)
-    env.hflags = env.hflags | U.HF_PE
-    env.recompute_hflags()
     assert m.cpu.mode() == "long"
     env.eip = 0x7C00
     with pytest.raises(GuestHalted):
@@ -186,8 +173,8 @@ def run_long(mode):
     return m, state(m, dev, [(0x10000, 0x21000)])
 
 
-def test_long_mode_a64_a32_and_fs_base_match_the_engine():
-    _, ref = run_long("engine")
-    m, got = run_long("blocks")
+def test_long_mode_a64_a32_and_fs_base_match_the_engine(flat_protected_mode):
+    _, ref = run_long(flat_protected_mode, "engine")
+    m, got = run_long(flat_protected_mode, "blocks")
     assert m.stringio.blocks == 4
     assert got == ref

@@ -17,8 +17,8 @@ run inside the engine. The v3 engine has the processor's INTR input instead:
   still has a request, and the controllers raise it (through ctx.stop_requested) whenever a
   request appears: a line goes up, an EOI or a mask change uncovers one.
 
-NMIs, and every interrupt while a debugger is attached (a single step must see none), still go
-through the run loop and `vmm.cpu.delivery`.
+NMIs, and every interrupt while a debugger single-steps (a step must see none), still go
+through the run loop and `vmm.cpu.delivery`; so does every interrupt on the stock engine.
 """
 import ctypes
 

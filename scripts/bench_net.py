@@ -17,7 +17,8 @@ median throughput (single downloads swing by a factor of 1.5 on this machine).
 
 With --exits, v3 runs twice more per card with telemetry (stopped after the first page, and
 after the download): the difference is the cost of the 8 MiB download, printed per frame
-(8 MiB / 1460-byte TCP segments): port exits by port, interrupts, engine runs (stops).
+(8 MiB / 1460-byte TCP segments): port exits by port, MMIO exits by 4 KiB page, interrupts,
+engine runs (stops).
 """
 import json
 import argparse
@@ -125,6 +126,7 @@ def print_exits(card, base, full):
     def flat(d):
         e = d["exits"]
         out = {f"port {p}": v["reads"] + v["writes"] for p, v in e["port_io"].items()}
+        out.update({f"mmio page {a}": n for a, n in e["mmio"].items()})
         out.update({f"irq {v}": n for v, n in e["interrupts"].items()})
         out["engine runs (stops)"] = d["guest_runs"]
         out["preemptions"] = e["preemptions"]
@@ -132,14 +134,17 @@ def print_exits(card, base, full):
         return out
     a, b = flat(base), flat(full)
     print(f"{card}: per frame of the 8 MiB download ({frames:.0f} frames of 1460 bytes)")
-    total = 0
+    total = mmio = 0
     for k in sorted(b, key=lambda k: -(b[k] - a.get(k, 0))):
         n = (b[k] - a.get(k, 0)) / frames
         if n >= 0.05:
             print(f"  {k:24} {n:8.2f}")
         if k.startswith("port"):
             total += n
+        elif k.startswith("mmio"):
+            mmio += n
     print(f"  {'port exits in all':24} {total:8.2f}")
+    print(f"  {'MMIO exits in all':24} {mmio:8.2f}")
 
 
 def idle_without_network(iso, idle_s, tmp):

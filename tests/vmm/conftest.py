@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from vmm.net import Backend
+
 GUESTS = Path(__file__).resolve().parents[1] / "guests"
 
 
@@ -63,3 +65,58 @@ def _flat_protected_mode(m, gdt_at=0x800, cr0=0x11, long_mode=False):
 def flat_protected_mode():
     """_flat_protected_mode, for tests that build their own Machine."""
     return _flat_protected_mode
+
+
+class LoopBackend(Backend):
+    """A network backend that keeps every frame the card sends."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = []
+
+    def send(self, frame):
+        self.sent.append(bytes(frame))
+
+
+def _nic_board(card, memory=4 << 20):
+    """Network card `card` (a PciNic class) on the smallest board its Linux driver meets: the
+    8259A, the PCI bus, the i440FX and the PIIX3 (INTx routing through PIRQ and ELCR), id
+    "nic0" with MAC 52:54:00:ab:cd:ef, connected to a LoopBackend, its BARs and interrupt line
+    assigned as the BIOS does. Returns (ctx, nic, backend)."""
+    import io
+    from lxml import etree
+    from vmm.bios import pci_init
+    from vmm.clock import ManualClock
+    from vmm.config import DeviceSpec
+    from vmm.context import BoardContext, BytesMemory
+    from vmm.devices.i440fx import I440FX
+    from vmm.devices.i8259 import PIC8259
+    from vmm.devices.pci import PciBus
+    from vmm.devices.piix3 import PIIX3
+    from vmm.log import VMMLog
+    from vmm.net import Port
+
+    def spec(xml):
+        return DeviceSpec.from_element(etree.fromstring(xml))
+
+    c = BoardContext(memory=BytesMemory(memory), clock=ManualClock(),
+                     log=VMMLog(stream=io.StringIO()))
+    c.memory_size = memory
+    c.add_device(PIC8259("pic"))
+    c.add_device(PciBus("pci0"))
+    c.add_device(I440FX("northbridge", "pci0"))
+    c.add_device(PIIX3.from_spec(spec('<device class="PIIX3" id="sb"><bus>pci0</bus></device>'), c))
+    nic = card.from_spec(spec(f'<device class="{card.CLASS_NAME}" id="nic0"><bus>pci0</bus>'
+                              f'<mac>52:54:00:ab:cd:ef</mac></device>'), c)
+    c.add_device(nic)
+    loop = LoopBackend()
+    nic.connect_port(Port(loop))
+    pci_init.assign(c)
+    return c, nic, loop
+
+
+@pytest.fixture
+def nic_board():
+    """_nic_board, for the network cards' device tests."""
+    return _nic_board
+

@@ -1,34 +1,15 @@
 """NE2000 (RTL8029) on a board with PCI, PIIX3 and 8259A: PROM through remote DMA as ne2k-pci
 reads it, transmit, the receive ring and its wrap, CR semantics and fail-stops."""
-import io
 import struct
 
 import pytest
 from lxml import etree
 
 from v3tools.errors import Unimplemented
-from vmm.bios import pci_init
-from vmm.clock import ManualClock
 from vmm.config import DeviceSpec
-from vmm.context import BoardContext, BytesMemory
-from vmm.devices.i440fx import I440FX
-from vmm.devices.i8259 import PIC8259
 from vmm.devices.ne2000 import NE2000
-from vmm.devices.pci import PciBus
-from vmm.devices.piix3 import PIIX3
-from vmm.log import VMMLog
-from vmm.net import Backend, Port
 
 MAC = bytes.fromhex("525400abcdef")
-
-
-class Loop(Backend):
-    def __init__(self):
-        super().__init__()
-        self.sent = []
-
-    def send(self, frame):
-        self.sent.append(bytes(frame))
 
 
 def spec(xml):
@@ -36,19 +17,8 @@ def spec(xml):
 
 
 @pytest.fixture
-def board():
-    c = BoardContext(memory=BytesMemory(1 << 20), clock=ManualClock(),
-                     log=VMMLog(stream=io.StringIO()))
-    c.add_device(PIC8259("pic"))
-    c.add_device(PciBus("pci0"))
-    c.add_device(I440FX("nb", "pci0"))
-    c.add_device(PIIX3.from_spec(spec('<device class="PIIX3" id="sb"><bus>pci0</bus></device>'), c))
-    nic = NE2000.from_spec(spec('<device class="NE2000" id="ne"><bus>pci0</bus>'
-                                '<mac>52:54:00:ab:cd:ef</mac></device>'), c)
-    c.add_device(nic)
-    loop = Loop()
-    nic.connect_port(Port(loop))
-    pci_init.assign(c)
+def board(nic_board):
+    c, nic, loop = nic_board(NE2000, memory=1 << 20)
     return c, nic, nic.cfg.bar(0), loop
 
 

@@ -8,28 +8,13 @@ import pytest
 from lxml import etree
 
 from v3tools.errors import ConfigError, Unimplemented
-from vmm.bios import pci_init
 from vmm.clock import ManualClock
 from vmm.config import DeviceSpec
-from vmm.context import BoardContext, BytesMemory
-from vmm.devices.i440fx import I440FX
-from vmm.devices.i8259 import PIC8259 as PIC
-from vmm.devices.pci import PciBus
-from vmm.devices.piix3 import PIIX3
+from vmm.context import BoardContext
 from vmm.devices.rtl8139 import RTL8139
 from vmm.log import VMMLog
-from vmm.net import Backend, Port
 
 MAC = bytes.fromhex("525400abcdef")
-
-
-class Loop(Backend):
-    def __init__(self):
-        super().__init__()
-        self.sent = []
-
-    def send(self, frame):
-        self.sent.append(bytes(frame))
 
 
 def spec(xml):
@@ -37,21 +22,8 @@ def spec(xml):
 
 
 @pytest.fixture
-def board():
-    c = BoardContext(memory=BytesMemory(4 << 20), clock=ManualClock(),
-                     log=VMMLog(stream=io.StringIO()))
-    c.memory_size = 4 << 20
-    c.add_device(PIC("pic"))
-    c.add_device(PciBus("pci0"))
-    c.add_device(I440FX("northbridge", "pci0"))
-    c.add_device(PIIX3.from_spec(spec('<device class="PIIX3" id="sb"><bus>pci0</bus></device>'), c))
-    nic = RTL8139.from_spec(spec('<device class="RTL8139" id="nic0"><bus>pci0</bus>'
-                                 '<mac>52:54:00:ab:cd:ef</mac></device>'), c)
-    c.add_device(nic)
-    loop = Loop()
-    nic.connect_port(Port(loop))
-    pci_init.assign(c)
-    return c, nic, loop
+def board(nic_board):
+    return nic_board(RTL8139)
 
 
 def io_base(c, nic):

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_net import cpu_seconds                    # noqa: E402 (scripts/ is on sys.path)
+
 HZ = 250
 # 7C00: PIC ICW1-4 (vectors 0x08/0x70), IMR master 0xFE (IRQ 0 only), slave 0xFF;
 # PIT channel 0 mode 2, count 4773 (1193182 / 250); IVT[8] = 0000:7D00; sp = 0x7000; sti;
@@ -71,12 +73,6 @@ def v3_round(seconds):
     ticks = m.stats.events[("irq", 0x08)]
     m.close()
     return cpu, wall, ticks
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def qemu_round(seconds, image):

@@ -366,7 +366,7 @@ class Machine:
                     self._halt_until = None
                     cpu.delivery.deliver(2, external=True)
                 intc = ctx.intc
-                want_irq = intc is not None and intc.has_interrupt()
+                want_irq = self._intc_pending()
                 eng = self._engine_intr()
                 if eng is not None:
                     # the engine takes it at the first block boundary with IF=1

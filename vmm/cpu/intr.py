@@ -5,7 +5,7 @@ interrupt controller for a vector and `vmm.cpu.delivery` pushes the frame, and w
 runs with IF=0 the loop has to look again every IRQ_BLOCKED_POLL_NS, since STI, POPF and IRET
 run inside the engine. The v3 engine has the processor's INTR input instead:
 
-* `line(level)` drives INTR. The engine looks at it between translated blocks, when EFLAGS.IF
+* `sync(level)` and `raise_if_pending()` drive INTR. The engine looks at it between translated blocks, when EFLAGS.IF
   is set and no interrupt shadow is active, exactly where QEMU takes its own PIC's interrupts:
   raising it while the guest runs ends the current chain of blocks, not the run.
 * It then runs the acknowledge cycle, `EngineInterrupts._ack`: the board's interrupt
@@ -58,12 +58,6 @@ class EngineInterrupts:
         if err:
             raise RuntimeError(f"uc_x86_set_intr_ack failed ({err})")
 
-    def line(self, level):
-        level = 1 if level else 0
-        if level != self.level:
-            self.level = level
-            self._line_fn(self._uch, level)
-
     def sync(self, level):
         """Set INTR whatever it was believed to be (between runs: nothing else then can have
         changed it behind this object's back, a snapshot load or a CPU reset included)."""
@@ -86,9 +80,7 @@ class EngineInterrupts:
             self.taken += 1
             if self._noted is not None:
                 self._noted(vector)
-            if self._pending():
-                self.level = 1
-                self._line_fn(self._uch, 1)
+            self.raise_if_pending()          # the next one, if the controller has it
             return vector
         except BaseException as exc:       # never into C: end the run with it instead
             self._on_failure(exc)
@@ -97,7 +89,7 @@ class EngineInterrupts:
     def close(self):
         """Detach the callback (the engine must not call into a dead machine)."""
         if self._cb is not None:
-            self.line(0)
+            self.sync(0)
             from unicorn.unicorn_py3.unicorn import uclib
             uclib.uc_x86_set_intr_ack(self._uch, ACK_FN(), None)
             self._cb = None

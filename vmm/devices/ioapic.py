@@ -47,10 +47,7 @@ def isa_pin(irq):
 
 
 # pin -> the ISA line wired to it (the lowest one, for pins more than one line could reach)
-_ISA_SOURCE = {}
-for _irq in range(15, -1, -1):
-    _ISA_SOURCE[isa_pin(_irq)] = _irq
-del _irq
+_ISA_SOURCE = {isa_pin(irq): irq for irq in range(15, -1, -1)}
 
 
 def pci_intx_pin(slot, intx):

@@ -179,7 +179,7 @@ class PciBus(Device):
         self.functions = {}       # (bus, device, function) -> PciConfig
         self.intx_router = None   # callable(pirq, level): the PIIX3 sets it
         self._intx = {}           # PciConfig -> level the function drives
-        self._pirq = {}           # PciConfig -> the PIRQ its INTx pin is wired to
+        self._pirq = {}           # PciConfig -> the PIRQ its INTx pin is wired to (intx_line)
         self._pirq_levels = [0, 0, 0, 0]
         self.config_address = 0
         self.rcr = 0
@@ -246,6 +246,8 @@ class PciBus(Device):
         if not cfg.read(INTERRUPT_PIN, 1):
             raise V3Error(f"{cfg.name}: INTx needs an interrupt pin in its configuration space")
         cfg.write_hooks.append(lambda off, size, value: self._command_written(cfg, off, size))
+        # the wiring is fixed (the slot and the read-only INTERRUPT_PIN): look it up once
+        self._pirq[cfg] = self.pirq_of(cfg)
         return IntxLine(self, cfg)
 
     @staticmethod
@@ -257,15 +259,11 @@ class PciBus(Device):
         self._intx[cfg] = level
         status = cfg.data[STATUS]
         cfg.data[STATUS] = (status | STATUS_INTERRUPT) if level else (status & ~STATUS_INTERRUPT)
-        pirq = self._pirq.get(cfg)
-        if pirq is None:
-            # the wiring is fixed (the slot and the read-only INTERRUPT_PIN): look it up once
-            pirq = self._pirq[cfg] = self.pirq_of(cfg)
-        self._update_pirq(pirq)
+        self._update_pirq(self._pirq[cfg])
 
     def _command_written(self, cfg, offset, size):
         if offset <= COMMAND + 1 and offset + size > COMMAND and self._intx.get(cfg):
-            self._update_pirq(self.pirq_of(cfg))
+            self._update_pirq(self._pirq[cfg])
 
     def _update_pirq(self, pirq):
         level = 0

@@ -107,7 +107,7 @@ class PIIX3(Device):
 
     def pirq_route(self, pirq):
         """ISA IRQ that PIRQ A-D (0-3) is routed to, or None when routing is disabled."""
-        value = self.isa_function.read(PIRQRC + pirq, 1)
+        value = self.isa_function.data[PIRQRC + pirq]
         return None if value & PIRQ_DISABLE else value & 0x0F
 
     # -- PCI interrupt routing ---------------------------------------------------------------------
@@ -121,15 +121,12 @@ class PIIX3(Device):
             ioapic.set_pin(16 + pirq, level)
         # only the ISA IRQ this PIRQ is routed to can change (a card's every ISR write
         # comes here: no full re-route)
-        data = self.isa_function.data
-        route = data[PIRQRC + pirq]
-        if route & PIRQ_DISABLE:
+        irq = self.pirq_route(pirq)
+        if irq is None:
             return
-        irq = route & 0x0F
         want = 0
         for p in range(4):
-            r = data[PIRQRC + p]
-            if not r & PIRQ_DISABLE and r & 0x0F == irq and self.pci.pirq_level(p):
+            if self.pci.pirq_level(p) and self.pirq_route(p) == irq:
                 want = 1
                 break
         self._drive(irq, want)

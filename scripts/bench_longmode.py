@@ -110,6 +110,8 @@ def main():
                     help="just the PVH vmlinux boot, N interleaved rounds of QEMU and v3 "
                          "(each time and the median ratio)")
     args = ap.parse_args()
+    if args.pvh_rounds < 0:
+        ap.error(f"--pvh-rounds must not be negative (got {args.pvh_rounds})")
     if args.only_exits:
         with tempfile.TemporaryDirectory(prefix="v3bench-lm-") as tmp:
             bench_exits(tmp, max(args.rounds, 3))

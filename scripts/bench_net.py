@@ -179,6 +179,8 @@ def main():
     ap.add_argument("--exits", action="store_true",
                     help="also count v3's exits per frame of the download (two more runs)")
     args = ap.parse_args()
+    if args.downloads < 1:
+        ap.error(f"--downloads must be at least 1 (got {args.downloads})")
     from guest_creator.mkguest import mkguest
     from v3tools import artefacts
     kernel = artefacts.debian_kernel("i386")

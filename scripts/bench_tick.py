@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        ap.error("--rounds must be at least 1 and --seconds more than 0")
     print(f"load before: {open('/proc/loadavg').read().strip()}")
     with tempfile.TemporaryDirectory(prefix="v3bench-tick-") as tmp:
         image = os.path.join(tmp, "tick.img")

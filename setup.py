@@ -2,7 +2,9 @@
 
 * Optional C helpers (`optional=True`): without a C compiler the install still succeeds.
   guest_creator.hashing then falls back to pure Python (identical results, much slower), and
-  `v3 run --telemetry` reports guest blocks as not counted.
+  `v3 run --telemetry` reports guest blocks as not counted, and port I/O goes through Python
+  only (vmm/cpu/_fastio.c, the port dispatcher, and the devices' register fast paths such as
+  vmm/devices/_ne2000.c: the same behaviour, slower).
 * The v3 engine: unicorn 2.1.4 from its pinned release archive plus the patches in
   vmm/engine/patches/, built for x86 with cmake (vmm/engine/build.py, docs/engine.md). When it
   cannot be built, the install still succeeds and `v3 run` warns that it uses the stock engine.
@@ -38,6 +40,10 @@ setup(
     ext_modules=[
         Extension("guest_creator._v3hash", ["guest_creator/_v3hash.c"], optional=True),
         Extension("vmm._blockcount", ["vmm/_blockcount.c"], optional=True),
+        Extension("vmm.cpu._fastio", ["vmm/cpu/_fastio.c"], optional=True,
+                  include_dirs=["vmm/cpu"], depends=["vmm/cpu/fastport.h"]),
+        Extension("vmm.devices._ne2000", ["vmm/devices/_ne2000.c"], optional=True,
+                  include_dirs=["vmm/cpu"], depends=["vmm/cpu/fastport.h"]),
     ],
     cmdclass={"build_ext": BuildExtAndEngine},
 )

@@ -7,8 +7,10 @@ little-endian pieces of the widest declared width that fits. A range may also de
 ports, `blocks={offset: (read_block, write_block)}`: `read_block(size, count)` returns the bytes
 of up to `count` (at least one) consecutive `size`-byte reads of the port, `write_block(size,
 data)` does the writes of all the elements in `data`; REP INS/OUTS use them
-(vmm/cpu/stringio.py) to move many elements in one exit. Overlaps are rejected naming both
-owners. Lookups are a bisect over the sorted bases.
+(vmm/cpu/stringio.py) to move many elements in one exit. A port range may also carry a
+register fast path in C (`fast`, vmm/cpu/fastport.h), which the C port dispatcher tries before
+the Python handlers. Overlaps are rejected naming both owners. Lookups are a bisect over the
+sorted bases.
 """
 import bisect
 
@@ -20,12 +22,13 @@ class BusError(V3Error):
 
 
 class _Range:
-    __slots__ = ("base", "end", "read", "write", "owner", "widths", "blocks")
+    __slots__ = ("base", "end", "read", "write", "owner", "widths", "blocks", "fast")
 
-    def __init__(self, base, length, read, write, owner, widths, blocks=None):
+    def __init__(self, base, length, read, write, owner, widths, blocks=None, fast=None):
         self.base, self.end = base, base + length
         self.read, self.write, self.owner, self.widths = read, write, owner, widths
         self.blocks = blocks or None
+        self.fast = fast
 
 
 class Bus:
@@ -40,13 +43,17 @@ class Bus:
         self.fallback = None
         # The port space is small enough for a direct table: port -> range (or None).
         self.table = [None] * limit if limit <= 0x10000 else None
+        # The C dispatcher of vmm/cpu/portio.py, when built: it is told of every range with a
+        # register fast path in C (`fast`) as it comes and goes.
+        self.fast_paths = None
 
-    def attach(self, base, length, read, write, owner, widths=(1, 2, 4), blocks=None):
+    def attach(self, base, length, read, write, owner, widths=(1, 2, 4), blocks=None,
+               fast=None):
         if length <= 0:
             raise BusError(f"{owner}: zero-length {self.kind} range at {base:#x}")
         if base < 0 or base + length > self.limit:
             raise BusError(f"{owner}: {self.kind} range {base:#x}+{length:#x} outside the bus")
-        new = _Range(base, length, read, write, owner, tuple(sorted(widths)), blocks)
+        new = _Range(base, length, read, write, owner, tuple(sorted(widths)), blocks, fast)
         i = bisect.bisect_left(self._bases, base)
         for j in (i - 1, i):
             if 0 <= j < len(self._ranges):
@@ -60,6 +67,8 @@ class Bus:
         if self.table is not None:
             for a in range(base, new.end):
                 self.table[a] = new
+        if fast is not None and self.fast_paths is not None:
+            self.fast_paths.map(base, length, fast)
         return new
 
     def detach(self, rng):
@@ -67,6 +76,8 @@ class Bus:
         i = self._ranges.index(rng)
         del self._ranges[i]
         del self._bases[i]
+        if rng.fast is not None and self.fast_paths is not None:
+            self.fast_paths.unmap(rng.base, rng.end - rng.base)
         if self.table is not None:
             for a in range(rng.base, rng.end):
                 self.table[a] = None

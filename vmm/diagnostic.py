@@ -37,6 +37,9 @@ def diagnostic(machine, exc=None):
     recent = machine.stats.recent_text(16)
     if recent:
         lines.append("  last exits: " + "; ".join(recent))
+    fast = machine.stats.recent_fast_text(8)
+    if fast:
+        lines.append("  last port accesses done by device fast paths in C: " + "; ".join(fast))
     try:
         from vmm.screen import screen_tail
         screen = screen_tail(machine.ctx.mem)

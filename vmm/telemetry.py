@@ -60,6 +60,7 @@ class Telemetry:
         self.wall_s = 0.0
         self.recent = collections.deque(maxlen=self.RING)
         self.blocks = None                        # ctypes counter when blocks are counted
+        self.fast_io = None                       # the C port dispatcher (vmm/cpu/portio.py)
 
     def count_event(self, kind, vector):
         self.events[(kind, vector)] += 1
@@ -72,9 +73,29 @@ class Telemetry:
     def exit_count(self):
         """All exits so far (port I/O, MMIO, interrupts and exceptions, BIOS services, halts,
         preemptions): the status line's exits/s."""
-        return (sum(self.port_reads) + sum(self.port_writes) + sum(self.mmio.values())
+        fast = self.fast_io.total() if self.fast_io is not None else 0
+        return (sum(self.port_reads) + sum(self.port_writes) + fast + sum(self.mmio.values())
                 + sum(self.events.values()) + sum(self.bios.values()) + self.halts
                 + self.preemptions)
+
+    def port_counts(self):
+        """{port: [reads, writes]} of every port accessed, those done in C included."""
+        out = {p: [self.port_reads[p], self.port_writes[p]] for p in range(0x10000)
+               if self.port_reads[p] or self.port_writes[p]}
+        if self.fast_io is not None:
+            for p, (r, w) in self.fast_io.counts().items():
+                c = out.setdefault(p, [0, 0])
+                c[0] += r
+                c[1] += w
+        return out
+
+    def recent_fast_text(self, n=8):
+        """The last `n` port accesses the C dispatcher did itself (they are not in the ring
+        of recent exits)."""
+        if self.fast_io is None:
+            return []
+        return [f"in {p:#06x}/{s} -> {v:#x}" if k == "in" else f"out {p:#06x}/{s} <- {v:#x}"
+                for k, p, s, v in self.fast_io.recent()[-n:]]
 
     def recent_text(self, n=16):
         """The last `n` exits, formatted (only when a diagnostic is printed)."""
@@ -97,8 +118,8 @@ class Telemetry:
         d = {
             "engine": engine.info().describe(),
             "exits": {
-                "port_io": {f"{p:#06x}": {"reads": self.port_reads[p], "writes": self.port_writes[p]}
-                            for p in range(0x10000) if self.port_reads[p] or self.port_writes[p]},
+                "port_io": {f"{p:#06x}": {"reads": r, "writes": w}
+                            for p, (r, w) in sorted(self.port_counts().items())},
                 "mmio": {f"{a:#x}": n for a, n in sorted(self.mmio.items())},
                 "interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
                                if k == "irq"},

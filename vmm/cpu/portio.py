@@ -3,6 +3,12 @@
 Every exit is counted and kept in the ring of recent exits (nothing is formatted on this path);
 a port with block handlers gets REP INS/OUTS moved in one exit (vmm/cpu/stringio.py); a device
 error inside a hook becomes the machine's fail-stop (`Machine._fail_in_hook`).
+
+When the C dispatcher (vmm/cpu/_fastio.c) is built, it is the engine's hook: ports whose range
+has a register fast path in C (a device's `fast`, vmm/cpu/fastport.h) are tried there first,
+and everything else, and everything a fast path declines, comes here as before. It counts and
+keeps the accesses it does itself (`m.fast_io`); the I/O log (`--debug io`) turns it off, so
+that the log shows every access.
 """
 import ctypes
 
@@ -13,7 +19,7 @@ from vmm.cpu.stringio import StringIO
 from vmm.telemetry import timed
 
 
-def install_io_hooks(m):
+def install_io_hooks(m, fast=True):
     """One IN and one OUT dispatcher on the port bus, registered as raw ctypes callbacks
     (the binding's wrapper layers cost more than the dispatch itself). Every exit is
     counted and kept in the ring of recent exits; nothing is formatted on this path."""
@@ -70,6 +76,50 @@ def install_io_hooks(m):
     if m.telemetry_enabled:
         on_in, on_out = timed(on_in, m.stats), timed(on_out, m.stats)
     m._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
-    add = m.uc._Uc__do_hook_add
-    add(UC_HOOK_INSN, m._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
-    add(UC_HOOK_INSN, m._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
+    m.fast_io = _fast_dispatcher(m) if fast else None
+    if m.fast_io is None:
+        add = m.uc._Uc__do_hook_add
+        add(UC_HOOK_INSN, m._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
+        add(UC_HOOK_INSN, m._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
+
+
+def _fast_dispatcher(m):
+    """The C dispatcher as the engine's IN/OUT hook, in front of on_in/on_out; None when it is
+    not built."""
+    try:
+        from vmm.cpu import _fastio
+    except ImportError:
+        return None
+    from unicorn import UcError
+    from unicorn.unicorn_py3.unicorn import uclib
+    from unicorn.unicorn_py3.arch.types import uc_hook_h
+    from vmm import engine
+    addr = [ctypes.cast(cb, ctypes.c_void_p).value for cb in m._io_callbacks]
+    d = _fastio.Dispatcher(*addr)
+    if engine.has("uc_port_fastpath"):
+        # engine patch 9: the fast paths are asked before the hooks (and before the engine
+        # syncs the guest PC for them); the Python callbacks are the hooks
+        fast_in, fast_out, user = d.fastpath()
+        status = uclib.uc_x86_set_port_fastpath(m.uc._uch, ctypes.c_void_p(fast_in),
+                                                ctypes.c_void_p(fast_out), ctypes.c_void_p(user))
+        if status != 0:
+            raise UcError(status)
+        hooks = m._io_callbacks
+    else:
+        hook_in, hook_out, user = d.hooks()
+        hooks = (ctypes.c_void_p(hook_in), ctypes.c_void_p(hook_out))
+    for fn, insn in zip(hooks, (X.UC_X86_INS_IN, X.UC_X86_INS_OUT)):
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(m.uc._uch, ctypes.byref(handle), UC_HOOK_INSN,
+                                   ctypes.cast(fn, ctypes.c_void_p), ctypes.c_void_p(user),
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn))
+        if status != 0:
+            raise UcError(status)
+    d.enabled = not m.iolog.on
+    bus = m.ctx.io
+    bus.fast_paths = d
+    for rng in bus._ranges:                 # ranges attached before the hooks were
+        if rng.fast is not None:
+            d.map(rng.base, rng.end - rng.base, rng.fast)
+    m.stats.fast_io = d
+    return d

@@ -220,6 +220,10 @@ class _Loader:
             return _KEEP
         if "__bytes__" in enc:
             raw = base64.b64decode(enc["__bytes__"])
+            if enc.get("mutable") and isinstance(current, bytearray) and \
+                    len(current) == len(raw):
+                current[:] = raw            # in place: a device's C fast path holds the buffer
+                return _KEEP
             return bytearray(raw) if enc.get("mutable") else raw
         if "__timer__" in enc:
             return self.timers[enc["__timer__"]]

@@ -25,12 +25,25 @@ ISR & IMR is non-zero (level-triggered).
 Fail-stops: a page-2 access, a remote DMA that reaches outside the packet memory while
 writing, a ring (PSTART/PSTOP) outside the packet memory, a transmit outside it.
 
+Speed: the ~50 port accesses a frame costs Linux's 8390 driver are mostly plain register reads
+and writes and remote DMA. When vmm/devices/_ne2000.c is built, those are done in C inside the
+engine's run (the port dispatcher of vmm/cpu/portio.py asks it first) on this model's own
+state: the registers are kept in one bytearray, `regs` (REG_LAYOUT; the attributes below are
+views of it), and the packet memory in `mem`. The C path declines, unchanged, whatever would
+move the interrupt line, transmit, start or stop the card, touch the ring bounds, the FIFO,
+pages 2/3, the PROM or the reset port; this model does those, and its fail-stops.
+
     <device class="NE2000" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
 """
 
 from vmm.devices import register
 from vmm.devices.pci import PciConfig
 from vmm.net.card import PciNic
+
+try:
+    from vmm.devices import _ne2000
+except ImportError:                 # not built (no C compiler): the Python model does it all
+    _ne2000 = None
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8029 = 0x8029
@@ -51,6 +64,54 @@ TSR_PTX = 0x01
 DCR_WTS = 0x01
 RX_FIFO_FRAMES = 512
 
+# The registers live in one bytearray, `regs`, which the C fast path (vmm/devices/_ne2000.c)
+# reads and writes in place; the attributes below (self.cr, self.isr, ...) are views of it.
+REG_LAYOUT = {"CR": 0, "PSTART": 1, "PSTOP": 2, "BNRY": 3, "TPSR": 4, "TBCR": 5, "ISR": 7,
+              "RSAR": 8, "RBCR": 10, "RCR": 12, "TCR": 13, "DCR": 14, "IMR": 15, "CURR": 16,
+              "TSR": 17, "RSR": 18, "LEVEL": 19, "PAR": 20, "MAR": 26, "PAGE3": 34, "SIZE": 64,
+              "MEM_SIZE": MEM_END, "DATA_PORT": DATA_PORT}
+R = REG_LAYOUT
+
+
+class _Reg:
+    """An 8- or 16-bit (little-endian) register in the device's `regs` bytearray."""
+
+    def __init__(self, index, width=1):
+        self.index, self.width = index, width
+
+    def __get__(self, dev, owner=None):
+        if dev is None:
+            return self
+        i = self.index
+        return dev.regs[i] if self.width == 1 else dev.regs[i] | dev.regs[i + 1] << 8
+
+    def __set__(self, dev, value):
+        i = self.index
+        if self.width == 1:
+            dev.regs[i] = value
+        else:
+            dev.regs[i] = value & 0xFF
+            dev.regs[i + 1] = value >> 8
+
+
+class _Bytes:
+    """A run of bytes in `regs` (PAR, MAR, page 3): reads give a memoryview to index and
+    compare, a write copies the bytes in (so snapshots of older layouts load)."""
+
+    def __init__(self, index, length):
+        self.index, self.length = index, length
+
+    def __get__(self, dev, owner=None):
+        if dev is None:
+            return self
+        return memoryview(dev.regs)[self.index:self.index + self.length]
+
+    def __set__(self, dev, value):
+        if len(value) != self.length:
+            raise ValueError(f"{self.length} bytes expected, got {len(value)}")
+        dev.regs[self.index:self.index + self.length] = value
+
+
 PAGE0_NAMES = {0: "CR", 1: "PSTART", 2: "PSTOP", 3: "BNRY", 4: "TPSR", 5: "TBCR0", 6: "TBCR1",
                7: "ISR", 8: "RSAR0", 9: "RSAR1", 10: "RBCR0", 11: "RBCR1", 12: "RCR",
                13: "TCR", 14: "DCR", 15: "IMR"}
@@ -58,9 +119,18 @@ PAGE0_NAMES = {0: "CR", 1: "PSTART", 2: "PSTOP", 3: "BNRY", 4: "TPSR", 5: "TBCR0
 
 @register("NE2000")
 class NE2000(PciNic):
-    def __init__(self, dev_id, bus_id, mac=None):
-        super().__init__(dev_id, bus_id, mac)
+    cr, pstart, pstop, bnry, tpsr = (_Reg(R[n]) for n in ("CR", "PSTART", "PSTOP", "BNRY", "TPSR"))
+    isr, rcr, tcr, dcr, imr = (_Reg(R[n]) for n in ("ISR", "RCR", "TCR", "DCR", "IMR"))
+    curr, tsr, rsr, irq_level = (_Reg(R[n]) for n in ("CURR", "TSR", "RSR", "LEVEL"))
+    tbcr, rsar, rbcr = (_Reg(R[n], 2) for n in ("TBCR", "RSAR", "RBCR"))
+    par, mar, page3 = _Bytes(R["PAR"], 6), _Bytes(R["MAR"], 8), _Bytes(R["PAGE3"], 16)
+
+    def __init__(self, dev_id, bus_id, mac=None, fast=True):
+        # both buffers are filled in place from here on: the fast path holds them
+        self.regs = bytearray(R["SIZE"])
         self.mem = bytearray(MEM_END)
+        self.fast = _ne2000.Ne2000Fast(self.regs, self.mem) if fast and _ne2000 else None
+        super().__init__(dev_id, bus_id, mac)
 
     def make_config(self):
         cfg = PciConfig(VENDOR_REALTEK, DEVICE_8029, CLASS_ETHERNET, revision=0,
@@ -72,7 +142,7 @@ class NE2000(PciNic):
 
     def bar_handlers(self):
         return {0: (self._read, self._write, (1, 2, 4),
-                    {DATA_PORT: (self._dma_read_block, self._dma_write_block)})}
+                    {DATA_PORT: (self._dma_read_block, self._dma_write_block)}, self.fast)}
 
     # -- state -------------------------------------------------------------------------------------
     def power_on(self):
@@ -81,9 +151,7 @@ class NE2000(PciNic):
         prom[14] = prom[15] = 0x57          # 'W': a word-wide card
         for i in range(16):
             self.mem[2 * i] = self.mem[2 * i + 1] = prom[i]
-        self.par = bytearray(6)
-        self.mar = bytearray(8)
-        self.page3 = bytearray(16)
+        self.regs[:] = bytes(len(self.regs))
         self._nic_reset()
 
     def _nic_reset(self):
@@ -109,8 +177,10 @@ class NE2000(PciNic):
         self.power_on()
 
     def _update_irq(self):
+        level = 1 if self.isr & self.imr & 0x7F else 0
+        self.irq_level = level              # the fast path declines what would change it
         if self.irq is not None:
-            self.irq.set(self.isr & self.imr & 0x7F)
+            self.irq.set(level)
 
     # -- ports -------------------------------------------------------------------------------------
     def _read(self, offset, size):

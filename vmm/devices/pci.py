@@ -406,8 +406,9 @@ class IntxLine:
 
 class BarDecoder:
     """Maps a function's BARs on the buses while decoding is enabled. `handlers` maps a BAR
-    index to (read, write, widths) or (read, write, widths, blocks): the device's register
-    handlers, called with offsets, and its block ports (vmm/bus.py)."""
+    index to (read, write, widths), (read, write, widths, blocks) or (read, write, widths,
+    blocks, fast): the device's register handlers, called with offsets, its block ports and
+    its register fast path in C, if it has one (vmm/bus.py)."""
 
     # What it maps follows from the configuration space (BARs, COMMAND), which a snapshot
     # saves: the decoder itself is wiring, and `update()` after a restore maps the BARs again.
@@ -428,7 +429,7 @@ class BarDecoder:
 
     def update(self):
         command = self.cfg.read(COMMAND, 2)
-        for index, (read, write, widths, *blocks) in self.handlers.items():
+        for index, (read, write, widths, *extra) in self.handlers.items():
             size = self.cfg.bar_sizes[index]
             io = bool(self.cfg.read(BAR0 + 4 * index, 4) & BAR_IO)
             base = self.cfg.bar(index)
@@ -447,7 +448,8 @@ class BarDecoder:
                 try:
                     rng = bus.attach(base, size, read, write,
                                      owner=f"{self.owner} (BAR{index})", widths=widths,
-                                     blocks=blocks[0] if blocks else None)
+                                     blocks=extra[0] if extra else None,
+                                     fast=extra[1] if len(extra) > 1 else None)
                 except V3Error as exc:
                     raise Unimplemented(f"{self.owner}: BAR{index} programmed to {base:#x}: "
                                         f"{exc}", device=self.owner)

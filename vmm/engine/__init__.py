@@ -27,7 +27,8 @@ PATCHES = {"uc_code_page_tracking": "code-page tracking",
            "uc_hook_walk_complete": "complete hook walks",
            "uc_io_permission_bitmap": "I/O permission bitmap",
            "uc_inline_exit_check": "inline exit check",
-           "uc_engine_interrupts": "engine interrupts"}
+           "uc_engine_interrupts": "engine interrupts",
+           "uc_port_fastpath": "port fast path"}
 SLOW_WARNING = ("running on the stock unicorn engine: guest stores are about 10x slower "
                 "(reinstall v3tools with cmake and gcc present; see docs/engine.md)")
 REINSTALL = "reinstall v3tools (pip install -e .) to rebuild it, or delete it to use the stock engine"

@@ -34,7 +34,7 @@ PATCH_DIR = Path(__file__).resolve().parent / "patches"
 # The exported marker each patch adds (vmm/engine/__init__.py checks the same list).
 MARKERS = ("uc_code_page_tracking", "uc_mem_write_invalidates_code", "uc_msr_hooks",
            "uc_halt_state", "uc_hook_walk_complete", "uc_io_permission_bitmap",
-           "uc_inline_exit_check", "uc_engine_interrupts")
+           "uc_inline_exit_check", "uc_engine_interrupts", "uc_port_fastpath")
 
 
 class BuildError(Exception):

@@ -3,6 +3,7 @@ reads it, transmit, the receive ring and its wrap, CR semantics and fail-stops."
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 
 from v3tools.errors import Unimplemented
@@ -141,3 +142,149 @@ def test_data_port_blocks_match_element_reads(board, addr):
     dma_setup(c, b, 0x4000, 64, 0x12)
     write_block(4, bytes(range(64)))
     assert nic.mem[0x4000:0x4040] == bytes(range(64)) and c.io.read(b + 0x07, 1) & 0x40
+
+
+# -- the register fast path in C (vmm/devices/_ne2000.c) ----------------------------------------
+def _require_fast():
+    import os
+    from vmm.devices import ne2000
+    if ne2000._ne2000 is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("vmm/devices/_ne2000.c is not built (pip install -e . with a C compiler)")
+        pytest.skip("vmm/devices/_ne2000.c is not built (no C compiler at install)")
+
+
+def test_fast_path_layout_is_the_models():
+    _require_fast()
+    from vmm.devices import _ne2000, ne2000
+    assert _ne2000.LAYOUT == ne2000.REG_LAYOUT
+
+
+# CR values a driver writes (start, stop, page 1/2/3, remote read/write/abort/send, transmit),
+# and a random byte now and then
+_CR = [0x21, 0x22, 0x20, 0x62, 0x61, 0xE2, 0x0A, 0x12, 0x1A, 0x26, 0x24, 0x02, 0x42, 0x0B]
+_OPS = st.one_of(
+    st.tuples(st.just("w"), st.integers(0, 0x0F),
+              st.one_of(st.integers(0, 255), st.sampled_from([0x40, 0x4C, 0x50, 0x7F, 0x80]))),
+    st.tuples(st.just("w"), st.sampled_from([4, 5, 6, 7, 8, 9, 10, 11, 15]),
+              st.integers(0, 255)),
+    st.tuples(st.just("cr"), st.sampled_from(_CR)),
+    st.tuples(st.just("cr"), st.integers(0, 255)),       # page 2, "send packet": fail-stops
+    st.tuples(st.just("r"), st.integers(0, 0x0F)),
+    st.tuples(st.just("dr"), st.sampled_from([1, 2, 4])),
+    st.tuples(st.just("dw"), st.sampled_from([1, 2, 4]), st.integers(0, 0xFFFFFFFF)),
+    st.tuples(st.just("rx"), st.integers(0, 1600)),
+    st.tuples(st.just("reset"), st.just(0)),
+    # a driver's remote DMA set-up, then its data accesses (a short count meets its end)
+    st.tuples(st.just("dma"), st.sampled_from([0x3F, 0x4B, 0x4C, 0x7F, 0x80, 0xBF]) |
+              st.integers(0x3F, 0xC0), st.sampled_from([0, 0xFC, 0xFD, 0xFE, 0xFF]) |
+              st.integers(0, 255), st.integers(0, 24),
+              st.sampled_from([0x0A, 0x12]), st.sampled_from([1, 2, 4]), st.integers(0, 12)),
+)
+
+
+def _primitive(op):
+    if op[0] != "dma":
+        return [op]
+    _, page, low, count, cmd, size, n = op
+    kind = [("dr", size)] if cmd == 0x0A else [("dw", size, 0x1234567 * (n + 1))]
+    return [("w", 10, count), ("w", 11, 0), ("w", 8, low), ("w", 9, page), ("cr", cmd)] + \
+        kind * n
+
+
+def _apply(c, nic, b, op, fast):
+    """One access; with `fast`, the C fast path is tried first, as the dispatcher does.
+    Returns what the guest would see (a read's value, or the fail-stop's message)."""
+    kind = op[0]
+    try:
+        if kind == "rx":
+            n = op[1]
+            frame = (bytes(nic.mac) if n % 3 else b"\xff" * 6) + bytes(6) + bytes(
+                (i * 7) & 0xFF for i in range(n))
+            nic.receive(frame)
+            return None
+        if kind in ("r", "dr", "reset"):
+            off, size = {"r": (op[1], 1), "dr": (0x10, op[1]), "reset": (0x1F, 1)}[kind]
+            if fast:
+                v = nic.fast.port_in(off, size)
+                if v is not None:
+                    return v
+            return c.io.read(b + off, size)
+        if kind == "w":
+            off, size, value = op[1], 1, op[2]
+        elif kind == "cr":
+            off, size, value = 0, 1, op[1]
+        else:
+            off, size, value = 0x10, op[1], op[2] & ((1 << (8 * op[1])) - 1)
+        if fast and nic.fast.port_out(off, size, value):
+            return None
+        c.io.write(b + off, size, value)
+        return None
+    except Unimplemented as exc:
+        return ("fail-stop", str(exc))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_OPS, min_size=10, max_size=150), word=st.booleans())
+def test_fast_path_and_the_model_agree_on_any_access_sequence(nic_board, ops, word):
+    """The same accesses through the fast path (falling back to the model where it declines)
+    and through the model alone leave the same registers, packet memory, FIFO, interrupt line
+    and sent frames, and give the guest the same values."""
+    _run_twins(nic_board, ops, word)
+
+
+@pytest.mark.parametrize("word", [True, False])
+@pytest.mark.parametrize("cmd", [0x0A, 0x12])
+def test_fast_path_and_the_model_agree_at_the_ends_of_ring_and_count(nic_board, word, cmd):
+    """Remote DMA that starts just before PSTOP (the model wraps to PSTART; the fast path must
+    decline a crossing) or runs out its count (RDC) on every alignment and width."""
+    ops = []
+    for page, low in ((0x7F, 0xFC), (0x7F, 0xFD), (0x7F, 0xFE), (0x7F, 0xFF), (0xBF, 0xFE),
+                      (0x4C, 0x00)):
+        for size in (1, 2, 4):
+            for count in (1, 2, 3, 4, 5, 8):
+                ops.append(("dma", page, low, count, cmd, size, 3))
+    _run_twins(nic_board, ops, word)
+
+
+def _run_twins(nic_board, ops, word):
+    _require_fast()
+    twins = []
+    for fast in (True, False):
+        c, nic, loop = nic_board(NE2000, memory=1 << 20)
+        b = nic.cfg.bar(0)
+        init(c, b)
+        if not word:
+            c.io.write(b + 0x0E, 1, 0x48)
+        twins.append((c, nic, loop, b, fast))
+    (_, f, lf, _, _), (_, p, lp, _, _) = twins
+    ops = [p for op in ops for p in _primitive(op)]
+    for step, op in enumerate(ops):
+        got = [_apply(c, nic, b, op, fast) for c, nic, loop, b, fast in twins]
+        where = f"after {ops[:step + 1]}"
+        assert got[0] == got[1], where
+        assert f.regs == p.regs, where
+        assert f.mem == p.mem, where
+        assert list(f.fifo) == list(p.fifo), where
+        assert f.irq.level == p.irq.level == f.irq_level, where
+        assert lf.sent == lp.sent, where
+        if isinstance(got[0], tuple):
+            break                         # a fail-stop ends the guest
+
+
+def test_fast_path_declines_what_changes_the_interrupt_line(board):
+    _require_fast()
+    c, nic, b, _ = board
+    init(c, b)
+    assert nic.irq.level == 0
+    nic.receive(bytes(nic.mac) + bytes(60))          # PRX: the line goes up (IMR 0x3F)
+    assert nic.irq.level == 1 and nic.irq_level == 1
+    assert nic.fast.port_in(0x07, 1) & 0x01          # reading ISR: done in C
+    assert nic.fast.port_out(0x07, 1, 0x01) is False  # clearing PRX lowers the line: declined
+    assert nic.regs[7] & 0x01                         # ... with nothing changed
+    c.io.write(b + 0x07, 1, 0x01)
+    assert nic.irq.level == 0 and nic.irq_level == 0
+    assert nic.fast.port_out(0x0F, 1, 0x00) is True  # IMR 0 with nothing pending: done in C
+    assert nic.fast.port_out(0x00, 1, 0x26) is False  # a transmit: the model's
+    assert nic.fast.port_out(0x03, 1, 0x50) is False  # BNRY (the FIFO may drain): the model's

@@ -84,6 +84,8 @@ class CPlusMode:
 
     def __init__(self, nic):
         self.nic = nic
+        # frames the driver gave in several descriptors, with large send, with a checksum request
+        nic.stats.update(tx_gather=0, tx_large_send=0, tx_checksum=0)
         self.reset()
 
     def reset(self):
@@ -274,12 +276,19 @@ class CPlusMode:
                                   f"{MAX_TX_FRAME} bytes")
             self._check(buf, n, f"{name} descriptor {i} buffer")
             parts.append(mem.read(buf, n))
-        frame = parts[0] if len(parts) == 1 else b"".join(parts)
+        stats = nic.stats
+        if len(parts) == 1:
+            frame = parts[0]
+        else:
+            frame = b"".join(parts)
+            stats["tx_gather"] += 1
         opts1, opts2, first = descs[0][1], descs[0][2], descs[0][4]
         try:
             if opts1 & LARGE_SEND:
                 frames = tso_segments(frame, (opts1 >> MSS_SHIFT) & MSS_MASK)
+                stats["tx_large_send"] += 1
             elif opts1 & (IPCS | UDPCS | TCPCS):
+                stats["tx_checksum"] += 1
                 l4 = "tcp" if opts1 & TCPCS else "udp" if opts1 & UDPCS else None
                 if opts1 & TCPCS and opts1 & UDPCS:
                     raise OffloadError("both TCPCS and UDPCS set")

@@ -1,5 +1,9 @@
 """RTL8139: Realtek's RTL8139C Fast Ethernet controller in its classic (non-C+) mode, the chip
-Linux's 8139too drives (RTL8139C datasheet 1.4; register use as in Linux's 8139too).
+Linux's 8139too drives (RTL8139C datasheet 1.4; register use as in Linux's 8139too); with
+`<cplus>on</cplus>` (`--nic user,model=rtl8139,cplus=on`) the RTL8139C+ with its C+ mode, the
+chip QEMU's rtl8139 is and Linux's 8139cp drives: revision 0x20, TCR version 0x74800000, and the
+descriptor rings, scatter-gather, checksum offload and TSO of vmm/net/rtl8139_cplus.py, whose
+register handlers front the classic ones below (the classic path is unchanged).
 
 PCI 10ec:8139, revision 0x10 (8139too refuses revision >= 0x20 as an 8139C+), class 0x020000,
 INTA#. BAR0: 256 bytes of I/O ports, BAR1: the same registers as 256 bytes of memory (Debian's
@@ -30,6 +34,7 @@ Misprogramming: a TX buffer or RX ring outside guest RAM, or a TX size above 179
 fail-stop naming the register.
 
     <device class="RTL8139" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
+    <device class="RTL8139" id="nic0"><bus>pci0</bus><cplus>on</cplus></device>
 """
 import struct
 import zlib

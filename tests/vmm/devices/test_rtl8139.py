@@ -420,3 +420,16 @@ def test_cplus_option_must_be_on_or_off(value):
         RTL8139.from_spec(spec(f'<device class="RTL8139" id="n"><bus>pci0</bus>'
                                f'<cplus>{value}</cplus></device>'), c)
     assert "\n" not in str(e.value)
+
+
+def test_cplus_card_with_c_plus_mode_off_works_as_the_classic_chip(cboard):
+    c, nic, loop = cboard
+    base = start(c, nic)                                      # CpCmd stays 0
+    frame = bytes(range(60))
+    c.mem.write(0x20000, frame)
+    c.io.write(base + 0x20, 4, 0x20000)
+    c.io.write(base + 0x10, 4, len(frame))
+    assert loop.sent == [frame] and c.io.read(base + 0x3E, 2) & 0x04
+    nic.receive(MAC + bytes(6) + b"\x08\x00" + bytes(100))
+    status, length = struct.unpack("<HH", c.mem.read(0x10000, 4))
+    assert status & 1 and length == 118

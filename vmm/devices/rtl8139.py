@@ -1,9 +1,9 @@
 """RTL8139: Realtek's RTL8139C Fast Ethernet controller in its classic (non-C+) mode, the chip
 Linux's 8139too drives (RTL8139C datasheet 1.4; register use as in Linux's 8139too); with
 `<cplus>on</cplus>` (`--nic user,model=rtl8139,cplus=on`) the RTL8139C+ with its C+ mode, the
-chip QEMU's rtl8139 is and Linux's 8139cp drives: revision 0x20, TCR version 0x74800000, and the
-descriptor rings, scatter-gather, checksum offload and TSO of vmm/net/rtl8139_cplus.py, whose
-register handlers front the classic ones below (the classic path is unchanged).
+chip QEMU's rtl8139 is and Linux's 8139cp drives: revision 0x20, TCR version 0x74800000, and
+the descriptor rings, scatter-gather, checksum offload and TSO of vmm/devices/rtl8139_cplus.py,
+whose register handlers front the classic ones below (the classic path is unchanged).
 
 PCI 10ec:8139, revision 0x10 (8139too refuses revision >= 0x20 as an 8139C+), class 0x020000,
 INTA#. BAR0: 256 bytes of I/O ports, BAR1: the same registers as 256 bytes of memory (Debian's
@@ -43,8 +43,8 @@ from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.pci import PciConfig
 from vmm.net.card import PciNic
-from vmm.net.rtl8139_cplus import (CP_LAZY_BITS, HW_VERSION_8139CPLUS, REVISION_CPLUS,
-                                   CPlusMode)
+from vmm.devices.rtl8139_cplus import (CP_LAZY_BITS, HW_VERSION_8139CPLUS, REVISION_CPLUS,
+                                       CPlusMode)
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8139 = 0x8139
@@ -190,7 +190,7 @@ class RTL8139(PciNic):
 
     def bar_handlers(self):
         if self.cplus:
-            # the C+ registers front the classic ones (vmm/net/rtl8139_cplus.py)
+            # the C+ registers front the classic ones (vmm/devices/rtl8139_cplus.py)
             self.cp = CPlusMode(self)
             return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
                     1: (self.cp.read, self.cp.write, (1, 2, 4))}

@@ -1,7 +1,7 @@
 """Transmit offloads a network card performs for its driver, on whole Ethernet frames: the
 Internet checksum (RFC 1071), the IPv4 header checksum, the TCP and UDP checksums over the
 IPv4 pseudo-header, and TCP segmentation (TSO: one large TCP/IPv4 frame cut into MSS-sized
-segments). Used by the RTL8139's C+ mode (vmm/net/rtl8139_cplus.py).
+segments). Used by the RTL8139's C+ mode (vmm/devices/rtl8139_cplus.py).
 
 The ones'-complement sum of 16-bit big-endian words is computed as one big integer modulo
 0xFFFF: 2**16 is 1 modulo 0xFFFF, so the integer of an even-length byte string is congruent

@@ -154,7 +154,7 @@ def test_mac_must_be_a_mac():
                                '<mac>52:54:00:zz:00:01</mac></device>'), c)
 
 
-# -- C+ mode (<cplus>on</cplus>): what Linux's 8139cp uses ------------------------------------------
+# -- C+ mode (<cplus>on</cplus>): what Linux's 8139cp uses ----------------------------------------
 from tests.vmm.net.test_offload import (ipv4_frame, l4_checksum_ok, naive_sum,  # noqa: E402
                                         tcp_segment, udp_datagram)
 

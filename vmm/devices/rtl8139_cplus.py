@@ -40,6 +40,10 @@ descriptors back, which 8139cp follows with an ISR or IMR write: both drain the 
 A descriptor or buffer outside guest RAM, a large send or checksum request the frame does
 not allow (not IPv4, not TCP/UDP), and a frame over 64 KiB are fail-stops naming the
 register or descriptor.
+
+A helper of vmm/devices/rtl8139.py, not a device class of its own (it registers nothing). It
+lives among the devices so that VM snapshots save its state as the card's (vmm/debug/snapshot.py
+treats objects of vmm.net's modules as wiring).
 """
 import zlib
 

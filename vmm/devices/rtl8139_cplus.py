@@ -45,6 +45,7 @@ A helper of vmm/devices/rtl8139.py, not a device class of its own (it registers 
 lives among the devices so that VM snapshots save its state as the card's (vmm/debug/snapshot.py
 treats objects of vmm.net's modules as wiring).
 """
+import struct
 import zlib
 
 from vmm.net.offload import OffloadError, checksum_offload, rx_checksum_status, tso_segments
@@ -78,6 +79,9 @@ RX_PROTO_TCP, RX_PROTO_UDP, RX_PROTO_IP = 1 << 16, 2 << 16, 3 << 16
 RX_IP_FAIL, RX_UDP_FAIL, RX_TCP_FAIL = 1 << 15, 1 << 14, 1 << 13
 MAX_TX_FRAME = 65536
 RING_LIMIT = 1024                  # descriptors walked without a RingEnd before giving up
+
+_DESC = struct.Struct("<IIQ")       # opts1, opts2, buffer address
+_STATUS = struct.Struct("<II")      # opts1, opts2 as the card writes them back
 
 # the classic receive filter's kinds (RX record status bits) as C+ descriptor bits
 _KIND_BITS = {0: 0, 0x2000: RX_BAR, 0x4000: RX_PAM, 0x8000: RX_MAR}
@@ -236,8 +240,7 @@ class CPlusMode:
             while True:
                 addr = ring + 16 * i
                 self._check(addr, 16, f"{name} descriptor {i}")
-                raw = mem.read(addr, 16)
-                opts1 = int.from_bytes(raw[0:4], "little")
+                opts1, opts2, buf = _DESC.unpack(mem.read(addr, 16))
                 if not opts1 & OWN:
                     break
                 if not descs and not opts1 & FIRST:
@@ -246,8 +249,7 @@ class CPlusMode:
                 if descs and opts1 & FIRST:
                     nic.unimplemented(f"{name} descriptor {i}: FirstFrag inside a frame "
                                       f"(no LastFrag since descriptor {descs[0][4]})")
-                descs.append((addr, opts1, int.from_bytes(raw[4:8], "little"),
-                              int.from_bytes(raw[8:16], "little"), i))
+                descs.append((addr, opts1, opts2, buf, i))
                 i = 0 if opts1 & RING_END else i + 1
                 if i >= RING_LIMIT:
                     nic.unimplemented(f"{name}: no RingEnd within {RING_LIMIT} descriptors")
@@ -333,9 +335,23 @@ class CPlusMode:
                 if not l4_ok:
                     status |= RX_TCP_FAIL if proto == "tcp" else RX_UDP_FAIL
         data = bytes(frame) + (zlib.crc32(frame) & 0xFFFFFFFF).to_bytes(4, "little")
-        # the descriptors the frame needs, all owned by the card, before writing any
         ring = self.rx_ring
         i = self.rx_index
+        # the common case: the next descriptor is free and its buffer holds the frame
+        addr = ring + 16 * i
+        limit = nic.ctx.memory_size
+        if addr + 16 <= limit:
+            opts1, _, buf = _DESC.unpack(mem.read(addr, 16))
+            if opts1 & OWN and opts1 & RX_LEN_MASK >= len(data) and buf + len(data) <= limit:
+                mem.write(buf, data)
+                mem.write(addr, _STATUS.pack((opts1 & RING_END) | status | LAST | len(data),
+                                             opts2))
+                self.rx_index = 0 if opts1 & RING_END else i + 1
+                nic.stats["rx"] += 1
+                nic.isr |= INT_RX_OK
+                nic._update_irq()
+                return True
+        # else the descriptors the frame needs, all owned by the card, before writing any
         used = []
         left = len(data)
         while left > 0:

@@ -117,7 +117,6 @@ def tso_segments(frame, mss):
     and both checksums computed. Returns the list of frames (bytes)."""
     if mss <= 0:
         raise OffloadError(f"large send with an MSS of {mss}")
-    frame = bytearray(frame)
     ip, ihl, l4, length, proto = _ipv4(frame)
     if proto != PROTO_TCP:
         raise OffloadError(f"large send of an IPv4 packet of protocol {proto} (only TCP is "
@@ -127,31 +126,40 @@ def tso_segments(frame, mss):
     thl = (frame[l4 + 12] >> 4) * 4
     if thl < 20 or thl > length:
         raise OffloadError(f"large send with a bad TCP header length ({thl})")
-    end = l4 + length
-    payload = bytes(frame[l4 + thl:end])
-    header = frame[:l4 + thl]
-    ident = (header[ip + 4] << 8) | header[ip + 5]
-    seq = int.from_bytes(header[l4 + 4:l4 + 8], "big")
-    flags = header[l4 + 13]
+    eth = bytes(frame[:ip])
+    iph = bytearray(frame[ip:l4])
+    tcph = bytearray(frame[l4:l4 + thl])
+    payload = bytes(frame[l4 + thl:l4 + length])
+    ident = (iph[4] << 8) | iph[5]
+    seq = int.from_bytes(tcph[4:8], "big")
+    flags = tcph[13]
+    iph[10:12] = tcph[16:18] = b"\0\0"
+    # every piece summed below starts at an even offset of its checksummed block, so the
+    # pieces' integers add up modulo 0xFFFF (see ones_sum)
+    pseudo = int.from_bytes(bytes(iph[12:20]), "big") + PROTO_TCP
     out = []
     count = max(1, -(-len(payload) // mss))
     for i in range(count):
         chunk = payload[i * mss:(i + 1) * mss]
-        seg = bytearray(header)
-        seg += chunk
-        total = ihl + thl + len(chunk)
-        seg[ip + 2:ip + 4] = total.to_bytes(2, "big")
-        seg[ip + 4:ip + 6] = ((ident + i) & 0xFFFF).to_bytes(2, "big")
-        seg[l4 + 4:l4 + 8] = ((seq + i * mss) & 0xFFFFFFFF).to_bytes(4, "big")
+        iph[2:4] = (ihl + thl + len(chunk)).to_bytes(2, "big")
+        iph[4:6] = ((ident + i) & 0xFFFF).to_bytes(2, "big")
+        iph[10:12] = b"\0\0"
+        csum = ~(int.from_bytes(iph, "big") % 0xFFFF or 0xFFFF) & 0xFFFF   # never all zero
+        iph[10:12] = csum.to_bytes(2, "big")
+        tcph[4:8] = ((seq + i * mss) & 0xFFFFFFFF).to_bytes(4, "big")
         f = flags
         if i != count - 1:
             f &= ~(TCP_FIN | TCP_PSH)
         if i != 0:
             f &= ~TCP_CWR
-        seg[l4 + 13] = f
-        _set_ip_checksum(seg, ip, ihl)
-        _set_l4_checksum(seg, ip, l4, thl + len(chunk), PROTO_TCP)
-        out.append(bytes(seg))
+        tcph[13] = f
+        tcph[16:18] = b"\0\0"
+        data = int.from_bytes(chunk, "big")
+        if len(chunk) & 1:
+            data <<= 8                     # the pad byte
+        total = pseudo + thl + len(chunk) + int.from_bytes(tcph, "big") + data
+        tcph[16:18] = (~(total % 0xFFFF or 0xFFFF) & 0xFFFF).to_bytes(2, "big")
+        out.append(eth + iph + tcph + chunk)
     return out
 
 

@@ -433,3 +433,15 @@ def test_cplus_card_with_c_plus_mode_off_works_as_the_classic_chip(cboard):
     nic.receive(MAC + bytes(6) + b"\x08\x00" + bytes(100))
     status, length = struct.unpack("<HH", c.mem.read(0x10000, 4))
     assert status & 1 and length == 118
+
+
+def test_cplus_receive_spreads_a_long_frame_over_small_buffers(cboard):
+    c, nic, _ = cboard
+    cp_open(c, nic, rx_descs=4, buf_size=256)
+    frame = rx_frame(560)                                     # 614 bytes + CRC: 3 buffers
+    nic.receive(frame)
+    descs = [get_desc(c, RX_RING, i) for i in range(4)]
+    assert [d[0] & (OWN | FS | LS) for d in descs] == [FS, 0, LS, OWN]
+    assert [d[0] & 0x1FFF for d in descs[:3]] == [256, 256, len(frame) + 4]
+    data = b"".join(c.mem.read(d[2], 256) for d in descs[:3])
+    assert data[:len(frame)] == frame

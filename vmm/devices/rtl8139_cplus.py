@@ -251,8 +251,9 @@ class CPlusMode:
                                       f"(no LastFrag since descriptor {descs[0][4]})")
                 descs.append((addr, opts1, opts2, buf, i))
                 i = 0 if opts1 & RING_END else i + 1
-                if i >= RING_LIMIT:
-                    nic.unimplemented(f"{name}: no RingEnd within {RING_LIMIT} descriptors")
+                if i >= RING_LIMIT or len(descs) > RING_LIMIT:
+                    nic.unimplemented(f"{name}: no RingEnd within {RING_LIMIT} descriptors, "
+                                      f"or a frame without LastFrag round the whole ring")
                 if opts1 & LAST:
                     break
             if not descs or not descs[-1][1] & LAST:

@@ -445,3 +445,13 @@ def test_cplus_receive_spreads_a_long_frame_over_small_buffers(cboard):
     assert [d[0] & 0x1FFF for d in descs[:3]] == [256, 256, len(frame) + 4]
     data = b"".join(c.mem.read(d[2], 256) for d in descs[:3])
     assert data[:len(frame)] == frame
+
+
+def test_cplus_frame_without_last_frag_round_the_ring_is_a_fail_stop(cboard):
+    c, nic, _ = cboard
+    r = cp_open(c, nic)
+    for i in range(4):
+        put_desc(c, TX_RING, i, OWN | (FS if i == 0 else 0) | (EOR if i == 3 else 0) | 60,
+                 0x50000)                                     # no LastFrag anywhere
+    with pytest.raises(Unimplemented, match="descriptor 0: FirstFrag inside a frame"):
+        r.w(0xD9, 1, 0x40)

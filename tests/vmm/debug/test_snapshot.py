@@ -114,40 +114,6 @@ def test_bad_snapshot_inputs(booted, tmp_path):
     assert not (tmp_path / "x.v3snap").exists()
 
 
-def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
-    """A PCI card's BAR mappings are wiring that follows from its configuration space: the
-    snapshot saves the space, and a restored machine maps the BARs where the guest put them."""
-    from vmm.bios import pci_init
-    from vmm.config import parse_vm_config
-    from vmm.launch import standard_pc_xml
-    from vmm.machine import Machine
-    from vmm.net.options import add_to_config
-    from vmm.devices.rtl8139 import RTL8139
-
-    def build():
-        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
-        add_to_config(cfg, ["user,model=rtl8139,restrict=on"])
-        m = Machine(memory_mb=32)
-        m.add_devices(cfg.devices)
-        m.finish_board()
-        return m, m.ctx.devices_of(RTL8139)[0]
-    m, nic = build()
-    pci_init.assign(m.ctx)                        # what the BIOS does at POST
-    io_bar, mmio_bar = nic.cfg.bar(0), nic.cfg.bar(1)
-    assert io_bar and mmio_bar
-    m.ctx.mmio.write(mmio_bar + 0x3C, 2, 0x0005)   # IMR: state that must come back
-    path = tmp_path / "nic.v3snap"
-    snapshot.save(m, str(path))
-    m.close()
-    m2, nic2 = build()
-    assert m2.ctx.mmio.find(mmio_bar) is None      # nothing mapped before the restore
-    snapshot.load(m2, str(path))
-    assert m2.ctx.mmio.read(mmio_bar + 0x3C, 2) == 0x0005
-    assert m2.ctx.io.read(io_bar + 0x3C, 2) == 0x0005
-    assert m2.ctx.mmio.read(mmio_bar + 0x40, 4) & 0x7C800000 == 0x74000000
-    m2.close()
-
-
 def test_rtl8139_in_c_plus_mode_saves_and_restores_its_rings(tmp_path):
     """The C+ state (vmm/devices/rtl8139_cplus.py) is the card's: CpCmd, ring addresses and
     indices, and the receive path it selects come back."""
@@ -183,3 +149,38 @@ def test_rtl8139_in_c_plus_mode_saves_and_restores_its_rings(tmp_path):
     assert (nic2.cp.tx_index[0], nic2.cp.rx_index) == (5, 7)
     assert nic2.store == nic2.cp._store and nic2.cp.nic is nic2
     m2.close()
+
+
+def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
+    """A PCI card's BAR mappings are wiring that follows from its configuration space: the
+    snapshot saves the space, and a restored machine maps the BARs where the guest put them."""
+    from vmm.bios import pci_init
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    from vmm.net.options import add_to_config
+    from vmm.devices.rtl8139 import RTL8139
+
+    def build():
+        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
+        add_to_config(cfg, ["user,model=rtl8139,restrict=on"])
+        m = Machine(memory_mb=32)
+        m.add_devices(cfg.devices)
+        m.finish_board()
+        return m, m.ctx.devices_of(RTL8139)[0]
+    m, nic = build()
+    pci_init.assign(m.ctx)                        # what the BIOS does at POST
+    io_bar, mmio_bar = nic.cfg.bar(0), nic.cfg.bar(1)
+    assert io_bar and mmio_bar
+    m.ctx.mmio.write(mmio_bar + 0x3C, 2, 0x0005)   # IMR: state that must come back
+    path = tmp_path / "nic.v3snap"
+    snapshot.save(m, str(path))
+    m.close()
+    m2, nic2 = build()
+    assert m2.ctx.mmio.find(mmio_bar) is None      # nothing mapped before the restore
+    snapshot.load(m2, str(path))
+    assert m2.ctx.mmio.read(mmio_bar + 0x3C, 2) == 0x0005
+    assert m2.ctx.io.read(io_bar + 0x3C, 2) == 0x0005
+    assert m2.ctx.mmio.read(mmio_bar + 0x40, 4) & 0x7C800000 == 0x74000000
+    m2.close()
+

@@ -183,4 +183,3 @@ def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
     assert m2.ctx.io.read(io_bar + 0x3C, 2) == 0x0005
     assert m2.ctx.mmio.read(mmio_bar + 0x40, 4) & 0x7C800000 == 0x74000000
     m2.close()
-

@@ -7,10 +7,13 @@ For each card (rtl8139, ne2k_pci) and each VMM, a `v3 mkguest --net` Debian i386
   - throughput: GET /big (8 MiB) through the forward, MB/s (10^6 bytes/s);
   - idle CPU: host CPU time the VMM process uses over IDLE seconds once the guest is idle
     (v3 also without a network, where nothing can arrive and idle time is fast-forwarded).
-QEMU's rtl8139 is the C+ chip (revision 0x20; Linux's 8139cp drives it), ours the classic one
-(8139too): same card name, different drivers.
+QEMU's rtl8139 is the C+ chip (revision 0x20; Linux's 8139cp drives it), ours by default the
+classic one (8139too): same card name, different drivers. The card `rtl8139-cplus` runs v3's
+RTL8139 in C+ mode (`--nic user,model=rtl8139,cplus=on`, 8139cp) against QEMU's rtl8139: the
+same chip and driver on both sides.
 
-    python3 scripts/bench_net.py [--idle 10] [--cards rtl8139,ne2k_pci] [--downloads N]
+    python3 scripts/bench_net.py [--idle 10] [--cards rtl8139,rtl8139-cplus,ne2k_pci]
+                                 [--downloads N]
 
 With --downloads N each boot serves the 8 MiB file N times in a row; the table shows the
 median throughput (single downloads swing by a factor of 1.5 on this machine).
@@ -169,10 +172,16 @@ def idle_without_network(iso, idle_s, tmp):
         proc.wait(timeout=20)
 
 
+# --cards name -> (QEMU's and v3's model, v3's extra --nic options)
+CARDS = {"rtl8139": ("rtl8139", ""), "rtl8139-cplus": ("rtl8139", ",cplus=on"),
+         "ne2k_pci": ("ne2k_pci", "")}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")
-    ap.add_argument("--cards", default="rtl8139,ne2k_pci")
+    ap.add_argument("--cards", default="rtl8139,ne2k_pci",
+                    help=f"comma-separated, of: {', '.join(CARDS)} (default rtl8139,ne2k_pci)")
     ap.add_argument("--skip-qemu", action="store_true")
     ap.add_argument("--downloads", type=int, default=1,
                     help="downloads per boot; the table shows their median (all are printed)")
@@ -181,6 +190,10 @@ def main():
     args = ap.parse_args()
     if args.downloads < 1:
         ap.error(f"--downloads must be at least 1 (got {args.downloads})")
+    cards = args.cards.split(",")
+    for card in cards:
+        if card not in CARDS:
+            ap.error(f"--cards: unknown card {card!r} (known: {', '.join(CARDS)})")
     from guest_creator.mkguest import mkguest
     from v3tools import artefacts
     kernel = artefacts.debian_kernel("i386")
@@ -192,14 +205,16 @@ def main():
         iso = Path(tmp) / "net.iso"
         mkguest(iso, kernel=kernel, busybox=busybox, net=True, add=[(str(big), "/www/big")])
         rows = []
-        for card in args.cards.split(","):
+        for card in cards:
+            model, v3_opts = CARDS[card]
             for vmm in (["v3"] if args.skip_qemu else ["qemu", "v3"]):
                 port = free_port()
                 serial = Path(tmp) / f"{vmm}-{card}.serial"
-                nic = f"user,model={card},restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80"
+                nic = f"user,model={model},restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80"
                 if vmm == "v3":
                     cmd = [sys.executable, "-m", "v3tools", "run", "--cdrom", str(iso),
-                           "--serial", f"file:{serial}", "--timeout", "900", "--nic", nic]
+                           "--serial", f"file:{serial}", "--timeout", "900", "--nic",
+                           nic + v3_opts]
                 else:
                     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-cdrom",
                            str(iso), "-display", "none", "-serial", f"file:{serial}",
@@ -209,7 +224,7 @@ def main():
                 rows.append((card, vmm, first, mbs, idle))
                 each = f" (each: {', '.join(f'{r:.2f}' for r in rates)})" if len(rates) > 1 \
                     else ""
-                print(f"{card:9} {vmm:5} first page {first:6.1f} s  8 MiB at {mbs:6.2f} MB/s  "
+                print(f"{card:13} {vmm:5} first page {first:6.1f} s  8 MiB at {mbs:6.2f} MB/s  "
                       f"idle CPU {idle * 100:5.1f} %{each}", flush=True)
                 if vmm == "v3" and args.exits:
                     base = download_exits(cmd, port, sha, tmp, False)

@@ -78,11 +78,11 @@ class LoopBackend(Backend):
         self.sent.append(bytes(frame))
 
 
-def _nic_board(card, memory=4 << 20):
+def _nic_board(card, memory=4 << 20, options=""):
     """Network card `card` (a PciNic class) on the smallest board its Linux driver meets: the
     8259A, the PCI bus, the i440FX and the PIIX3 (INTx routing through PIRQ and ELCR), id
     "nic0" with MAC 52:54:00:ab:cd:ef, connected to a LoopBackend, its BARs and interrupt line
-    assigned as the BIOS does. Returns (ctx, nic, backend)."""
+    assigned as the BIOS does; `options` is more XML for the card. Returns (ctx, nic, backend)."""
     import io
     from lxml import etree
     from vmm.bios import pci_init
@@ -107,7 +107,7 @@ def _nic_board(card, memory=4 << 20):
     c.add_device(I440FX("northbridge", "pci0"))
     c.add_device(PIIX3.from_spec(spec('<device class="PIIX3" id="sb"><bus>pci0</bus></device>'), c))
     nic = card.from_spec(spec(f'<device class="{card.CLASS_NAME}" id="nic0"><bus>pci0</bus>'
-                              f'<mac>52:54:00:ab:cd:ef</mac></device>'), c)
+                              f'<mac>52:54:00:ab:cd:ef</mac>{options}</device>'), c)
     c.add_device(nic)
     loop = LoopBackend()
     nic.connect_port(Port(loop))

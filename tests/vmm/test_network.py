@@ -109,8 +109,13 @@ def fetch(url, timeout=120):
         return r.read()
 
 
-@pytest.mark.parametrize("arch", ["i386", "amd64"])
-@pytest.mark.parametrize("model, driver", [("rtl8139", "8139too"), ("ne2k_pci", "ne2k-pci")])
+CARDS = [("i386", "rtl8139", "8139too"), ("amd64", "rtl8139", "8139too"),
+         ("i386", "ne2k_pci", "ne2k-pci"), ("amd64", "ne2k_pci", "ne2k-pci"),
+         # the RTL8139C+ in C+ mode, QEMU's rtl8139: Debian's 8139cp with its offloads
+         ("i386", "rtl8139,cplus=on", "8139cp"), ("amd64", "rtl8139,cplus=on", "8139cp")]
+
+
+@pytest.mark.parametrize("arch, model, driver", CARDS)
 def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_isos, big_file, require_tool,
                                                      model, driver, arch):
     tcpdump = require_tool("tcpdump", "tcpdump")
@@ -133,6 +138,12 @@ def test_user_network_dhcp_hostfwd_big_file_and_pcap(tmp_path, net_isos, big_fil
     assert dump.returncode == 0, dump.stderr
     for what in ("DHCP, Request", "DHCP, Reply", "10.0.2.15.80 > "):
         assert what in dump.stdout, dump.stdout[:2000]
+    if driver == "8139cp":
+        assert "(id 10ec:8139 rev 20) is an enhanced 8139C+ chip, use 8139cp" in serial
+        card = machine.ctx.devices["nic0"]
+        # Debian's 8139cp turns scatter-gather, checksum offload and TSO on: the download
+        # goes out as large sends, other TCP/UDP with checksum requests
+        assert card.stats["tx_large_send"] > 0 and card.stats["tx_checksum"] > 0, card.stats
 
 
 def test_seed_legacy_line_and_outbound_fetch(tmp_path, i386_parts):

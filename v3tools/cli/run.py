@@ -53,7 +53,7 @@ MACHINES = ("pc", "pc-i440fx")
               help="Leave out devices of this class.")
 @click.option("--nic", "nic", multiple=True, metavar="user|tap,OPTIONS",
               help="Add a network card and its backend, QEMU's form: user,model=rtl8139,"
-                   "hostfwd=tcp:127.0.0.1:8080-:80[,restrict=on][,net=10.0.2.0/24][,mac=...] "
+                   "hostfwd=tcp:127.0.0.1:8080-:80[,restrict=on][,net=10.0.2.0/24][,mac=...][,cplus=on] "
                    "or tap,ifname=tap0,model=ne2k_pci.")
 @click.option("--net", "net", multiple=True, metavar="nic,...|user,...|tap,...",
               help="QEMU's legacy pair: -net nic,model=rtl8139 -net user (or tap,ifname=NAME).")

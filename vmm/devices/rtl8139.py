@@ -1,5 +1,9 @@
 """RTL8139: Realtek's RTL8139C Fast Ethernet controller in its classic (non-C+) mode, the chip
-Linux's 8139too drives (RTL8139C datasheet 1.4; register use as in Linux's 8139too).
+Linux's 8139too drives (RTL8139C datasheet 1.4; register use as in Linux's 8139too); with
+`<cplus>on</cplus>` (`--nic user,model=rtl8139,cplus=on`) the RTL8139C+ with its C+ mode, the
+chip QEMU's rtl8139 is and Linux's 8139cp drives: revision 0x20, TCR version 0x74800000, and
+the descriptor rings, scatter-gather, checksum offload and TSO of vmm/devices/rtl8139_cplus.py,
+whose register handlers front the classic ones below (the classic path is unchanged).
 
 PCI 10ec:8139, revision 0x10 (8139too refuses revision >= 0x20 as an 8139C+), class 0x020000,
 INTA#. BAR0: 256 bytes of I/O ports, BAR1: the same registers as 256 bytes of memory (Debian's
@@ -30,13 +34,17 @@ Misprogramming: a TX buffer or RX ring outside guest RAM, or a TX size above 179
 fail-stop naming the register.
 
     <device class="RTL8139" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
+    <device class="RTL8139" id="nic0"><bus>pci0</bus><cplus>on</cplus></device>
 """
 import struct
 import zlib
 
+from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.pci import PciConfig
 from vmm.net.card import PciNic
+from vmm.devices.rtl8139_cplus import (CP_LAZY_BITS, HW_VERSION_8139CPLUS, REVISION_CPLUS,
+                                       CPlusMode)
 
 VENDOR_REALTEK = 0x10EC
 DEVICE_8139 = 0x8139
@@ -66,6 +74,7 @@ RCR_AAP, RCR_APM, RCR_AM, RCR_AB, RCR_WRAP = 0x01, 0x02, 0x04, 0x08, 0x80
 RX_ROK, RX_BAR, RX_PAM, RX_MAR = 0x0001, 0x2000, 0x4000, 0x8000
 RX_SPARE = 16 + 2048               # bytes the driver allocates past the ring when WRAP is set
 MAX_TX = 1792
+
 RX_FIFO_FRAMES = 512               # frames the card holds while the ring is full
 
 BMSR_VALUE = 0x782D                # 100/10 full/half capable, autoneg complete, link up
@@ -150,8 +159,28 @@ class Eeprom93C46:
 
 @register("RTL8139")
 class RTL8139(PciNic):
+    def __init__(self, dev_id, bus_id, mac=None, cplus=False):
+        self.cplus = cplus              # before make_config (the revision)
+        self.cp = None                  # the C+ mode's state and rings, made with the BARs
+        super().__init__(dev_id, bus_id, mac)
+
+    @classmethod
+    def from_spec(cls, spec, ctx):
+        nic = super().from_spec(spec, ctx)
+        text = spec.value("cplus")
+        if text is not None:
+            v = text.strip().lower()
+            if v in ("on", "yes", "1", "true"):
+                nic.cplus = True
+            elif v not in ("off", "no", "0", "false"):
+                raise ConfigError(f"{spec.where()}: RTL8139 '{spec.id}': <cplus> must be on "
+                                  f"or off, got {text.strip()!r}")
+            nic.cfg = nic.make_config()
+        return nic
+
     def make_config(self):
-        cfg = PciConfig(VENDOR_REALTEK, DEVICE_8139, CLASS_ETHERNET, revision=REVISION,
+        revision = REVISION_CPLUS if self.cplus else REVISION
+        cfg = PciConfig(VENDOR_REALTEK, DEVICE_8139, CLASS_ETHERNET, revision=revision,
                         name=f"{self.id} (RTL8139)", interrupt_pin=1,
                         subsystem_vendor=VENDOR_REALTEK, subsystem=DEVICE_8139,
                         status=0x0280)
@@ -160,6 +189,11 @@ class RTL8139(PciNic):
         return cfg
 
     def bar_handlers(self):
+        if self.cplus:
+            # the C+ registers front the classic ones (vmm/devices/rtl8139_cplus.py)
+            self.cp = CPlusMode(self)
+            return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
+                    1: (self.cp.read, self.cp.write, (1, 2, 4))}
         return {
             0: (self._read, self._write, (1, 2, 4)),
             1: (self._read, self._write, (1, 2, 4))}
@@ -168,7 +202,10 @@ class RTL8139(PciNic):
     def power_on(self):
         self.idr = bytearray(self.mac)
         self.mar = bytearray(8)
-        self.tcr = HW_VERSION_8139C
+        self.hw_version = HW_VERSION_8139CPLUS if self.cplus else HW_VERSION_8139C
+        self.tcr = self.hw_version
+        self.lazy_bits = CP_LAZY_BITS if self.cplus else LAZY_ISR_BITS
+        self.store = self._store           # the receive path: the classic ring or C+ descriptors
         self.config = {CONFIG0: 0x00, CONFIG1: 0x00, CONFIG3: 0x00, CONFIG4: 0x00,
                        CONFIG5: 0x00, HLTCLK: 0x00}
         self.cr9346 = 0
@@ -192,6 +229,8 @@ class RTL8139(PciNic):
         self.rcr = 0
         self.mpc = 0
         self.fifo.clear()
+        if self.cp is not None:
+            self.cp.reset()
         self._update_irq()
 
     def reset(self):
@@ -221,7 +260,7 @@ class RTL8139(PciNic):
         frame and per interrupt-mask write. Error and overflow interrupts stop the guest."""
         if getattr(self, "irq", None) is not None:
             pending = self.isr & self.imr
-            self.irq.set(pending, urgent=bool(pending & ~LAZY_ISR_BITS))
+            self.irq.set(pending, urgent=bool(pending & ~self.lazy_bits))
 
     # -- registers ---------------------------------------------------------------------------------
     def _read(self, offset, size):
@@ -325,7 +364,7 @@ class RTL8139(PciNic):
                 self.rbstart = value
                 return
             if offset == TCR:
-                self.tcr = HW_VERSION_8139C | (value & ~TCR_VERSION_MASK & ~1)
+                self.tcr = self.hw_version | (value & ~TCR_VERSION_MASK & ~1)
                 return
             if offset == RCR:
                 self.rcr = value & 0xF0FFFF
@@ -463,7 +502,7 @@ class RTL8139(PciNic):
         if kind is None:
             self.stats["rx_filtered"] += 1
             return
-        if self.fifo or not self._store(frame, kind):
+        if self.fifo or not self.store(frame, kind):
             if len(self.fifo) >= RX_FIFO_FRAMES:
                 self.mpc = (self.mpc + 1) & 0xFFFFFF
                 self.stats["rx_dropped"] += 1
@@ -475,7 +514,7 @@ class RTL8139(PciNic):
     def _drain_fifo(self):
         while self.fifo and self.cr & CR_RE:
             frame, kind = self.fifo[0]
-            if not self._store(frame, kind):
+            if not self.store(frame, kind):
                 break
             self.fifo.popleft()
 

@@ -3,6 +3,7 @@ configuration reaches the devices in one place (vmm/config.py) whether it came f
 image's XML or from the command line.
 
     --nic user,model=rtl8139,hostfwd=tcp:127.0.0.1:8080-:80,restrict=on,net=10.0.2.0/24,mac=...
+    --nic user,model=rtl8139,cplus=on      (the RTL8139C+ in C+ mode, as QEMU's rtl8139)
     --nic tap,ifname=tap2,model=ne2k_pci
     -net nic,model=rtl8139[,macaddr=...]  -net user[,hostfwd=...]|tap,ifname=...  -redir tcp:P:A:P
 
@@ -18,8 +19,9 @@ from vmm.net.mac import format_mac, parse_mac
 
 MODELS = {"rtl8139": "RTL8139", "ne2k_pci": "NE2000"}
 DEFAULT_MODEL = "rtl8139"
-USER_KEYS = {"hostfwd", "restrict", "net", "model", "mac", "macaddr", "id"}
-TAP_KEYS = {"ifname", "model", "mac", "macaddr", "id", "script", "downscript"}
+USER_KEYS = {"hostfwd", "restrict", "net", "model", "mac", "macaddr", "id", "cplus"}
+TAP_KEYS = {"ifname", "model", "mac", "macaddr", "id", "script", "downscript", "cplus"}
+CPLUS_MODELS = {"rtl8139"}          # the models with a C+ mode (the card's <cplus>)
 
 
 @dataclass
@@ -31,6 +33,7 @@ class NicConfig:
     restrict: bool = False
     net: str = None
     ifname: str = None
+    cplus: bool = False
 
 
 def _split(spec, what):
@@ -48,13 +51,13 @@ def _split(spec, what):
     return kind, opts
 
 
-def _on_off(value, what):
+def _on_off(value, what, key="restrict"):
     v = value.lower()
     if v in ("on", "yes", "y", "1", "true"):
         return True
     if v in ("off", "no", "n", "0", "false"):
         return False
-    raise ConfigError(f"{what}: restrict={value}: expected on or off")
+    raise ConfigError(f"{what}: {key}={value}: expected on or off")
 
 
 def _model(value, what):
@@ -84,6 +87,8 @@ def _backend_options(nic, kind, opts, what, allowed):
             nic.mac = value
         elif key == "ifname":
             nic.ifname = value
+        elif key == "cplus":
+            nic.cplus = _on_off(value, what, "cplus")
         elif key in ("script", "downscript") and value != "no":
             raise ConfigError(f"{what}: {key}={value}: running host scripts is not supported "
                               f"(create and configure the TAP interface beforehand; "
@@ -100,6 +105,9 @@ def parse_nic(spec):
     _backend_options(nic, kind, opts, what, USER_KEYS if kind == "user" else TAP_KEYS)
     if kind == "tap" and not nic.ifname:
         raise ConfigError(f"{what}: the tap backend needs ifname=NAME")
+    if nic.cplus and nic.model not in CPLUS_MODELS:
+        raise ConfigError(f"{what}: cplus=on is an option of model=rtl8139 (the RTL8139C+), "
+                          f"not of model={nic.model}")
     return nic
 
 
@@ -162,8 +170,9 @@ def device_specs(nics, pci_id, pcap=None, first_index=0):
     parts = []
     for i, nic in enumerate(nics, start=first_index):
         mac = f"<mac>{escape(format_mac(parse_mac(nic.mac)))}</mac>" if nic.mac else ""
+        cplus = "<cplus>on</cplus>" if nic.cplus else ""
         parts.append(f'<device class="{MODELS[nic.model]}" id="nic{i}"><bus>{escape(pci_id)}'
-                     f'</bus>{mac}</device>')
+                     f'</bus>{mac}{cplus}</device>')
         opts = [f"<backend>{nic.backend}</backend>"]
         opts += [f"<hostfwd>{escape(h)}</hostfwd>" for h in nic.hostfwd]
         if nic.restrict:

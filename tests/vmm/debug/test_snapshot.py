@@ -114,6 +114,43 @@ def test_bad_snapshot_inputs(booted, tmp_path):
     assert not (tmp_path / "x.v3snap").exists()
 
 
+def test_rtl8139_in_c_plus_mode_saves_and_restores_its_rings(tmp_path):
+    """The C+ state (vmm/devices/rtl8139_cplus.py) is the card's: CpCmd, ring addresses and
+    indices, and the receive path it selects come back."""
+    from vmm.bios import pci_init
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    from vmm.net.options import add_to_config
+    from vmm.devices.rtl8139 import RTL8139
+
+    def build():
+        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
+        add_to_config(cfg, ["user,model=rtl8139,restrict=on,cplus=on"])
+        m = Machine(memory_mb=32)
+        m.add_devices(cfg.devices)
+        m.finish_board()
+        return m, m.ctx.devices_of(RTL8139)[0]
+    m, nic = build()
+    pci_init.assign(m.ctx)
+    bar = nic.cfg.bar(1)
+    m.ctx.mmio.write(bar + 0xE0, 2, 0x003B)
+    m.ctx.mmio.write(bar + 0xE4, 4, 0x123000)
+    m.ctx.mmio.write(bar + 0x20, 4, 0x124000)
+    nic.cp.tx_index[0], nic.cp.rx_index = 5, 7
+    path = tmp_path / "cplus.v3snap"
+    snapshot.save(m, str(path))
+    m.close()
+    m2, nic2 = build()
+    snapshot.load(m2, str(path))
+    assert m2.ctx.mmio.read(bar + 0xE0, 2) == 0x003B
+    assert m2.ctx.mmio.read(bar + 0xE4, 4) == 0x123000
+    assert m2.ctx.mmio.read(bar + 0x20, 4) == 0x124000
+    assert (nic2.cp.tx_index[0], nic2.cp.rx_index) == (5, 7)
+    assert nic2.store == nic2.cp._store and nic2.cp.nic is nic2
+    m2.close()
+
+
 def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
     """A PCI card's BAR mappings are wiring that follows from its configuration space: the
     snapshot saves the space, and a restored machine maps the BARs where the guest put them."""

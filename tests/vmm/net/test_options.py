@@ -30,6 +30,9 @@ def test_modern_and_legacy_forms():
     ("user,hostfwd=tcp:80", "expected"),
     ("user,mac=52:54:00:12:34", "not a MAC"),
     ("tap,model=rtl8139", "needs ifname"),
+    ("user,model=rtl8139,cplus=maybe", "cplus=maybe: expected on or off"),
+    ("user,model=ne2k_pci,cplus=on", "cplus=on is an option of model=rtl8139"),
+    ("user,cplus=on,model=ne2k_pci", "cplus=on is an option of model=rtl8139"),
 ])
 def test_bad_nic_options_are_one_line_errors(spec, message):
     with pytest.raises(ConfigError, match=message) as e:
@@ -71,3 +74,19 @@ def test_tap_that_does_not_exist_is_a_one_line_error():
     with pytest.raises(V3Error, match="no such network interface") as e:
         TapBackend("v3-no-such-tap").open(object())
     assert "\n" not in str(e.value)
+
+
+def test_cplus_reaches_the_card_through_the_xml():
+    cfg = parse_vm_config(standard_pc_xml(256).encode(), "<pc>")
+    add_to_config(cfg, ["user,model=rtl8139,cplus=on", "user,model=rtl8139,cplus=off"])
+    first, _, second, _ = cfg.devices[-4:]
+    assert first.value("cplus") == "on" and second.value("cplus") is None
+    assert parse_nic("tap,ifname=tap0,cplus=on").cplus
+
+
+def test_bad_cplus_is_a_one_line_error_before_the_guest_starts(v3, tmp_path):
+    iso = tmp_path / "x.iso"
+    iso.write_bytes(b"")
+    r = v3("run", "--cdrom", str(iso), "--nic", "user,model=rtl8139,cplus=perhaps")
+    assert r.exit_code == 1
+    assert r.stderr.strip().count("\n") == 0 and "cplus=perhaps: expected on or off" in r.stderr

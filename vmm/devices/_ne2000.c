@@ -6,8 +6,8 @@
  * vmm/devices/ne2000.py is the device: it owns the state, in two bytearrays this module reads
  * and writes in place (`regs`, laid out as LAYOUT says, and `mem`, the packet memory), and it
  * does everything else. An access is declined, with nothing changed, when it would change the
- * card's interrupt line, transmit, start or stop the card, touch the receive ring's bounds, the
- * FIFO, page 2 or 3, the PROM or the reset port, or reach outside the packet memory: the Python
+ * card's interrupt line, transmit, start or stop the card, touch the receive ring's bounds, let
+ * frames waiting in the FIFO in (BNRY while some wait), page 2 or 3, the PROM or the reset port, or reach outside the packet memory: the Python
  * model then does it (and fail-stops where it must). So both paths give the same state for the
  * same accesses; tests/vmm/devices/test_ne2000.py checks that on random access sequences. */
 #define PY_SSIZE_T_CLEAN
@@ -21,6 +21,7 @@ enum {
     R_DCR = 14, R_IMR = 15, R_CURR = 16, R_TSR = 17, R_RSR = 18,
     R_LEVEL = 19,               /* the interrupt line's level as the Python model last set it */
     R_PAR = 20, /* 20-25 */ R_MAR = 26, /* 26-33 */ R_PAGE3 = 34, /* 34-49 */
+    R_FIFO = 50,                /* non-zero: frames wait in the model's FIFO */
     REGS_SIZE = 64,
 };
 
@@ -168,6 +169,11 @@ static int ne_out(void *opaque, unsigned off, int size, uint32_t value)
     switch (r[R_CR] >> 6) {
     case 0:
         switch (off) {
+        case 3:
+            if (r[R_FIFO])
+                return 0;                               /* BNRY lets waiting frames in */
+            r[R_BNRY] = v;
+            return 1;
         case 4: r[R_TPSR] = v; return 1;
         case 5: r[R_TBCR] = v; return 1;
         case 6: r[R_TBCR + 1] = v; return 1;
@@ -191,7 +197,7 @@ static int ne_out(void *opaque, unsigned off, int size, uint32_t value)
             r[R_IMR] = v & 0x7F;
             return 1;
         default:
-            return 0;                                   /* PSTART, PSTOP, BNRY */
+            return 0;                                   /* PSTART, PSTOP */
         }
     case 1:
         if (off == 7)
@@ -336,11 +342,12 @@ PyMODINIT_FUNC PyInit__ne2000(void)
     if (m == NULL)
         return NULL;
     layout = Py_BuildValue(
-        "{si si si si si si si si si si si si si si si si si si si si si si si}",
+        "{si si si si si si si si si si si si si si si si si si si si si si si si}",
         "CR", R_CR, "PSTART", R_PSTART, "PSTOP", R_PSTOP, "BNRY", R_BNRY, "TPSR", R_TPSR,
         "TBCR", R_TBCR, "ISR", R_ISR, "RSAR", R_RSAR, "RBCR", R_RBCR, "RCR", R_RCR,
         "TCR", R_TCR, "DCR", R_DCR, "IMR", R_IMR, "CURR", R_CURR, "TSR", R_TSR, "RSR", R_RSR,
-        "LEVEL", R_LEVEL, "PAR", R_PAR, "MAR", R_MAR, "PAGE3", R_PAGE3, "SIZE", REGS_SIZE,
+        "LEVEL", R_LEVEL, "PAR", R_PAR, "MAR", R_MAR, "PAGE3", R_PAGE3, "FIFO", R_FIFO,
+        "SIZE", REGS_SIZE,
         "MEM_SIZE", MEM_END, "DATA_PORT", DATA_PORT);
     if (layout == NULL || PyModule_AddObject(m, "LAYOUT", layout) < 0) {
         Py_XDECREF(layout);

@@ -30,8 +30,9 @@ and writes and remote DMA. When vmm/devices/_ne2000.c is built, those are done i
 engine's run (the port dispatcher of vmm/cpu/portio.py asks it first) on this model's own
 state: the registers are kept in one bytearray, `regs` (REG_LAYOUT; the attributes below are
 views of it), and the packet memory in `mem`. The C path declines, unchanged, whatever would
-move the interrupt line, transmit, start or stop the card, touch the ring bounds, the FIFO,
-pages 2/3, the PROM or the reset port; this model does those, and its fail-stops.
+move the interrupt line, transmit, start or stop the card, touch the ring bounds, let frames
+waiting in the FIFO in (a BNRY write while some wait), pages 2/3, the PROM or the reset port;
+this model does those, and its fail-stops.
 
     <device class="NE2000" id="nic0"><bus>pci0</bus><mac>52:54:00:12:34:56</mac></device>
 """
@@ -68,7 +69,8 @@ RX_FIFO_FRAMES = 512
 # reads and writes in place; the attributes below (self.cr, self.isr, ...) are views of it.
 REG_LAYOUT = {"CR": 0, "PSTART": 1, "PSTOP": 2, "BNRY": 3, "TPSR": 4, "TBCR": 5, "ISR": 7,
               "RSAR": 8, "RBCR": 10, "RCR": 12, "TCR": 13, "DCR": 14, "IMR": 15, "CURR": 16,
-              "TSR": 17, "RSR": 18, "LEVEL": 19, "PAR": 20, "MAR": 26, "PAGE3": 34, "SIZE": 64,
+              "TSR": 17, "RSR": 18, "LEVEL": 19, "PAR": 20, "MAR": 26, "PAGE3": 34, "FIFO": 50,
+              "SIZE": 64,
               "MEM_SIZE": MEM_END, "DATA_PORT": DATA_PORT}
 R = REG_LAYOUT
 
@@ -122,6 +124,7 @@ class NE2000(PciNic):
     cr, pstart, pstop, bnry, tpsr = (_Reg(R[n]) for n in ("CR", "PSTART", "PSTOP", "BNRY", "TPSR"))
     isr, rcr, tcr, dcr, imr = (_Reg(R[n]) for n in ("ISR", "RCR", "TCR", "DCR", "IMR"))
     curr, tsr, rsr, irq_level = (_Reg(R[n]) for n in ("CURR", "TSR", "RSR", "LEVEL"))
+    fifo_waiting = _Reg(R["FIFO"])          # frames wait in the FIFO: a BNRY write may drain
     tbcr, rsar, rbcr = (_Reg(R[n], 2) for n in ("TBCR", "RSAR", "RBCR"))
     par, mar, page3 = _Bytes(R["PAR"], 6), _Bytes(R["MAR"], 8), _Bytes(R["PAGE3"], 16)
 
@@ -169,6 +172,7 @@ class NE2000(PciNic):
         self.tsr = 0
         self.rsr = 0
         self.fifo.clear()
+        self.fifo_waiting = 0
         self._update_irq()
 
     def reset(self):
@@ -311,6 +315,7 @@ class NE2000(PciNic):
             state = CR_STP
             self.isr |= ISR_RST
             self.fifo.clear()
+            self.fifo_waiting = 0
         elif value & CR_STA:
             if state & CR_STP:
                 self.isr &= ~ISR_RST
@@ -461,6 +466,7 @@ class NE2000(PciNic):
                 self._update_irq()
                 return
             self.fifo.append((frame, kind))
+            self.fifo_waiting = 1
 
     def _drain_fifo(self):
         while self.fifo and self.cr & CR_STA:
@@ -468,6 +474,7 @@ class NE2000(PciNic):
             if not self._store(frame, kind):
                 break
             self.fifo.popleft()
+        self.fifo_waiting = 1 if self.fifo else 0
 
     def _store(self, frame, kind):
         start, stop = self.pstart, self.pstop

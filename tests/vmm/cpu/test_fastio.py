@@ -18,9 +18,9 @@ ORG = 0x7C00
 #  mov dx,0x30D ; mov al,0x1F ; out dx,al   TCR (a plain register: C)
 #  mov dx,0x307 ; in al,dx                  ISR (C): RST, set by the stop
 #  mov [0x600],al
-#  mov dx,0x303 ; mov al,0x55 ; out dx,al   BNRY (the FIFO may drain: the model's)
+#  mov dx,0x301 ; mov al,0x55 ; out dx,al   PSTART (a ring bound, checked: the model's)
 #  hlt
-CODE = bytes.fromhex("ba0003b021ee" "ba0d03b01fee" "ba0703ec" "a20006" "ba0303b055ee" "f4")
+CODE = bytes.fromhex("ba0003b021ee" "ba0d03b01fee" "ba0703ec" "a20006" "ba0103b055ee" "f4")
 
 
 def _require_fast():
@@ -74,12 +74,12 @@ def test_fast_path_does_what_it_can_and_the_model_the_rest(way):
     m, nic, calls = _machine()
     with pytest.raises(GuestHalted):
         m.run(timeout=10)
-    assert calls == [("out", 0x00), ("out", 0x03)]          # only the declined ones
-    assert nic.tcr == 0x1F and nic.bnry == 0x55
+    assert calls == [("out", 0x00), ("out", 0x01)]          # only the declined ones
+    assert nic.tcr == 0x1F and nic.pstart == 0x55
     assert m.uc.mem_read(0x600, 1)[0] == 0x80                # ISR.RST, read in C
     counts = m.stats.port_counts()
     assert counts[BASE + 0x0D] == [0, 1] and counts[BASE + 0x07] == [1, 0]
-    assert counts[BASE] == [0, 1] and counts[BASE + 3] == [0, 1]
+    assert counts[BASE] == [0, 1] and counts[BASE + 1] == [0, 1]
     assert m.stats.exit_count() >= 4
     assert m.stats.recent_fast_text() == ["out 0x030d/1 <- 0x1f", "in 0x0307/1 -> 0x80"]
     assert "last port accesses done by device fast paths in C: out 0x030d/1 <- 0x1f; " \
@@ -95,7 +95,7 @@ def test_the_io_log_sees_every_access(way, tmp_path):
     assert not m.fast_io.enabled
     with pytest.raises(GuestHalted):
         m.run(timeout=10)
-    assert calls == [("out", 0x00), ("out", 0x0D), ("in", 0x07), ("out", 0x03)]
+    assert calls == [("out", 0x00), ("out", 0x0D), ("in", 0x07), ("out", 0x01)]
     assert "out 0x030d /1 <- 0x1f" in stream.getvalue()
     assert m.stats.recent_fast_text() == []
 
@@ -111,5 +111,5 @@ def test_a_moved_range_leaves_the_fast_path(way):
     with pytest.raises(GuestHalted):
         m.run(timeout=10)
     assert [c for c in calls if c[0] == "old"] == [("old", 0x00), ("old", 0x0D), ("old", 0x07),
-                                                   ("old", 0x03)]
+                                                   ("old", 0x01)]
     assert nic.tcr == 0

@@ -248,6 +248,15 @@ def test_fast_path_and_the_model_agree_at_the_ends_of_ring_and_count(nic_board, 
     _run_twins(nic_board, ops, word)
 
 
+def test_fast_path_and_the_model_agree_when_frames_wait_in_the_fifo(nic_board):
+    """A full ring: frames wait in the FIFO, and the driver's BNRY writes let them in (the fast
+    path must leave those to the model); with the FIFO empty again BNRY is a plain register."""
+    ops = [("rx", 1000 + 37 * i) for i in range(14)]
+    for bnry in (0x50, 0x58, 0x60, 0x68, 0x70, 0x7F, 0x4C, 0x55):
+        ops += [("w", 3, bnry), ("r", 3), ("rx", 700)]
+    _run_twins(nic_board, ops, True)
+
+
 def _run_twins(nic_board, ops, word):
     _require_fast()
     twins = []
@@ -287,4 +296,6 @@ def test_fast_path_declines_what_changes_the_interrupt_line(board):
     assert nic.irq.level == 0 and nic.irq_level == 0
     assert nic.fast.port_out(0x0F, 1, 0x00) is True  # IMR 0 with nothing pending: done in C
     assert nic.fast.port_out(0x00, 1, 0x26) is False  # a transmit: the model's
-    assert nic.fast.port_out(0x03, 1, 0x50) is False  # BNRY (the FIFO may drain): the model's
+    assert nic.fast.port_out(0x03, 1, 0x50) is True   # BNRY with no frame waiting: done in C
+    nic.fifo_waiting = 1
+    assert nic.fast.port_out(0x03, 1, 0x51) is False  # ... with frames waiting: the model's

@@ -77,11 +77,13 @@ def measure(cmd, port, big_sha, idle_s, serial, downloads=1):
                 time.sleep(0.2)
         if first is None:
             raise RuntimeError("no page within 600 s")
-        rates = []
+        rates, cpus = [], []
         for _ in range(downloads):
             t1 = time.monotonic()
+            c1 = cpu_seconds(proc.pid)
             data = get(f"http://127.0.0.1:{port}/big", 300)
             dt = time.monotonic() - t1
+            cpus.append(cpu_seconds(proc.pid) - c1)
             if hashlib.sha256(data).hexdigest() != big_sha:
                 raise RuntimeError("the 8 MiB file arrived damaged")
             rates.append(len(data) / dt / 1e6)
@@ -89,7 +91,7 @@ def measure(cmd, port, big_sha, idle_s, serial, downloads=1):
         c0 = cpu_seconds(proc.pid)
         time.sleep(idle_s)
         idle = (cpu_seconds(proc.pid) - c0) / idle_s
-        return first, statistics.median(rates), idle, rates
+        return first, statistics.median(rates), idle, rates, statistics.median(cpus)
     finally:
         proc.terminate()
         try:
@@ -219,13 +221,13 @@ def main():
                     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-cdrom",
                            str(iso), "-display", "none", "-serial", f"file:{serial}",
                            "-monitor", "none", "-nic", nic]
-                first, mbs, idle, rates = measure(cmd, port, sha, args.idle, serial,
-                                                  args.downloads)
-                rows.append((card, vmm, first, mbs, idle))
+                first, mbs, idle, rates, cpu = measure(cmd, port, sha, args.idle, serial,
+                                                       args.downloads)
+                rows.append((card, vmm, first, mbs, idle, cpu))
                 each = f" (each: {', '.join(f'{r:.2f}' for r in rates)})" if len(rates) > 1 \
                     else ""
                 print(f"{card:13} {vmm:5} first page {first:6.1f} s  8 MiB at {mbs:6.2f} MB/s  "
-                      f"idle CPU {idle * 100:5.1f} %{each}", flush=True)
+                      f"(host CPU {cpu:.2f} s)  idle CPU {idle * 100:5.1f} %{each}", flush=True)
                 if vmm == "v3" and args.exits:
                     base = download_exits(cmd, port, sha, tmp, False)
                     full = download_exits(cmd, port, sha, tmp, True)
@@ -233,16 +235,18 @@ def main():
         nonet = idle_without_network(iso, args.idle, tmp)
         print(f"v3 idle guest without a network: idle CPU "
               f"{'n/a' if nonet is None else f'{nonet * 100:.1f} %'}")
-        print("\n| card | VMM | first page | 8 MiB download | idle CPU |")
-        print("|---|---|---|---|---|")
-        by = {(c, v): (f, m, i) for c, v, f, m, i in rows}
-        for card, vmm, first, mbs, idle in rows:
-            ratio = ""
+        print("\n| card | VMM | first page | 8 MiB download | VMM's host CPU per download "
+              "| idle CPU |")
+        print("|---|---|---|---|---|---|")
+        by = {(c, v): (f, m, i, u) for c, v, f, m, i, u in rows}
+        for card, vmm, first, mbs, idle, cpu in rows:
+            ratio = cpu_ratio = ""
             q = by.get((card, "qemu"))
             if vmm == "v3" and q:
                 ratio = f" ({mbs / q[1]:.2f}x QEMU)"
+                cpu_ratio = f" ({cpu / q[3]:.2f}x QEMU's)" if q[3] else ""
             print(f"| {card} | {vmm} | {first:.1f} s | {mbs:.2f} MB/s{ratio} | "
-                  f"{idle * 100:.1f} % |")
+                  f"{cpu:.2f} s{cpu_ratio} | {idle * 100:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class Machine:
             from vmm.telemetry import install_block_counter
             self.stats.blocks = install_block_counter(self.uc)
         self.cpu.install_hooks()
+        self.fast_io = None                   # the C port dispatcher, when built (portio.py)
         install_io_hooks(self)
         self.cpu.delivery.stats = self.stats
         self.cpu.delivery.log = self.vmmlog.component("interrupts")
@@ -195,10 +196,13 @@ class Machine:
     def _fail_in_hook(self, exc, note=None):
         """A device failed inside an I/O hook. Unicorn honours the stop only at the end of the
         block, so the state is captured now (the hook sees the I/O instruction's EIP) and every
-        later I/O of that block is a no-op; the run loop raises the error when the CPU stops."""
+        later I/O of that block is a no-op (the C fast paths are switched off for that); the
+        run loop raises the error when the CPU stops."""
         if isinstance(exc, VMStop) and exc.diagnostic is None:
             exc.diagnostic = self.diagnostic(exc) + (f"\n  {note}" if note else "")
         self._fatal = exc
+        if self.fast_io is not None:
+            self.fast_io.enabled = False
         self.uc.emu_stop()
 
     def _unclaimed_io(self, kind, addr, size, value, write):

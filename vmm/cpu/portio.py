@@ -19,7 +19,7 @@ from vmm.cpu.stringio import StringIO
 from vmm.telemetry import timed
 
 
-def install_io_hooks(m, fast=True):
+def install_io_hooks(m):
     """One IN and one OUT dispatcher on the port bus, registered as raw ctypes callbacks
     (the binding's wrapper layers cost more than the dispatch itself). Every exit is
     counted and kept in the ring of recent exits; nothing is formatted on this path."""
@@ -76,7 +76,7 @@ def install_io_hooks(m, fast=True):
     if m.telemetry_enabled:
         on_in, on_out = timed(on_in, m.stats), timed(on_out, m.stats)
     m._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
-    m.fast_io = _fast_dispatcher(m) if fast else None
+    m.fast_io = _fast_dispatcher(m)
     if m.fast_io is None:
         add = m.uc._Uc__do_hook_add
         add(UC_HOOK_INSN, m._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))

@@ -128,11 +128,11 @@ class NE2000(PciNic):
     tbcr, rsar, rbcr = (_Reg(R[n], 2) for n in ("TBCR", "RSAR", "RBCR"))
     par, mar, page3 = _Bytes(R["PAR"], 6), _Bytes(R["MAR"], 8), _Bytes(R["PAGE3"], 16)
 
-    def __init__(self, dev_id, bus_id, mac=None, fast=True):
+    def __init__(self, dev_id, bus_id, mac=None):
         # both buffers are filled in place from here on: the fast path holds them
         self.regs = bytearray(R["SIZE"])
         self.mem = bytearray(MEM_END)
-        self.fast = _ne2000.Ne2000Fast(self.regs, self.mem) if fast and _ne2000 else None
+        self.fast = _ne2000.Ne2000Fast(self.regs, self.mem) if _ne2000 else None
         super().__init__(dev_id, bus_id, mac)
 
     def make_config(self):

@@ -113,3 +113,17 @@ def test_a_moved_range_leaves_the_fast_path(way):
     assert [c for c in calls if c[0] == "old"] == [("old", 0x00), ("old", 0x0D), ("old", 0x07),
                                                    ("old", 0x01)]
     assert nic.tcr == 0
+
+
+def test_after_a_fail_stop_the_rest_of_the_block_does_nothing(way):
+    """A device error inside a hook stops the guest at that instruction; the engine ends the
+    block later, so the I/O after it in the same block must not reach a fast path either."""
+    from v3tools.errors import UnhandledIO
+    m, nic, calls = _machine()
+    #  mov dx,0x2F0 ; out dx,al (nobody's port: a fail-stop) ; mov dx,0x30D ; mov al,0x1F ;
+    #  out dx,al (TCR, in C unless switched off) ; hlt
+    m.uc.mem_write(ORG, bytes.fromhex("baf002ee" "ba0d03b01fee" "f4"))
+    with pytest.raises(UnhandledIO):
+        m.run(timeout=10)
+    assert nic.tcr == 0
+    assert not m.fast_io.enabled

@@ -48,23 +48,22 @@ static inline unsigned get16(const uint8_t *r, int i) { return r[i] | (r[i + 1] 
 static inline void put16(uint8_t *r, int i, unsigned v) { r[i] = v & 0xFF; r[i + 1] = (v >> 8) & 0xFF; }
 static inline int level(unsigned isr, unsigned imr) { return (isr & imr & 0x7F) != 0; }
 
-/* The start of an n-byte remote DMA inside the packet memory that does not cross PSTOP, with
- * its new RSAR/RBCR/ISR, or -1 (declined: the Python model steps through it). */
-static long dma_plan(uint8_t *r, unsigned n, unsigned *rsar, unsigned *rbcr, unsigned *isr)
+/* An n-byte step of remote DMA inside the packet memory that does not cross PSTOP: RSAR,
+ * RBCR and ISR move on, and the step's packet-memory address is returned; or -1, nothing
+ * changed (declined: the Python model steps through it). */
+static long dma_step(uint8_t *r, unsigned n)
 {
     unsigned a = get16(r, R_RSAR), stop = r[R_PSTOP] << 8, count = get16(r, R_RBCR);
+    unsigned isr = r[R_ISR];
     if (a < MEM_START || a + n > MEM_END || (a < stop && stop < a + n))
         return -1;
-    *rsar = (a + n == stop) ? (unsigned)r[R_PSTART] << 8 : a + n;
-    *isr = r[R_ISR];
-    if (count <= n) {
-        *rbcr = 0;
-        *isr |= ISR_RDC;
-    } else {
-        *rbcr = count - n;
-    }
-    if (level(*isr, r[R_IMR]) != r[R_LEVEL])
+    if (count <= n)
+        isr |= ISR_RDC;
+    if (level(isr, r[R_IMR]) != r[R_LEVEL])
         return -1;
+    put16(r, R_RSAR, (a + n == stop) ? (unsigned)r[R_PSTART] << 8 : a + n);
+    put16(r, R_RBCR, count <= n ? 0 : count - n);
+    r[R_ISR] = isr;
     return a;
 }
 
@@ -74,16 +73,12 @@ static int ne_in(void *opaque, unsigned off, int size, uint32_t *value)
     uint8_t *r = self->r;
     if (off == DATA_PORT) {
         unsigned n = (size == 1 && (r[R_DCR] & DCR_WTS)) ? 2 : (unsigned)size;
-        unsigned rsar, rbcr, isr;
-        long a = dma_plan(r, n, &rsar, &rbcr, &isr);
+        long a = dma_step(r, n);
         uint32_t v = 0;
         if (a < 0)
             return 0;
         for (int i = size - 1; i >= 0; i--)
             v = (v << 8) | self->mem[a + i];
-        put16(r, R_RSAR, rsar);
-        put16(r, R_RBCR, rbcr);
-        r[R_ISR] = isr;
         *value = v;
         return 1;
     }
@@ -148,17 +143,13 @@ static int ne_out(void *opaque, unsigned off, int size, uint32_t value)
     unsigned v;
     if (off == DATA_PORT) {
         unsigned n = (size == 1 && (r[R_DCR] & DCR_WTS)) ? 2 : (unsigned)size;
-        unsigned rsar, rbcr, isr;
-        long a = dma_plan(r, n, &rsar, &rbcr, &isr);
+        long a = dma_step(r, n);
         if (a < 0)
             return 0;
         if (size < 4)
             value &= (1u << (8 * size)) - 1;
         for (unsigned i = 0; i < n; i++)
             self->mem[a + i] = i < 4 ? (value >> (8 * i)) & 0xFF : 0;
-        put16(r, R_RSAR, rsar);
-        put16(r, R_RBCR, rbcr);
-        r[R_ISR] = isr;
         return 1;
     }
     if (off > 0x0F || size != 1)

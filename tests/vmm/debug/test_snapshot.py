@@ -114,23 +114,28 @@ def test_bad_snapshot_inputs(booted, tmp_path):
     assert not (tmp_path / "x.v3snap").exists()
 
 
+def _pc_with_nic(nic_option):
+    """The standard PC (32 MiB) with `--nic nic_option`, assembled but not run: (machine, card)."""
+    from vmm.config import parse_vm_config
+    from vmm.launch import standard_pc_xml
+    from vmm.machine import Machine
+    from vmm.net.card import PciNic
+    from vmm.net.options import add_to_config
+    cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
+    add_to_config(cfg, [nic_option])
+    m = Machine(memory_mb=32)
+    m.add_devices(cfg.devices)
+    m.finish_board()
+    return m, next(d for d in m.ctx.devices.values() if isinstance(d, PciNic))
+
+
 def test_rtl8139_in_c_plus_mode_saves_and_restores_its_rings(tmp_path):
     """The C+ state (vmm/devices/rtl8139_cplus.py) is the card's: CpCmd, ring addresses and
     indices, and the receive path it selects come back."""
     from vmm.bios import pci_init
-    from vmm.config import parse_vm_config
-    from vmm.launch import standard_pc_xml
-    from vmm.machine import Machine
-    from vmm.net.options import add_to_config
-    from vmm.devices.rtl8139 import RTL8139
 
     def build():
-        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
-        add_to_config(cfg, ["user,model=rtl8139,restrict=on,cplus=on"])
-        m = Machine(memory_mb=32)
-        m.add_devices(cfg.devices)
-        m.finish_board()
-        return m, m.ctx.devices_of(RTL8139)[0]
+        return _pc_with_nic("user,model=rtl8139,restrict=on,cplus=on")
     m, nic = build()
     pci_init.assign(m.ctx)
     bar = nic.cfg.bar(1)
@@ -155,19 +160,9 @@ def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
     """A PCI card's BAR mappings are wiring that follows from its configuration space: the
     snapshot saves the space, and a restored machine maps the BARs where the guest put them."""
     from vmm.bios import pci_init
-    from vmm.config import parse_vm_config
-    from vmm.launch import standard_pc_xml
-    from vmm.machine import Machine
-    from vmm.net.options import add_to_config
-    from vmm.devices.rtl8139 import RTL8139
 
     def build():
-        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
-        add_to_config(cfg, ["user,model=rtl8139,restrict=on"])
-        m = Machine(memory_mb=32)
-        m.add_devices(cfg.devices)
-        m.finish_board()
-        return m, m.ctx.devices_of(RTL8139)[0]
+        return _pc_with_nic("user,model=rtl8139,restrict=on")
     m, nic = build()
     pci_init.assign(m.ctx)                        # what the BIOS does at POST
     io_bar, mmio_bar = nic.cfg.bar(0), nic.cfg.bar(1)
@@ -190,19 +185,9 @@ def test_ne2000_restores_into_the_buffers_its_fast_path_holds(tmp_path):
     restore fills them in place, so the port accesses the fast path does after it see the
     restored state (a new bytearray would leave it on the old one)."""
     from vmm.bios import pci_init
-    from vmm.config import parse_vm_config
-    from vmm.launch import standard_pc_xml
-    from vmm.machine import Machine
-    from vmm.net.options import add_to_config
-    from vmm.devices.ne2000 import NE2000
 
     def build():
-        cfg = parse_vm_config(standard_pc_xml(32).encode(), "<standard PC>")
-        add_to_config(cfg, ["user,model=ne2k_pci,restrict=on"])
-        m = Machine(memory_mb=32)
-        m.add_devices(cfg.devices)
-        m.finish_board()
-        return m, m.ctx.devices_of(NE2000)[0]
+        return _pc_with_nic("user,model=ne2k_pci,restrict=on")
     m, nic = build()
     if nic.fast is None:
         pytest.skip("vmm/devices/_ne2000.c is not built")

@@ -21,7 +21,9 @@ a UART, an IDE drive) recursively; references to other devices, the board, the c
 media are wiring, rebuilt from the configuration rather than saved. A field that exists in the
 file and in the machine is restored; so a file stays loadable across versions that keep those
 fields. Timers are saved as (deadline, owner, method) and re-armed; the guest's TSC and virtual
-clock continue from where they were, so a restored guest sees no time pass.
+clock continue from where they were, so a restored guest sees no time pass. A bytearray field
+is restored in place (a device's C fast path may hold it), and a device's `restored()`, if it
+has one, runs last to derive what follows from its restored state.
 
 Refused, in one line: a file that is not a v3 snapshot or of a newer format version, one whose
 machine differs (memory size, devices), one saved by another engine build, and state that has
@@ -490,6 +492,10 @@ def load(machine, path):
         for value in vars(dev).values():
             if isinstance(value, BarDecoder):
                 value.update()
+        # state a device derives from what was restored (a file of an older layout may lack it)
+        restored = getattr(dev, "restored", None)
+        if restored is not None:
+            restored()
     # time: the virtual clock and the guest's TSC continue from the snapshot
     clock = machine.ctx.clock
     saved = meta["clock"]

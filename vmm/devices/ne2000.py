@@ -175,6 +175,13 @@ class NE2000(PciNic):
         self.fifo_waiting = 0
         self._update_irq()
 
+    def restored(self):
+        """After a snapshot restore: what the fast path reads about the model's other state
+        (the line's level, frames waiting) follows the restored line and FIFO, whatever the
+        file's layout."""
+        self.irq_level = self.irq.level if self.irq is not None else 0
+        self.fifo_waiting = 1 if self.fifo else 0
+
     def reset(self):
         self.cfg.reset()
         self.bars.update()

@@ -186,18 +186,14 @@ static PyObject *Dispatcher_unmap(Dispatcher *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *Dispatcher_hooks(Dispatcher *self, PyObject *unused)
+static PyObject *Dispatcher_entry_points(Dispatcher *self, PyObject *unused)
 {
-    return Py_BuildValue("KKK", (unsigned long long)(uintptr_t)hook_in,
+    return Py_BuildValue("{s(KK)s(KK)sK}",
+                         "hooks", (unsigned long long)(uintptr_t)hook_in,
                          (unsigned long long)(uintptr_t)hook_out,
-                         (unsigned long long)(uintptr_t)self);
-}
-
-static PyObject *Dispatcher_fastpath(Dispatcher *self, PyObject *unused)
-{
-    return Py_BuildValue("KKK", (unsigned long long)(uintptr_t)fast_in,
+                         "fastpath", (unsigned long long)(uintptr_t)fast_in,
                          (unsigned long long)(uintptr_t)fast_out,
-                         (unsigned long long)(uintptr_t)self);
+                         "user", (unsigned long long)(uintptr_t)self);
 }
 
 static PyObject *Dispatcher_counts(Dispatcher *self, PyObject *unused)
@@ -270,10 +266,9 @@ static PyMethodDef Dispatcher_methods[] = {
      "map(base, length, device): ports base..base+length-1 try device's fast path first"},
     {"unmap", (PyCFunction)Dispatcher_unmap, METH_VARARGS,
      "unmap(base, length): those ports go to Python only"},
-    {"hooks", (PyCFunction)Dispatcher_hooks, METH_NOARGS,
-     "hooks() -> (IN hook address, OUT hook address, user data address) for uc_hook_add"},
-    {"fastpath", (PyCFunction)Dispatcher_fastpath, METH_NOARGS,
-     "fastpath() -> (in, out, opaque) addresses for the engine's uc_x86_set_port_fastpath"},
+    {"entry_points", (PyCFunction)Dispatcher_entry_points, METH_NOARGS,
+     "entry_points() -> {'hooks': (IN, OUT) for uc_hook_add, 'fastpath': (in, out) for the "
+     "engine's uc_x86_set_port_fastpath, 'user': the user data / opaque address of both}"},
     {"counts", (PyCFunction)Dispatcher_counts, METH_NOARGS,
      "counts() -> {port: (reads, writes)} of the accesses done in C"},
     {"total", (PyCFunction)Dispatcher_total, METH_NOARGS,

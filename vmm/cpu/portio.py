@@ -16,6 +16,7 @@ from unicorn import UC_HOOK_INSN
 from unicorn import x86_const as X
 
 from vmm.cpu.stringio import StringIO
+from vmm.cpu.ucinternals import hook_add_c
 from vmm.telemetry import timed
 
 
@@ -76,45 +77,36 @@ def install_io_hooks(m):
     if m.telemetry_enabled:
         on_in, on_out = timed(on_in, m.stats), timed(on_out, m.stats)
     m._io_callbacks = (HOOK_INSN_IN_CFUNC(on_in), HOOK_INSN_OUT_CFUNC(on_out))
-    m.fast_io = _fast_dispatcher(m)
-    if m.fast_io is None:
-        add = m.uc._Uc__do_hook_add
-        add(UC_HOOK_INSN, m._io_callbacks[0], 1, 0, ctypes.c_int(X.UC_X86_INS_IN))
-        add(UC_HOOK_INSN, m._io_callbacks[1], 1, 0, ctypes.c_int(X.UC_X86_INS_OUT))
+    m.fast_io, hooks, user = _fast_dispatcher(m)
+    for fn, insn in zip(hooks, (X.UC_X86_INS_IN, X.UC_X86_INS_OUT)):
+        hook_add_c(m.uc, UC_HOOK_INSN, fn, user, ctypes.c_int(insn))
 
 
 def _fast_dispatcher(m):
-    """The C dispatcher as the engine's IN/OUT hook, in front of on_in/on_out; None when it is
-    not built."""
+    """The C dispatcher in front of on_in/on_out, and the IN/OUT hooks with their user data:
+    (None, the Python callbacks, None) when it is not built. On the v3 engine (patch 9) the
+    dispatcher is the engine's port fast path, asked before the hooks and before the engine
+    syncs the guest PC for them, and the Python callbacks stay the hooks; on a stock engine
+    the dispatcher's own hooks are, and they call Python for the rest."""
     try:
         from vmm.cpu import _fastio
     except ImportError:
-        return None
+        return None, m._io_callbacks, None
     from unicorn import UcError
     from unicorn.unicorn_py3.unicorn import uclib
-    from unicorn.unicorn_py3.arch.types import uc_hook_h
     from vmm import engine
-    addr = [ctypes.cast(cb, ctypes.c_void_p).value for cb in m._io_callbacks]
-    d = _fastio.Dispatcher(*addr)
+    d = _fastio.Dispatcher(*(ctypes.cast(cb, ctypes.c_void_p).value for cb in m._io_callbacks))
+    entry = d.entry_points()
     if engine.has("uc_port_fastpath"):
-        # engine patch 9: the fast paths are asked before the hooks (and before the engine
-        # syncs the guest PC for them); the Python callbacks are the hooks
-        fast_in, fast_out, user = d.fastpath()
+        fast_in, fast_out = entry["fastpath"]
         status = uclib.uc_x86_set_port_fastpath(m.uc._uch, ctypes.c_void_p(fast_in),
-                                                ctypes.c_void_p(fast_out), ctypes.c_void_p(user))
+                                                ctypes.c_void_p(fast_out),
+                                                ctypes.c_void_p(entry["user"]))
         if status != 0:
             raise UcError(status)
-        hooks = m._io_callbacks
+        hooks, user = m._io_callbacks, None
     else:
-        hook_in, hook_out, user = d.hooks()
-        hooks = (ctypes.c_void_p(hook_in), ctypes.c_void_p(hook_out))
-    for fn, insn in zip(hooks, (X.UC_X86_INS_IN, X.UC_X86_INS_OUT)):
-        handle = uc_hook_h()
-        status = uclib.uc_hook_add(m.uc._uch, ctypes.byref(handle), UC_HOOK_INSN,
-                                   ctypes.cast(fn, ctypes.c_void_p), ctypes.c_void_p(user),
-                                   ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn))
-        if status != 0:
-            raise UcError(status)
+        hooks, user = entry["hooks"], entry["user"]
     d.enabled = not m.iolog.on
     bus = m.ctx.io
     bus.fast_paths = d
@@ -122,4 +114,4 @@ def _fast_dispatcher(m):
         if rng.fast is not None:
             d.map(rng.base, rng.end - rng.base, rng.fast)
     m.stats.fast_io = d
-    return d
+    return d, hooks, user

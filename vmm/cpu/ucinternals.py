@@ -68,6 +68,22 @@ DESC_L = 1 << 21
 DESC_DPL_SHIFT = 13
 
 
+def hook_add_c(uc, htype, callback, user_data, *extra, begin=1, end=0):
+    """uc_hook_add with a C function (an address, a ctypes function or function pointer) and
+    our own user-data pointer, which the binding's hook_add cannot pass. `extra` are the
+    hook type's further arguments (the instruction for UC_HOOK_INSN). Returns the handle."""
+    from unicorn.unicorn_py3.unicorn import uclib
+    from unicorn.unicorn_py3.arch.types import uc_hook_h
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), htype,
+                               ctypes.cast(callback, ctypes.c_void_p),
+                               ctypes.cast(user_data, ctypes.c_void_p),
+                               ctypes.c_uint64(begin), ctypes.c_uint64(end), *extra)
+    if status != 0:
+        raise UcError(status)
+    return handle
+
+
 class UnicornInternalsError(V3Error):
     exit_status = 4
 

@@ -254,12 +254,19 @@ static void Ne2000Fast_dealloc(Ne2000Fast *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Ne2000Fast_capsule(Ne2000Fast *self, void *closure)
+static int ready(Ne2000Fast *self)
 {
     if (self->capsule == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Ne2000Fast is not initialised");
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+static PyObject *Ne2000Fast_capsule(Ne2000Fast *self, void *closure)
+{
+    if (!ready(self))
+        return NULL;
     Py_INCREF(self->capsule);
     return self->capsule;
 }
@@ -271,9 +278,8 @@ static PyObject *Ne2000Fast_in(Ne2000Fast *self, PyObject *args)
     unsigned off;
     int size;
     uint32_t value;
-    if (!PyArg_ParseTuple(args, "Ii", &off, &size) || Ne2000Fast_capsule(self, NULL) == NULL)
+    if (!PyArg_ParseTuple(args, "Ii", &off, &size) || !ready(self))
         return NULL;
-    Py_DECREF(self->capsule);
     if (!ne_in(self, off, size, &value))
         Py_RETURN_NONE;
     return PyLong_FromUnsignedLong(value);
@@ -283,10 +289,8 @@ static PyObject *Ne2000Fast_out(Ne2000Fast *self, PyObject *args)
 {
     unsigned off, value;
     int size;
-    if (!PyArg_ParseTuple(args, "IiI", &off, &size, &value) ||
-        Ne2000Fast_capsule(self, NULL) == NULL)
+    if (!PyArg_ParseTuple(args, "IiI", &off, &size, &value) || !ready(self))
         return NULL;
-    Py_DECREF(self->capsule);
     return PyBool_FromLong(ne_out(self, off, size, value));
 }
 

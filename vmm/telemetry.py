@@ -11,20 +11,26 @@ def install_block_counter(uc):
         from vmm import _blockcount
     except ImportError:
         return None
-    from unicorn import UC_HOOK_BLOCK, UcError
-    from unicorn.unicorn_py3.unicorn import uclib
-    from unicorn.unicorn_py3.arch.types import uc_hook_h
+    from unicorn import UC_HOOK_BLOCK
+    from vmm.cpu.ucinternals import hook_add_c
     lib = ctypes.CDLL(_blockcount.__file__)
     counter = ctypes.c_uint64(0)
-    handle = uc_hook_h()
-    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
-                               ctypes.cast(lib.v3_count_block, ctypes.c_void_p),
-                               ctypes.cast(ctypes.pointer(counter), ctypes.c_void_p),
-                               ctypes.c_uint64(1), ctypes.c_uint64(0))
-    if status != 0:
-        raise UcError(status)
+    handle = hook_add_c(uc, UC_HOOK_BLOCK, lib.v3_count_block, ctypes.pointer(counter))
     counter._keep = (lib, handle)         # keep the library and the hook alive with it
     return counter
+
+
+def _exit_text(e):
+    """One entry of a ring of recent exits: ("in"|"out", port, size, value), ("bios", what) or
+    (kind, vector)."""
+    if e[0] == "in":
+        got = "(failed)" if e[3] is None else f"{e[3]:#x}"
+        return f"in {e[1]:#06x}/{e[2]} -> {got}"
+    if e[0] == "out":
+        return f"out {e[1]:#06x}/{e[2]} <- {e[3]:#x}"
+    if e[0] == "bios":
+        return f"bios {e[1]}"
+    return f"{e[0]} {e[1]:#04x}"
 
 
 def timed(hook, stats):
@@ -94,23 +100,11 @@ class Telemetry:
         of recent exits)."""
         if self.fast_io is None:
             return []
-        return [f"in {p:#06x}/{s} -> {v:#x}" if k == "in" else f"out {p:#06x}/{s} <- {v:#x}"
-                for k, p, s, v in self.fast_io.recent()[-n:]]
+        return [_exit_text(e) for e in self.fast_io.recent()[-n:]]
 
     def recent_text(self, n=16):
         """The last `n` exits, formatted (only when a diagnostic is printed)."""
-        out = []
-        for e in list(self.recent)[-n:]:
-            if e[0] == "in":
-                got = "(failed)" if e[3] is None else f"{e[3]:#x}"
-                out.append(f"in {e[1]:#06x}/{e[2]} -> {got}")
-            elif e[0] == "out":
-                out.append(f"out {e[1]:#06x}/{e[2]} <- {e[3]:#x}")
-            elif e[0] == "bios":
-                out.append(f"bios {e[1]}")
-            else:
-                out.append(f"{e[0]} {e[1]:#04x}")
-        return out
+        return [_exit_text(e) for e in list(self.recent)[-n:]]
 
     def as_dict(self, virtual_ns=0, cpu=None):
         wall = self.wall_s or (time.monotonic() - self.wall_start)

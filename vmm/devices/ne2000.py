@@ -172,7 +172,7 @@ class NE2000(PciNic):
         self.tsr = 0
         self.rsr = 0
         self.fifo.clear()
-        self.fifo_waiting = 0
+        self._fifo_changed()
         self._update_irq()
 
     def restored(self):
@@ -180,7 +180,10 @@ class NE2000(PciNic):
         (the line's level, frames waiting) follows the restored line and FIFO, whatever the
         file's layout."""
         self.irq_level = self.irq.level if self.irq is not None else 0
-        self.fifo_waiting = 1 if self.fifo else 0
+        self._fifo_changed()
+
+    def _fifo_changed(self):
+        self.fifo_waiting = 1 if self.fifo else 0   # for the fast path's BNRY
 
     def reset(self):
         self.cfg.reset()
@@ -322,7 +325,7 @@ class NE2000(PciNic):
             state = CR_STP
             self.isr |= ISR_RST
             self.fifo.clear()
-            self.fifo_waiting = 0
+            self._fifo_changed()
         elif value & CR_STA:
             if state & CR_STP:
                 self.isr &= ~ISR_RST
@@ -473,7 +476,7 @@ class NE2000(PciNic):
                 self._update_irq()
                 return
             self.fifo.append((frame, kind))
-            self.fifo_waiting = 1
+            self._fifo_changed()
 
     def _drain_fifo(self):
         while self.fifo and self.cr & CR_STA:
@@ -481,7 +484,7 @@ class NE2000(PciNic):
             if not self._store(frame, kind):
                 break
             self.fifo.popleft()
-        self.fifo_waiting = 1 if self.fifo else 0
+        self._fifo_changed()
 
     def _store(self, frame, kind):
         start, stop = self.pstart, self.pstop

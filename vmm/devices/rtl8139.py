@@ -37,12 +37,11 @@ fail-stop naming the register.
     <device class="RTL8139" id="nic0"><bus>pci0</bus><cplus>on</cplus></device>
 """
 import struct
-import zlib
 
 from v3tools.errors import ConfigError
 from vmm.devices import register
 from vmm.devices.pci import PciConfig
-from vmm.net.card import PciNic
+from vmm.net.card import PciNic, with_fcs
 from vmm.devices.rtl8139_cplus import (CP_LAZY_BITS, HW_VERSION_8139CPLUS, REVISION_CPLUS,
                                        CPlusMode)
 
@@ -531,9 +530,7 @@ class RTL8139(PciNic):
         if self.rbstart + ring + (RX_SPARE if self.rcr & RCR_WRAP else 0) > self.ctx.memory_size:
             self.unimplemented(f"RBSTART: receive ring {self.rbstart:#x}+{ring} is outside "
                                f"guest RAM")
-        crc = zlib.crc32(frame) & 0xFFFFFFFF
-        record = struct.pack("<HH", RX_ROK | kind, length) + bytes(frame) + \
-            crc.to_bytes(4, "little")
+        record = struct.pack("<HH", RX_ROK | kind, length) + with_fcs(frame)
         start = self.cbr
         if self.rcr & RCR_WRAP or start + len(record) <= ring:
             self.ctx.mem.write(self.rbstart + start, record)

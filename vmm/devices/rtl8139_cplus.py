@@ -46,8 +46,8 @@ lives among the devices so that VM snapshots save its state as the card's (vmm/d
 treats objects of vmm.net's modules as wiring).
 """
 import struct
-import zlib
 
+from vmm.net.card import with_fcs
 from vmm.net.offload import OffloadError, checksum_offload, rx_checksum_status, tso_segments
 
 HW_VERSION_8139CPLUS = 0x74800000
@@ -335,7 +335,7 @@ class CPlusMode:
                     status |= RX_IP_FAIL
                 if not l4_ok:
                     status |= RX_TCP_FAIL if proto == "tcp" else RX_UDP_FAIL
-        data = bytes(frame) + (zlib.crc32(frame) & 0xFFFFFFFF).to_bytes(4, "little")
+        data = with_fcs(frame)
         ring = self.rx_ring
         i = self.rx_index
         # the common case: the next descriptor is free and its buffer holds the frame

@@ -4,11 +4,18 @@ decoded through `BarDecoder`, and the port to a backend (vmm/net/__init__.py). A
 subclass, registered under its Palacios class name, gives its configuration space
 (`make_config`), the handlers of its BARs (`bar_handlers`) and its own `power_on`, `receive` and
 registers."""
+import zlib
 from collections import deque
 
 from vmm.devices.base import Device
 from vmm.devices.pci import BarDecoder, bus_option, find_pci_bus
 from vmm.net.mac import format_mac, next_default_mac, parse_mac
+
+
+def with_fcs(frame):
+    """The frame as a card stores a received one: followed by its Ethernet FCS (CRC-32,
+    least significant byte first)."""
+    return bytes(frame) + (zlib.crc32(frame) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
 class PciNic(Device):

@@ -71,6 +71,22 @@ def require_artefact():
 def require_tool():
     return _require_tool
 
+
+def _require_built(available, what):
+    """A compiled part of the install (the v3 engine's patches, the C helpers) must be there:
+    skip when it is not (no cmake or C compiler at install), fail under CI, whose install
+    builds everything."""
+    if not available:
+        if IN_CI:
+            pytest.fail(f"{what} is not installed under CI (pip install -e . builds it)",
+                        pytrace=False)
+        pytest.skip(f"{what} is not installed (pip install -e . with cmake and a C compiler)")
+
+
+@pytest.fixture(scope="session")
+def require_built():
+    return _require_built
+
 def _debian_guest_iso(tmp_path_factory, arch):
     """Debian's `arch` kernel and busybox-static on an isolinux ISO (`v3 mkguest`), console on
     ttyS0: the guest most real-guest tests boot."""

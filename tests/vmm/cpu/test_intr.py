@@ -4,7 +4,6 @@ the run; with IF=0 it waits, and after STI it comes one instruction later (the S
 HLT wakes; an acknowledge that fails is a fail-stop. (The run loop's own delivery, the stock
 engine's path, cannot pass the first test: it sees IF=0 when the line rises, looks again only
 every 200 us, and the guest's STI ... CLI; HLT window is shorter than that.)"""
-import os
 
 import pytest
 
@@ -29,12 +28,9 @@ HANDLER = ORG + 0x47
 LOG = 0x510
 
 
-def _require_engine():
+def _require_engine(require_built):
     from vmm.cpu import intr
-    if not intr.available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine with engine interrupts is not installed (pip install -e .)")
-        pytest.skip("the v3 engine with engine interrupts is not installed (pip install -e .)")
+    require_built(intr.available(), "the v3 engine with engine interrupts")
 
 
 def _machine(engine_interrupts):
@@ -59,8 +55,8 @@ def _returns(m):
     return [int.from_bytes(raw[i:i + 2], "little") for i in range(0, len(raw), 2)]
 
 
-def test_interrupts_at_block_boundaries_and_after_the_sti_shadow():
-    _require_engine()
+def test_interrupts_at_block_boundaries_and_after_the_sti_shadow(require_built):
+    _require_engine(require_built)
     m, out = _machine(True)
     with pytest.raises(GuestHalted):
         m.run(timeout=10)
@@ -78,10 +74,10 @@ def test_interrupts_at_block_boundaries_and_after_the_sti_shadow():
     assert m._intr.taken == 2
 
 
-def test_hlt_is_woken_by_an_interrupt_raised_while_halted():
+def test_hlt_is_woken_by_an_interrupt_raised_while_halted(require_built):
     """HLT ends the run; a timer raising the line between runs wakes the guest, and the
     engine delivers the interrupt as the next run starts."""
-    _require_engine()
+    _require_engine(require_built)
     m, out = _machine(True)
     # sti; (no OUT); hlt at 0x32; then fall through to 'M'
     code = bytearray(CODE)
@@ -98,8 +94,8 @@ def test_hlt_is_woken_by_an_interrupt_raised_while_halted():
     assert m.stats.runs >= 2                 # HLT ended the first run
 
 
-def test_a_failing_acknowledge_is_a_fail_stop():
-    _require_engine()
+def test_a_failing_acknowledge_is_a_fail_stop(require_built):
+    _require_engine(require_built)
     m, out = _machine(True)
     pic = m.ctx.intc
 

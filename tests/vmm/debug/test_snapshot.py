@@ -180,7 +180,7 @@ def test_machine_with_a_nic_saves_and_restores_its_pci_bars(tmp_path):
     m2.close()
 
 
-def test_ne2000_restores_into_the_buffers_its_fast_path_holds(tmp_path):
+def test_ne2000_restores_into_the_buffers_its_fast_path_holds(tmp_path, require_built):
     """The NE2000's registers and packet memory live in bytearrays its C fast path holds: a
     restore fills them in place, so the port accesses the fast path does after it see the
     restored state (a new bytearray would leave it on the old one)."""
@@ -189,8 +189,7 @@ def test_ne2000_restores_into_the_buffers_its_fast_path_holds(tmp_path):
     def build():
         return _pc_with_nic("user,model=ne2k_pci,restrict=on")
     m, nic = build()
-    if nic.fast is None:
-        pytest.skip("vmm/devices/_ne2000.c is not built")
+    require_built(nic.fast is not None, "vmm/devices/_ne2000.c")
     pci_init.assign(m.ctx)
     bar = nic.cfg.bar(0)
     m.ctx.io.write(bar + 0x03, 1, 0x5A)            # BNRY
@@ -208,7 +207,8 @@ def test_ne2000_restores_into_the_buffers_its_fast_path_holds(tmp_path):
     m2.close()
 
 
-def test_ne2000_snapshot_of_the_older_layout_keeps_the_fast_path_in_step(tmp_path):
+def test_ne2000_snapshot_of_the_older_layout_keeps_the_fast_path_in_step(tmp_path,
+                                                                        require_built):
     """A file saved before the registers moved into `regs` names them one by one (cr, isr, imr,
     par ...). It still loads, and the fast path's view of the interrupt line follows the
     restored line: with the line up, clearing the last pending bit is left to the model, which
@@ -218,8 +218,7 @@ def test_ne2000_snapshot_of_the_older_layout_keeps_the_fast_path_in_step(tmp_pat
     import zipfile
     from vmm.bios import pci_init
     m, nic = _pc_with_nic("user,model=ne2k_pci,restrict=on")
-    if nic.fast is None:
-        pytest.skip("vmm/devices/_ne2000.c is not built")
+    require_built(nic.fast is not None, "vmm/devices/_ne2000.c")
     pci_init.assign(m.ctx)
     bar = nic.cfg.bar(0)
     for reg, value in ((0x0E, 0x49), (0x01, 0x4C), (0x02, 0x80), (0x03, 0x4C), (0x0F, 0x01),

@@ -145,17 +145,13 @@ def test_data_port_blocks_match_element_reads(board, addr):
 
 
 # -- the register fast path in C (vmm/devices/_ne2000.c) ----------------------------------------
-def _require_fast():
-    import os
+def _require_fast(require_built):
     from vmm.devices import ne2000
-    if ne2000._ne2000 is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("vmm/devices/_ne2000.c is not built (pip install -e . with a C compiler)")
-        pytest.skip("vmm/devices/_ne2000.c is not built (no C compiler at install)")
+    require_built(ne2000._ne2000 is not None, "vmm/devices/_ne2000.c")
 
 
-def test_fast_path_layout_is_the_models():
-    _require_fast()
+def test_fast_path_layout_is_the_models(require_built):
+    _require_fast(require_built)
     from vmm.devices import _ne2000, ne2000
     assert _ne2000.LAYOUT == ne2000.REG_LAYOUT
 
@@ -227,16 +223,18 @@ def _apply(c, nic, b, op, fast):
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(_OPS, min_size=10, max_size=150), word=st.booleans())
-def test_fast_path_and_the_model_agree_on_any_access_sequence(nic_board, ops, word):
+def test_fast_path_and_the_model_agree_on_any_access_sequence(nic_board, require_built, ops,
+                                                             word):
     """The same accesses through the fast path (falling back to the model where it declines)
     and through the model alone leave the same registers, packet memory, FIFO, interrupt line
     and sent frames, and give the guest the same values."""
-    _run_twins(nic_board, ops, word)
+    _run_twins(nic_board, require_built, ops, word)
 
 
 @pytest.mark.parametrize("word", [True, False])
 @pytest.mark.parametrize("cmd", [0x0A, 0x12])
-def test_fast_path_and_the_model_agree_at_the_ends_of_ring_and_count(nic_board, word, cmd):
+def test_fast_path_and_the_model_agree_at_the_ends_of_ring_and_count(nic_board, require_built,
+                                                                    word, cmd):
     """Remote DMA that starts just before PSTOP (the model wraps to PSTART; the fast path must
     decline a crossing) or runs out its count (RDC) on every alignment and width."""
     ops = []
@@ -245,20 +243,20 @@ def test_fast_path_and_the_model_agree_at_the_ends_of_ring_and_count(nic_board, 
         for size in (1, 2, 4):
             for count in (1, 2, 3, 4, 5, 8):
                 ops.append(("dma", page, low, count, cmd, size, 3))
-    _run_twins(nic_board, ops, word)
+    _run_twins(nic_board, require_built, ops, word)
 
 
-def test_fast_path_and_the_model_agree_when_frames_wait_in_the_fifo(nic_board):
+def test_fast_path_and_the_model_agree_when_frames_wait_in_the_fifo(nic_board, require_built):
     """A full ring: frames wait in the FIFO, and the driver's BNRY writes let them in (the fast
     path must leave those to the model); with the FIFO empty again BNRY is a plain register."""
     ops = [("rx", 1000 + 37 * i) for i in range(14)]
     for bnry in (0x50, 0x58, 0x60, 0x68, 0x70, 0x7F, 0x4C, 0x55):
         ops += [("w", 3, bnry), ("r", 3), ("rx", 700)]
-    _run_twins(nic_board, ops, True)
+    _run_twins(nic_board, require_built, ops, True)
 
 
-def _run_twins(nic_board, ops, word):
-    _require_fast()
+def _run_twins(nic_board, require_built, ops, word):
+    _require_fast(require_built)
     twins = []
     for fast in (True, False):
         c, nic, loop = nic_board(NE2000, memory=1 << 20)
@@ -282,8 +280,8 @@ def _run_twins(nic_board, ops, word):
             break                         # a fail-stop ends the guest
 
 
-def test_fast_path_declines_what_changes_the_interrupt_line(board):
-    _require_fast()
+def test_fast_path_declines_what_changes_the_interrupt_line(board, require_built):
+    _require_fast(require_built)
     c, nic, b, _ = board
     init(c, b)
     assert nic.irq.level == 0

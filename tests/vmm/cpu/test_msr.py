@@ -18,16 +18,13 @@ EXPECTED = ("A00000000FEE00900 E0000000000000800 P0000000100001D00 C000000000000
             "D00000000FEE00100 S00000000000000FF DONE")
 
 
-def _require_msr_hooks():
-    if not engine.has("uc_msr_hooks"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine with MSR hooks is not installed (pip install -e .)")
-        pytest.skip("the v3 engine with MSR hooks is not installed (pip install -e .)")
+def _require_msr_hooks(require_built):
+    require_built(engine.has("uc_msr_hooks"), "the v3 engine with MSR hooks")
 
 
 @pytest.fixture(scope="module")
-def board():
-    _require_msr_hooks()
+def board(require_built):
+    _require_msr_hooks(require_built)
     sys.path.insert(0, str(ROOT / "tests" / "vmm"))
     from test_apic import ApicBoard
     b = ApicBoard()
@@ -155,7 +152,7 @@ def test_platform_id_and_tsc_adjust():
         msrs.write(IA32_TSC_ADJUST, 5)
 
 
-def test_arch_capabilities_report_no_flaws_and_are_read_only():
+def test_arch_capabilities_report_no_flaws_and_are_read_only(require_built):
     """IA32_ARCH_CAPABILITIES reads the "not affected" bits (RDCL_NO, MDS_NO, ... ITS_NO) and
     is read-only; CPUID leaf 7 advertises it once the hooks are installed."""
     from vmm.cpu.core import CPU
@@ -166,7 +163,7 @@ def test_arch_capabilities_report_no_flaws_and_are_read_only():
     assert value & 1 and value & (1 << 5) and value & (1 << 62)     # RDCL_NO, MDS_NO, ITS_NO
     assert not value & (1 << 1)             # no IBRS_ALL: there is no IA32_SPEC_CTRL here
     assert msrs.write(IA32_ARCH_CAPABILITIES, value) is RAISE_GP
-    _require_msr_hooks()
+    _require_msr_hooks(require_built)
     cpu = CPU(None)
     assert not cpu.cpuid.lookup(7, 0)[3] & (1 << 29)
     cpu.install_hooks()

@@ -3,11 +3,8 @@ load and a branch) instead of a helper call. A stop must still land at a block's
 the PC of that block and every earlier instruction done exactly once: from another thread,
 with code hooks installed (cpu_tb_exec then used to leave the PC alone), and after a hook wrote
 the PC itself."""
-import os
 import threading
 import time
-
-import pytest
 
 from vmm import engine
 
@@ -18,12 +15,8 @@ LOOP = {0x1000: b"\xff\x05\x00\x30\x00\x00" + b"\x41" + b"\xeb\x07",
 L, L2, COUNTER = 0x1000, 0x1010, 0x3000
 
 
-def _require():
-    if not engine.has("uc_inline_exit_check"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine with the inline exit check is not installed "
-                        "(pip install -e .)")
-        pytest.skip("the v3 engine with the inline exit check is not installed (pip install -e .)")
+def _require(require_built):
+    require_built(engine.has("uc_inline_exit_check"), "the v3 engine with the inline exit check")
 
 
 def _machine():
@@ -63,19 +56,19 @@ def _stop_repeatedly(uc, stops):
     return seen
 
 
-def test_a_stop_from_another_thread_lands_at_a_block_start():
+def test_a_stop_from_another_thread_lands_at_a_block_start(require_built):
     """(With the VMM's block-granular stops: stock unicorn's checks after every memory access,
     which replay the access, are off.)"""
-    _require()
+    _require(require_built)
     uc = _machine()
     assert _stop_repeatedly(uc, 60) == {L, L2}
 
 
-def test_with_code_hooks_the_pc_is_still_the_blocks_start():
+def test_with_code_hooks_the_pc_is_still_the_blocks_start(require_built):
     """A code hook elsewhere makes HOOK_EXISTS(UC_HOOK_CODE) true: the exit at a block's start
     still puts the PC there (stock cpu_tb_exec left it alone then)."""
     from unicorn import UC_HOOK_CODE
-    _require()
+    _require(require_built)
     uc = _machine()
     hits = []
     uc.hook_add(UC_HOOK_CODE, lambda *a: hits.append(1), None, 0x8000, 0x8001)
@@ -83,14 +76,14 @@ def test_with_code_hooks_the_pc_is_still_the_blocks_start():
     assert not hits
 
 
-def test_a_pc_written_by_a_hook_is_kept_and_the_next_hook_sees_its_pc():
+def test_a_pc_written_by_a_hook_is_kept_and_the_next_hook_sees_its_pc(require_built):
     """A SYSENTER hook moves EIP, as the VMM's does (unicorn's quit_request and
     skip_sync_pc_on_exit): the run goes on at the new EIP, stops after that report the PC of
     the block they land at, and the next SYSENTER's hook sees the PC of its SYSENTER again
     (the flag was consumed at the exit)."""
     from unicorn import UC_HOOK_INSN
     from unicorn import x86_const as X
-    _require()
+    _require(require_built)
     uc = _machine()
     uc.mem_write(0x2000, b"\x0f\x34")                 # sysenter (the helper adds 2 to EIP)
     seen = []
@@ -113,9 +106,9 @@ def test_a_pc_written_by_a_hook_is_kept_and_the_next_hook_sees_its_pc():
         _stop_repeatedly(uc, 10)                      # asserts every stop itself
 
 
-def test_emu_starts_own_timeout_still_ends_the_run():
+def test_emu_starts_own_timeout_still_ends_the_run(require_built):
     """emu_start's timeout (unicorn's timer thread calls uc_emu_stop)."""
-    _require()
+    _require(require_built)
     uc = _machine()
     t0 = time.monotonic()
     uc.emu_start(L, 0xFFFF, timeout=20_000)           # microseconds

@@ -2,28 +2,22 @@
 after an instruction whose last byte is F4 (here `mov eax, [ebp-0x0c]`, 8B 45 F4), which the
 resume address alone cannot."""
 import ctypes
-import os
-
-import pytest
 
 from vmm import engine
 
 
-def _halted_fn():
-    if not engine.has("uc_halt_state"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine with uc_cpu_halted is not installed (pip install -e .)")
-        pytest.skip("the v3 engine with uc_cpu_halted is not installed (pip install -e .)")
+def _halted_fn(require_built):
+    require_built(engine.has("uc_halt_state"), "the v3 engine with uc_cpu_halted")
     from unicorn.unicorn_py3.unicorn import uclib
     fn = uclib.uc_cpu_halted
     fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p]
     return fn
 
 
-def test_hlt_and_an_f4_byte_are_told_apart():
+def test_hlt_and_an_f4_byte_are_told_apart(require_built):
     from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
     from unicorn import x86_const as X
-    halted = _halted_fn()
+    halted = _halted_fn(require_built)
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     uc.mem_map(0, 0x10000)
     uc.mem_write(0x1000, b"\x8b\x45\xf4" + b"\x90" * 8)       # mov eax, [ebp-0xc]; nops

@@ -39,11 +39,8 @@ def _run(env=None):
     return [part.strip() for part in out.stdout.strip().split("|")]
 
 
-def test_the_bitmap_decides_at_cpl3_and_iopl_lifts_it(bare):
-    if not engine.has("uc_io_permission_bitmap"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine with the I/O bitmap check is not installed (pip install -e .)")
-        pytest.skip("the v3 engine with the I/O bitmap check is not installed (pip install -e .)")
+def test_the_bitmap_decides_at_cpl3_and_iopl_lifts_it(bare, require_built):
+    require_built(engine.has("uc_io_permission_bitmap"), "the v3 engine with the I/O bitmap check")
     b = bare().load("iobitmap.bin")
     e0 = []
     b.machine.ctx.io.attach(0xE0, 1, lambda o, s: 0, lambda o, s, v: e0.append(v), "test-e0")

@@ -13,15 +13,12 @@ from vmm.machine import GuestHalted
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _require_v3_engine():
-    if not engine.info().patched:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the v3 engine is not installed (pip install -e . with cmake and gcc)")
-        pytest.skip("the v3 engine is not installed (pip install -e . with cmake and gcc)")
+def _require_v3_engine(require_built):
+    require_built(engine.info().patched, "the v3 engine")
 
 
-def test_every_kind_of_code_change_runs_the_new_code(bare):
-    _require_v3_engine()
+def test_every_kind_of_code_change_runs_the_new_code(bare, require_built):
+    _require_v3_engine(require_built)
     b = bare().load("smc.bin")
     with pytest.raises(GuestHalted):
         b.run(timeout=20)

@@ -87,6 +87,17 @@ _STATUS = struct.Struct("<II")      # opts1, opts2 as the card writes them back
 _KIND_BITS = {0: 0, 0x2000: RX_BAR, 0x4000: RX_PAM, 0x8000: RX_MAR}
 
 
+
+def _half(value64, byte):
+    """The 32-bit half at byte offset `byte` (0 or 4) of a 64-bit register."""
+    return (value64 >> (8 * byte)) & 0xFFFFFFFF
+
+
+def _with_half(value64, byte, half):
+    """The 64-bit register with its 32-bit half at byte offset `byte` replaced."""
+    shift = 8 * byte
+    return (value64 & ~(0xFFFFFFFF << shift)) | (half << shift)
+
 class CPlusMode:
     """The C+ state and rings of one RTL8139 (`nic`); its handlers front the classic ones."""
 
@@ -124,12 +135,11 @@ class CPlusMode:
                 return self.last_tx_desc & 0xFFFF
         elif size == 4:
             if offset in (RX_RING, RX_RING + 4):
-                return (self.rx_ring >> (8 * (offset - RX_RING))) & 0xFFFFFFFF
+                return _half(self.rx_ring, offset - RX_RING)
             if tx_on and TX_RING <= offset < TX_RING + 16 and not offset & 3:
-                ring = self.tx_ring[(offset - TX_RING) >> 3]
-                return (ring >> (8 * (offset & 4))) & 0xFFFFFFFF
+                return _half(self.tx_ring[(offset - TX_RING) >> 3], offset & 4)
             if tx_on and offset in (STATS_ADDR, STATS_ADDR + 4):
-                return (self.stats_addr >> (8 * (offset - STATS_ADDR))) & 0xFFFFFFFF
+                return _half(self.stats_addr, offset - STATS_ADDR)
         elif size == 1:
             if offset == TX_POLL:
                 return 0                   # polls are done at once
@@ -145,15 +155,12 @@ class CPlusMode:
         nic = self.nic
         tx_on = self.cpcmd & CP_TX_ON
         if size == 2:
-            if offset == ISR:
-                nic.isr &= ~value & 0xFFFF
-                if nic.fifo:
-                    nic._drain_fifo()
-                nic._update_irq()
-                return
-            if offset == IMR:
-                nic.imr = value & CP_ISR_MASK
-                if nic.fifo:
+            if offset in (ISR, IMR):
+                if offset == ISR:
+                    nic.isr &= ~value & 0xFFFF
+                else:
+                    nic.imr = value & CP_ISR_MASK
+                if nic.fifo:               # 8139cp follows handing descriptors back with these
                     nic._drain_fifo()
                 nic._update_irq()
                 return
@@ -168,22 +175,19 @@ class CPlusMode:
                 return
         elif size == 4:
             if offset in (RX_RING, RX_RING + 4):
-                shift = 8 * (offset - RX_RING)
-                self.rx_ring = (self.rx_ring & ~(0xFFFFFFFF << shift)) | (value << shift)
+                self.rx_ring = _with_half(self.rx_ring, offset - RX_RING, value)
                 self.rx_index = 0
                 return
             if tx_on and TX_RING <= offset < TX_RING + 16 and not offset & 3:
-                which, shift = (offset - TX_RING) >> 3, 8 * (offset & 4)
-                ring = self.tx_ring[which]
-                self.tx_ring[which] = (ring & ~(0xFFFFFFFF << shift)) | (value << shift)
+                which = (offset - TX_RING) >> 3
+                self.tx_ring[which] = _with_half(self.tx_ring[which], offset & 4, value)
                 self.tx_index[which] = 0
                 return
             if tx_on and offset in (STATS_ADDR, STATS_ADDR + 4):
-                shift = 8 * (offset - STATS_ADDR)
                 if offset == STATS_ADDR and value & DUMP_STATS:
                     nic.unimplemented("StatsAddr: the statistics dump (DumpStats, as "
                                       "`ethtool -S` asks) is not modelled")
-                self.stats_addr = (self.stats_addr & ~(0xFFFFFFFF << shift)) | (value << shift)
+                self.stats_addr = _with_half(self.stats_addr, offset - STATS_ADDR, value)
                 return
         elif size == 1:
             if offset == TX_POLL:

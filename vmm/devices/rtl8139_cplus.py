@@ -351,19 +351,14 @@ class CPlusMode:
                 mem.write(buf, data)
                 mem.write(addr, _STATUS.pack((opts1 & RING_END) | status | LAST | len(data),
                                              opts2))
-                self.rx_index = 0 if opts1 & RING_END else i + 1
-                nic.stats["rx"] += 1
-                nic.isr |= INT_RX_OK
-                nic._update_irq()
-                return True
+                return self._received(0 if opts1 & RING_END else i + 1)
         # else the descriptors the frame needs, all owned by the card, before writing any
         used = []
         left = len(data)
         while left > 0:
             addr = ring + 16 * i
             self._check(addr, 16, f"RxRingAddr descriptor {i}")
-            raw = mem.read(addr, 16)
-            opts1 = int.from_bytes(raw[0:4], "little")
+            opts1, _, buf = _DESC.unpack(mem.read(addr, 16))
             if not opts1 & OWN:
                 nic.isr |= INT_RX_EMPTY
                 nic._update_irq()
@@ -371,7 +366,6 @@ class CPlusMode:
             size = opts1 & RX_LEN_MASK
             if size == 0:
                 nic.unimplemented(f"RxRingAddr descriptor {i}: a receive buffer of 0 bytes")
-            buf = int.from_bytes(raw[8:16], "little")
             used.append((addr, opts1, buf, min(size, left), i))
             left -= size
             i = 0 if opts1 & RING_END else i + 1
@@ -386,8 +380,13 @@ class CPlusMode:
             if n:
                 st &= ~FIRST
             st |= (LAST | len(data)) if n == len(used) - 1 else chunk
-            mem.write(addr, st.to_bytes(4, "little") + opts2.to_bytes(4, "little"))
-        self.rx_index = i
+            mem.write(addr, _STATUS.pack(st, opts2))
+        return self._received(i)
+
+    def _received(self, next_index):
+        """A frame is in the ring: the next one goes to descriptor `next_index`; RxOK."""
+        nic = self.nic
+        self.rx_index = next_index
         nic.stats["rx"] += 1
         nic.isr |= INT_RX_OK
         nic._update_irq()

@@ -56,7 +56,10 @@ class IrqLine:
         level = 1 if level else 0
         if level != self.level:
             self.level = level
-            deliver(self._sink, (self.number, level), urgent)
+            if urgent:
+                self._sink(self.number, level)
+            else:
+                deliver(self._sink, (self.number, level), urgent)
 
     def raise_(self):
         self.set(1)

@@ -156,9 +156,9 @@ class IOAPIC(Device):
 
     def eoi(self, vector):
         """The LAPIC's EOI broadcast for a level-triggered vector."""
-        for pin in range(PINS):
-            entry = self.redir[pin]
-            if entry & LEVEL and entry & REMOTE_IRR and (entry & 0xFF) == vector:
+        want = LEVEL | REMOTE_IRR | vector
+        for pin, entry in enumerate(self.redir):
+            if entry & (LEVEL | REMOTE_IRR | 0xFF) == want:
                 self.redir[pin] = entry & ~REMOTE_IRR
                 if self.levels[pin] and not entry & MASKED:
                     self._send(pin)

@@ -266,9 +266,11 @@ class PciBus(Device):
             self._update_pirq(self._pirq[cfg])
 
     def _update_pirq(self, pirq):
+        # the functions wired to one PIRQ are wired-OR (a disabled INTx drives nothing)
         level = 0
+        pirqs = self._pirq
         for cfg, lv in self._intx.items():
-            if lv and self._pirq[cfg] == pirq and \
+            if lv and pirqs[cfg] == pirq and \
                     not cfg.data[COMMAND + 1] & (COMMAND_INTX_DISABLE >> 8):
                 level = 1
                 break
@@ -285,6 +287,10 @@ class PciBus(Device):
 
     def pirq_level(self, pirq):
         return self._pirq_levels[pirq]
+
+    def pirq_levels(self):
+        """The levels of PIRQ A-D (a list the router must not change)."""
+        return self._pirq_levels
 
     # -- configuration space (also the PCI BIOS's entry points) --------------------------------
     def read_config(self, bus, device, function, offset, size):
@@ -395,7 +401,10 @@ class IntxLine:
         level = 1 if level else 0
         if level != self.level:
             self.level = level
-            irq.deliver(self.bus.set_intx, (self.cfg, level), urgent)
+            if urgent:
+                self.bus.set_intx(self.cfg, level)
+            else:
+                irq.deliver(self.bus.set_intx, (self.cfg, level), urgent)
 
     def raise_(self):
         self.set(1)

@@ -120,16 +120,19 @@ class PIIX3(Device):
         if ioapic is not None:
             ioapic.set_pin(16 + pirq, level)
         # only the ISA IRQ this PIRQ is routed to can change (a card's every ISR write
-        # comes here: no full re-route)
-        irq = self.pirq_route(pirq)
-        if irq is None:
+        # comes here: no full re-route); the PIRQs routed to it are wired-OR
+        routes = self.isa_function.data[PIRQRC:PIRQRC + 4]
+        route = routes[pirq]
+        if route & PIRQ_DISABLE:
             return
-        want = 0
-        for p in range(4):
-            if self.pci.pirq_level(p) and self.pirq_route(p) == irq:
-                want = 1
-                break
-        self._drive(irq, want)
+        want = level
+        if not want:
+            levels = self.pci.pirq_levels()
+            for p in range(4):
+                if levels[p] and routes[p] == route:
+                    want = 1
+                    break
+        self._drive(route & 0x0F, want)
 
     def _reroute(self):
         want = {}

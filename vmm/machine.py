@@ -203,6 +203,8 @@ class Machine:
         self._fatal = exc
         if self.fast_io is not None:
             self.fast_io.enabled = False
+        if self.memmap.fast is not None:
+            self.memmap.fast.enabled = False
         self.uc.emu_stop()
 
     def _unclaimed_io(self, kind, addr, size, value, write):

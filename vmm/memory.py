@@ -46,14 +46,34 @@ class MemoryMap:
         self._map_window(uc, ram, end - ram)
 
     def _map_window(self, uc, base, size):
-        """The MMIO window's callbacks go to Unicorn as raw ctypes functions, like the port
-        hooks: the binding's wrappers add two Python calls to every access, which a driver
-        that polls its card's registers pays thousands of times a second."""
+        """The MMIO window's callbacks: the C dispatcher (vmm/cpu/_fastmmio.c) when it is
+        built, which tries the devices' register fast paths in C (the MMIO bus tells it of
+        them, `fast=`) and calls _read/_write for the rest; else raw ctypes functions, like the
+        port hooks (the binding's wrappers add two Python calls to every access, which a
+        driver that polls its card's registers pays thousands of times a second)."""
         from unicorn.unicorn_py3.unicorn import uclib, MMIO_READ_CFUNC, MMIO_WRITE_CFUNC
         from unicorn import UcError
-        self._callbacks = (MMIO_READ_CFUNC(self._read), MMIO_WRITE_CFUNC(self._write))
-        status = uclib.uc_mmio_map(uc._uch, base, size, self._callbacks[0], None,
-                                   self._callbacks[1], None)
+        self.fast = None
+        try:
+            from vmm.cpu import _fastmmio
+        except ImportError:
+            _fastmmio = None
+        if _fastmmio is not None:
+            self.fast = _fastmmio.Dispatcher(self._read, self._write, base)
+            entry = self.fast.entry_points()
+            self._callbacks = (entry["read"], entry["write"])
+            user = entry["user"]
+            bus = self.m.ctx.mmio
+            bus.fast_paths = self.fast
+            for rng in bus._ranges:            # ranges attached before the window was
+                if rng.fast is not None:
+                    self.fast.map(rng.base, rng.end - rng.base, rng.fast)
+            self.m.stats.fast_mmio = self.fast
+        else:
+            self._callbacks = (MMIO_READ_CFUNC(self._read), MMIO_WRITE_CFUNC(self._write))
+            user = None
+        status = uclib.uc_mmio_map(uc._uch, base, size, self._callbacks[0], user,
+                                   self._callbacks[1], user)
         if status != 0:
             raise UcError(status)
 

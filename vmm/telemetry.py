@@ -67,6 +67,7 @@ class Telemetry:
         self.recent = collections.deque(maxlen=self.RING)
         self.blocks = None                        # ctypes counter when blocks are counted
         self.fast_io = None                       # the C port dispatcher (vmm/cpu/portio.py)
+        self.fast_mmio = None                     # the C MMIO dispatcher (vmm/memory.py)
 
     def count_event(self, kind, vector):
         self.events[(kind, vector)] += 1
@@ -80,7 +81,8 @@ class Telemetry:
         """All exits so far (port I/O, MMIO, interrupts and exceptions, BIOS services, halts,
         preemptions): the status line's exits/s."""
         fast = self.fast_io.total() if self.fast_io is not None else 0
-        return (sum(self.port_reads) + sum(self.port_writes) + fast + sum(self.mmio.values())
+        return (sum(self.port_reads) + sum(self.port_writes) + fast
+                + sum(self.mmio_counts().values())
                 + sum(self.events.values()) + sum(self.bios.values()) + self.halts
                 + self.preemptions)
 
@@ -93,6 +95,14 @@ class Telemetry:
                 c = out.setdefault(p, [0, 0])
                 c[0] += r
                 c[1] += w
+        return out
+
+    def mmio_counts(self):
+        """{4 KiB page: accesses} of every MMIO page accessed, those done in C included."""
+        out = collections.Counter(self.mmio)
+        if self.fast_mmio is not None:
+            for page, (r, w) in self.fast_mmio.counts().items():
+                out[page] += r + w
         return out
 
     def recent_fast_text(self, n=8):
@@ -114,7 +124,7 @@ class Telemetry:
             "exits": {
                 "port_io": {f"{p:#06x}": {"reads": r, "writes": w}
                             for p, (r, w) in sorted(self.port_counts().items())},
-                "mmio": {f"{a:#x}": n for a, n in sorted(self.mmio.items())},
+                "mmio": {f"{a:#x}": n for a, n in sorted(self.mmio_counts().items())},
                 "interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())
                                if k == "irq"},
                 "software_interrupts": {f"{v:#04x}": n for (k, v), n in sorted(self.events.items())

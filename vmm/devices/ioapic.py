@@ -21,6 +21,10 @@ Registers through IOREGSEL (offset 0x00) and IOWIN (offset 0x10): 0x00 ID, 0x01 
   a reserved delivery mode) is a fail-stop naming the register.
 """
 from vmm.devices import register
+try:
+    from vmm.devices import _apic          # register fast paths in C (optional)
+except ImportError:
+    _apic = None
 from vmm.devices.base import Device
 from vmm.irq import IrqLine
 
@@ -85,7 +89,9 @@ class IOAPIC(Device):
                               f"(<apic>ID</apic> names it)")
         self.lapic.ioapic = self
         ctx.ioapic = self
-        ctx.mmio.attach(self.base, 0x20, self._read, self._write, self.id, widths=(4,))
+        fast = _apic.IoapicFast(self) if _apic is not None else None
+        ctx.mmio.attach(self.base, 0x20, self._read, self._write, self.id, widths=(4,),
+                        fast=fast)
         ctx.add_irq_listener(self._isa_line)
 
     def power_on(self):

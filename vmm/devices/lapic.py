@@ -31,6 +31,10 @@ count, current count and divide configuration.
   default base, where the MADT and the MP table say it is.
 """
 from vmm.devices import register
+try:
+    from vmm.devices import _apic          # register fast paths in C (optional)
+except ImportError:
+    _apic = None
 from vmm.devices.base import Device
 
 DEFAULT_BASE = 0xFEE00000
@@ -94,7 +98,9 @@ class LocalAPIC(Device):
         self.ctx = ctx
         self.clock = ctx.clock
         self.timers = ctx.timers
-        ctx.mmio.attach(self.base, 0x1000, self._read, self._write, self.id, widths=(4,))
+        fast = _apic.LapicFast(self) if _apic is not None else None
+        ctx.mmio.attach(self.base, 0x1000, self._read, self._write, self.id, widths=(4,),
+                        fast=fast)
         ctx.set_local_apic(self)
 
     # -- state -----------------------------------------------------------------------------------

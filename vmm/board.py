@@ -29,6 +29,18 @@ def add_devices(machine, specs, omit=()):
         machine.vmmlog.component("config").debug(f"device {dev.id} ({cls.CLASS_NAME}) attached")
 
 
+def _fast_acknowledge(machine):
+    """With the engine's INTR input and the APIC fast paths built, the engine's acknowledge
+    cycle for a LAPIC vector runs in C (vmm/devices/_apic.c), the rest in vmm/cpu/intr.py."""
+    try:
+        from vmm.devices import _apic
+    except ImportError:
+        return
+    if machine._intr is not None:
+        machine._intr.use_fast_ack(_apic.AckFast(machine._intr, machine.ctx.lapic, machine.ctx,
+                                                 machine.cpu.delivery.note_external))
+
+
 def finish_board(machine):
     """After all devices: the ignored legacy ports, device reset, the BIOS."""
     try:
@@ -41,6 +53,7 @@ def finish_board(machine):
         dev.reset()
     if machine.ctx.lapic is not None:
         machine.cpu.cpuid.set_apic(True)
+        _fast_acknowledge(machine)
     machine.cpu.msrs.lapic = machine.ctx.lapic
     if machine.firmware is not None:
         tabled = [d.id for d in machine.ctx.devices.values() if hasattr(d, "build_tables")]

@@ -54,9 +54,20 @@ class EngineInterrupts:
                                            # itself when it acknowledges)
         self.taken = 0                     # interrupts the engine delivered
         self._cb = ACK_FN(self._ack)       # kept alive as long as the engine may call it
+        self._set_ack = set_ack
+        self.fast = None                   # the acknowledge cycle in C (use_fast_ack)
         err = set_ack(self._uch, self._cb, None)
         if err:
             raise RuntimeError(f"uc_x86_set_intr_ack failed ({err})")
+
+    def use_fast_ack(self, fast):
+        """Let `fast` (vmm/devices/_apic.c's AckFast, built on this object) run the acknowledge
+        cycle in C for the LAPIC's vectors; it calls _ack for everything else."""
+        entry = fast.entry_points()
+        err = self._set_ack(self._uch, ACK_FN(entry["ack"]), ctypes.c_void_p(entry["opaque"]))
+        if err:
+            raise RuntimeError(f"uc_x86_set_intr_ack failed ({err})")
+        self.fast = fast
 
     def sync(self, level):
         """Set INTR whatever it was believed to be (between runs: nothing else then can have
@@ -93,3 +104,4 @@ class EngineInterrupts:
             from unicorn.unicorn_py3.unicorn import uclib
             uclib.uc_x86_set_intr_ack(self._uch, ACK_FN(), None)
             self._cb = None
+            self.fast = None

@@ -71,6 +71,7 @@ class IOAPIC(Device):
         self.boot_id = apic_id
         self.levels = [0] * PINS
         self.sent = [0] * PINS             # messages sent per pin (tests, telemetry)
+        self._fast = None                  # the C fast path (vmm/devices/_apic.c), when built
         self.power_on()
 
     @classmethod
@@ -89,9 +90,9 @@ class IOAPIC(Device):
                               f"(<apic>ID</apic> names it)")
         self.lapic.ioapic = self
         ctx.ioapic = self
-        fast = _apic.IoapicFast(self) if _apic is not None else None
+        self._fast = _apic.IoapicFast(self) if _apic is not None else None
         ctx.mmio.attach(self.base, 0x20, self._read, self._write, self.id, widths=(4,),
-                        fast=fast)
+                        fast=self._fast)
         ctx.add_irq_listener(self._isa_line)
 
     def power_on(self):
@@ -115,6 +116,9 @@ class IOAPIC(Device):
         return IrqLine(pin, self.set_pin)
 
     def set_pin(self, pin, level):
+        # a PCI pin whose message can go to the LAPIC in C does so (vmm/devices/_apic.c)
+        if self._fast is not None and self._fast.set_pin(pin, level):
+            return
         level = 1 if level else 0
         was = self.levels[pin]
         self.levels[pin] = level

@@ -58,12 +58,15 @@ TX_DMA_OK_LOW_DESC, TX_POLL, RX_MAX_SIZE = 0x82, 0xD9, 0xDA
 CP_CMD, INTR_MITIGATE, RX_RING, TX_THRESH = 0xE0, 0xE2, 0xE4, 0xEC
 IMR, ISR = 0x3C, 0x3E
 
+RCR_AER = 0x20                     # RCR.AcceptErr: error packets are stored (with their status)
+
 CP_TX_ON, CP_RX_ON, CP_RX_CHKSUM, CP_RX_VLAN = 0x01, 0x02, 0x20, 0x40
 CP_CMD_BITS = 0x007B
 TXPOLL_HPQ, TXPOLL_NPQ, TXPOLL_FSWINT = 0x80, 0x40, 0x01
 DUMP_STATS = 0x08
 
-INT_RX_OK, INT_TX_OK, INT_RX_EMPTY, INT_TX_EMPTY, INT_SW = 0x01, 0x04, 0x10, 0x80, 0x100
+INT_RX_OK, INT_RX_ERR, INT_TX_OK = 0x01, 0x02, 0x04
+INT_RX_EMPTY, INT_RX_FIFO_OVR, INT_TX_EMPTY, INT_SW = 0x10, 0x40, 0x80, 0x100
 CP_ISR_MASK = 0xE5FF
 CP_LAZY_BITS = INT_RX_OK | INT_TX_OK | INT_TX_EMPTY
 
@@ -77,7 +80,13 @@ RX_LEN_MASK = 0x1FFF
 RX_MAR, RX_PAM, RX_BAR = 1 << 26, 1 << 25, 1 << 24
 RX_PROTO_TCP, RX_PROTO_UDP, RX_PROTO_IP = 1 << 16, 2 << 16, 3 << 16
 RX_IP_FAIL, RX_UDP_FAIL, RX_TCP_FAIL = 1 << 15, 1 << 14, 1 << 13
-MAX_TX_FRAME = 65536
+RX_ERR, RX_ERR_LONG = 1 << 20, 1 << 21    # RES, the receive error summary; RWT, a long packet
+MAX_TX_FRAME = 65536               # what a chain of descriptors may gather (a large send's frame)
+MAX_PACKET = 4096                  # the longest packet the chip receives (no CRC)
+# the longest frame C+ receive takes from the wire: its length with the CRC must fit the RX
+# descriptor's 13-bit length field (a longer one is dropped, as the classic path drops those
+# over 1514 bytes)
+RX_LIMIT = RX_LEN_MASK - 4
 RING_LIMIT = 1024                  # descriptors walked without a RingEnd before giving up
 
 _DESC = struct.Struct("<IIQ")       # opts1, opts2, buffer address
@@ -103,8 +112,9 @@ class CPlusMode:
 
     def __init__(self, nic):
         self.nic = nic
-        # frames the driver gave in several descriptors, with large send, with a checksum request
-        nic.stats.update(tx_gather=0, tx_large_send=0, tx_checksum=0)
+        # frames the driver gave in several descriptors, with large send, with a checksum
+        # request; packets received in error (RES)
+        nic.stats.update(tx_gather=0, tx_large_send=0, tx_checksum=0, rx_errors=0)
         self.reset()
 
     def reset(self):
@@ -119,7 +129,19 @@ class CPlusMode:
         self.intr_mitigate = 0
         self.tx_thresh = 0
         self.last_tx_desc = 0
-        self.nic.store = self.nic._store
+        self._rx_path(False)
+
+    def _rx_path(self, cplus):
+        """Point the card's receive path at the RX descriptors (`cplus`) or the classic ring:
+        where a frame goes, the longest frame taken (the classic path drops frames over 1514
+        bytes; C+ receive takes longer ones into big enough buffers and reports packets over
+        MAX_PACKET as errors) and the ISR bit a frame lost to a full FIFO raises (the classic
+        RxOverflow, bit 4, is the C+ RxEmpty; the C+ chip reports the loss as RxFIFOOvr, bit 6)."""
+        nic = self.nic
+        if cplus:
+            nic.store, nic.rx_limit, nic.rx_lost_bit = self._store, RX_LIMIT, INT_RX_FIFO_OVR
+        else:
+            nic.classic_rx_path()
 
     # -- registers ---------------------------------------------------------------------------------
     def read(self, offset, size):
@@ -203,17 +225,14 @@ class CPlusMode:
         nic._write(offset, size, value)
 
     def _cp_command(self, value):
+        """CpCmd: switching C+ receive on or off changes the receive path (frames waiting in
+        the FIFO for the other path are dropped)."""
         nic = self.nic
-        was_rx = self.cpcmd & CP_RX_ON
+        was = self.cpcmd
         self.cpcmd = value & CP_CMD_BITS
-        if self.cpcmd & CP_RX_ON:
-            nic.store = self._store
-            if not was_rx and nic.fifo:
-                nic.fifo.clear()           # classic-mode frames do not carry over
-        else:
-            nic.store = nic._store
-            if was_rx:
-                nic.fifo.clear()
+        if (self.cpcmd ^ was) & CP_RX_ON:
+            nic.fifo.clear()               # frames do not carry over between the paths
+            self._rx_path(bool(self.cpcmd & CP_RX_ON))
 
     # -- memory ------------------------------------------------------------------------------------
     def _check(self, addr, size, what):
@@ -322,10 +341,20 @@ class CPlusMode:
     # -- receive -----------------------------------------------------------------------------------
     def _store(self, frame, kind):
         """Write one frame into the RX descriptor ring; False (and ISR.RxEmpty) if the ring
-        has not enough descriptors owned by the card now."""
+        has not enough descriptors owned by the card now. A frame longer than MAX_PACKET is a
+        long packet (RES|RWT, ISR.RxErr): dropped unless RCR.AcceptErr asks for error packets,
+        then stored with those bits and no RxOK."""
         nic = self.nic
         mem = nic.ctx.mem
         status = FIRST | _KIND_BITS[kind]    # FirstFrag on the first descriptor only
+        if len(frame) > MAX_PACKET:
+            nic.stats["rx_errors"] += 1
+            nic.isr |= INT_RX_ERR
+            if not nic.rcr & RCR_AER:
+                nic.stats["rx_dropped"] += 1
+                nic._update_irq()
+                return True
+            status |= RX_ERR | RX_ERR_LONG
         opts2 = 0
         if self.cpcmd & CP_RX_VLAN and frame[12] == 0x81 and frame[13] == 0x00:
             tci = frame[14:16]
@@ -351,10 +380,11 @@ class CPlusMode:
                 mem.write(buf, data)
                 mem.write(addr, _STATUS.pack((opts1 & RING_END) | status | LAST | len(data),
                                              opts2))
-                return self._received(0 if opts1 & RING_END else i + 1)
+                return self._received(0 if opts1 & RING_END else i + 1, status)
         # else the descriptors the frame needs, all owned by the card, before writing any
         used = []
         left = len(data)
+        start = i
         while left > 0:
             addr = ring + 16 * i
             self._check(addr, 16, f"RxRingAddr descriptor {i}")
@@ -371,6 +401,12 @@ class CPlusMode:
             i = 0 if opts1 & RING_END else i + 1
             if len(used) > RING_LIMIT:
                 nic.unimplemented(f"RxRingAddr: no RingEnd within {RING_LIMIT} descriptors")
+            if left > 0 and i == start:
+                # the chip would hand the frame over in pieces as descriptors come back
+                nic.unimplemented(f"RxRingAddr: a {len(data)}-byte frame (with its CRC) is "
+                                  f"longer than the buffers of the whole ring ({len(used)} "
+                                  f"descriptors, {len(data) - left} bytes) hold; receiving "
+                                  f"it in several passes round the ring is not modelled")
         pos = 0
         for n, (addr, opts1, buf, chunk, di) in enumerate(used):
             self._check(buf, chunk, f"RxRingAddr descriptor {di} buffer")
@@ -381,13 +417,15 @@ class CPlusMode:
                 st &= ~FIRST
             st |= (LAST | len(data)) if n == len(used) - 1 else chunk
             mem.write(addr, _STATUS.pack(st, opts2))
-        return self._received(i)
+        return self._received(i, status)
 
-    def _received(self, next_index):
-        """A frame is in the ring: the next one goes to descriptor `next_index`; RxOK."""
+    def _received(self, next_index, status):
+        """A frame is in the ring: the next one goes to descriptor `next_index`; RxOK unless
+        its `status` has RES (ISR.RxErr is then already raised)."""
         nic = self.nic
         self.rx_index = next_index
-        nic.stats["rx"] += 1
-        nic.isr |= INT_RX_OK
+        if not status & RX_ERR:
+            nic.stats["rx"] += 1
+            nic.isr |= INT_RX_OK
         nic._update_irq()
         return True

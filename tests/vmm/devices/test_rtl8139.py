@@ -455,3 +455,87 @@ def test_cplus_frame_without_last_frag_round_the_ring_is_a_fail_stop(cboard):
                  0x50000)                                     # no LastFrag anywhere
     with pytest.raises(Unimplemented, match="descriptor 0: FirstFrag inside a frame"):
         r.w(0xD9, 1, 0x40)
+
+
+# -- C+ mode: errors, long frames, ring restarts, interrupt bits ----------------------------------
+TES, RES, RWT = 1 << 23, 1 << 20, 1 << 21
+RX_OK, RX_ERR, TX_OK, TX_ERR = 0x01, 0x02, 0x04, 0x08
+RX_EMPTY, RX_FIFO_OVR, TX_EMPTY, SW_INT = 0x10, 0x40, 0x80, 0x100
+
+
+def irq_up(c, nic):
+    irq = nic.cfg.read(0x3C, 1)
+    return bool(c.legacy_intc.slave.lines & (1 << (irq - 8)))
+
+
+def test_cplus_long_packet_is_a_receive_error(cboard):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    frame = rx_frame(4100)                                    # 4154 bytes: over 4096
+    r.w(0x3E, 2, 0xFFFF)
+    nic.receive(frame)                                        # RCR without AcceptErr: dropped
+    isr = r.r(0x3E, 2)
+    assert isr & RX_ERR and not isr & RX_OK and irq_up(c, nic)
+    assert get_desc(c, RX_RING, 0)[0] & OWN and nic.stats["rx_errors"] == 1
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0x44, 4, 0xA00A | 0x20)                               # AcceptErr: stored, RES|RWT
+    nic.receive(frame)
+    descs = [get_desc(c, RX_RING, i) for i in range(4)]
+    assert [d[0] & (OWN | FS | LS) for d in descs] == [FS, 0, LS, OWN]
+    assert all(d[0] & (RES | RWT) == RES | RWT for d in descs[:3])
+    assert descs[2][0] & 0x1FFF == len(frame) + 4
+    assert b"".join(c.mem.read(d[2], 1536) for d in descs[:3])[:len(frame)] == frame
+    isr = r.r(0x3E, 2)
+    assert isr & RX_ERR and not isr & RX_OK
+
+
+def test_cplus_frame_longer_than_the_whole_ring_is_a_fail_stop_not_an_overwrite(cboard):
+    c, nic, _ = cboard
+    cp_open(c, nic, rx_descs=2, buf_size=256)
+    frame = rx_frame(560)                                     # 618 bytes with CRC > 2 x 256
+    with pytest.raises(Unimplemented, match="RxRingAddr: a 618-byte frame"):
+        nic.receive(frame)
+    assert all(get_desc(c, RX_RING, i)[0] & OWN for i in range(2))     # nothing written
+
+
+def test_cplus_fifo_overflow_raises_rx_fifo_ovr(cboard, board):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=1)
+    frame = rx_frame(100)
+    for _ in range(1 + 512):                                  # one in the ring, 512 waiting
+        nic.receive(frame)
+    assert r.r(0x3E, 2) & RX_EMPTY and not r.r(0x3E, 2) & RX_FIFO_OVR
+    nic.receive(frame)                                        # lost
+    assert r.r(0x3E, 2) & RX_FIFO_OVR and r.r(0x4C, 4) == 1
+    # the classic chip reports the same loss as RxOverflow (bit 4), as before
+    c2, nic2, _ = board
+    base = start(c2, nic2)
+    nic2.receive(MAC + bytes(6) + b"\x08\x00" + bytes(7000))  # too long: dropped
+    big = MAC + bytes(6) + b"\x08\x00" + bytes(1400)
+    for _ in range(5 + 512 + 1):
+        nic2.receive(big)
+    assert c2.io.read(base + 0x3E, 2) & 0x10 and not c2.io.read(base + 0x3E, 2) & 0x40
+
+
+def test_cplus_receives_frames_longer_than_1514_and_strips_their_vlan_tag(cboard):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    plain = rx_frame(1460)                                    # 1514 bytes
+    tagged = plain[:12] + b"\x81\x00\x20\x05" + plain[12:]    # 1518: VLAN 5, priority 1
+    nic.receive(tagged)                                       # RxVlanOn clear: kept
+    opts1, opts2, addr = get_desc(c, RX_RING, 0)
+    assert opts1 & (OWN | FS | LS) == FS | LS and opts1 & 0x1FFF == 1518 + 4
+    assert c.mem.read(addr, 1518) == tagged and not opts2 & (1 << 16)
+    r.w(0xE0, 2, 0x007B)                                      # RxVlanOn
+    nic.receive(tagged)
+    opts1, opts2, addr = get_desc(c, RX_RING, 1)
+    assert opts1 & (OWN | FS | LS) == FS | LS and opts1 & 0x1FFF == 1514 + 4
+    assert c.mem.read(addr, 1514) == plain
+    assert opts2 == (1 << 16) | 0x0520                        # the tag, byte-swapped
+    assert opts1 & (3 << 16) == 1 << 16                       # TCP, checksummed untagged
+    assert nic.stats["rx"] == 2 and nic.stats["rx_dropped"] == 0
+    # with C+ receive off, the classic path still drops them
+    r.w(0xE0, 2, 0x0001)
+    before = nic.stats["rx_dropped"]
+    nic.receive(tagged)
+    assert nic.stats["rx_dropped"] == before + 1

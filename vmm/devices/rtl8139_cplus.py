@@ -65,7 +65,7 @@ CP_CMD_BITS = 0x007B
 TXPOLL_HPQ, TXPOLL_NPQ, TXPOLL_FSWINT = 0x80, 0x40, 0x01
 DUMP_STATS = 0x08
 
-INT_RX_OK, INT_RX_ERR, INT_TX_OK = 0x01, 0x02, 0x04
+INT_RX_OK, INT_RX_ERR, INT_TX_OK, INT_TX_ERR = 0x01, 0x02, 0x04, 0x08
 INT_RX_EMPTY, INT_RX_FIFO_OVR, INT_TX_EMPTY, INT_SW = 0x10, 0x40, 0x80, 0x100
 CP_ISR_MASK = 0xE5FF
 CP_LAZY_BITS = INT_RX_OK | INT_TX_OK | INT_TX_EMPTY
@@ -74,6 +74,7 @@ OWN, RING_END, FIRST, LAST, LARGE_SEND = 1 << 31, 1 << 30, 1 << 29, 1 << 28, 1 <
 IPCS, UDPCS, TCPCS = 1 << 18, 1 << 17, 1 << 16
 MSS_SHIFT, MSS_MASK = 16, 0x7FF
 TX_LEN_MASK = 0xFFFF
+TX_ERR = 1 << 23                   # TES, the transmit error summary (8139cp's TxError)
 TX_VLAN_TAG = 1 << 17
 RX_VLAN_TAGGED = 1 << 16
 RX_LEN_MASK = 0x1FFF
@@ -82,7 +83,7 @@ RX_PROTO_TCP, RX_PROTO_UDP, RX_PROTO_IP = 1 << 16, 2 << 16, 3 << 16
 RX_IP_FAIL, RX_UDP_FAIL, RX_TCP_FAIL = 1 << 15, 1 << 14, 1 << 13
 RX_ERR, RX_ERR_LONG = 1 << 20, 1 << 21    # RES, the receive error summary; RWT, a long packet
 MAX_TX_FRAME = 65536               # what a chain of descriptors may gather (a large send's frame)
-MAX_PACKET = 4096                  # the longest packet the chip receives (no CRC)
+MAX_PACKET = 4096                  # the longest packet the chip sends or receives (no CRC)
 # the longest frame C+ receive takes from the wire: its length with the CRC must fit the RX
 # descriptor's 13-bit length field (a longer one is dropped, as the classic path drops those
 # over 1514 bytes)
@@ -113,8 +114,8 @@ class CPlusMode:
     def __init__(self, nic):
         self.nic = nic
         # frames the driver gave in several descriptors, with large send, with a checksum
-        # request; packets received in error (RES)
-        nic.stats.update(tx_gather=0, tx_large_send=0, tx_checksum=0, rx_errors=0)
+        # request; frames not sent (TES) and packets received in error (RES)
+        nic.stats.update(tx_gather=0, tx_large_send=0, tx_checksum=0, tx_errors=0, rx_errors=0)
         self.reset()
 
     def reset(self):
@@ -250,13 +251,16 @@ class CPlusMode:
         nic._update_irq()
 
     def _walk_tx(self, which):
-        """Send every complete frame the driver has handed to the card on ring `which`."""
+        """Send every complete frame the driver has handed to the card on ring `which`, and
+        hand its descriptors back (TES on the LastFrag one if the frame could not be sent).
+        ISR: TxOK if a frame went out, TxErr if one could not, and TxEmpty always, as the walk
+        ends at a descriptor the card does not own (a poll that finds none raises only that)."""
         nic = self.nic
         mem = nic.ctx.mem
         ring = self.tx_ring[which]
         name = "HiTxRingAddr" if which else "TxRingAddr"
         index = self.tx_index[which]
-        sent = 0
+        sent = failed = 0
         while True:
             descs = []                     # (address, opts1, opts2, buffer) of one frame
             i = index
@@ -281,19 +285,29 @@ class CPlusMode:
                     break
             if not descs or not descs[-1][1] & LAST:
                 break                      # nothing more, or a frame not handed over whole
-            self._send(descs, name)
+            ok = self._send(descs, name)
             for addr, opts1, _, _, _ in descs:
-                mem.write(addr, (opts1 & (RING_END | FIRST | LAST | TX_LEN_MASK))
-                          .to_bytes(4, "little"))
+                status = opts1 & (RING_END | FIRST | LAST | TX_LEN_MASK)
+                if not ok and opts1 & LAST:
+                    status |= TX_ERR
+                mem.write(addr, status.to_bytes(4, "little"))
             self.last_tx_desc = descs[-1][0]
             index = i
-            sent += 1
+            if ok:
+                sent += 1
+            else:
+                failed += 1
         self.tx_index[which] = index
         if sent:
             nic.isr |= INT_TX_OK
+        if failed:
+            nic.isr |= INT_TX_ERR
         nic.isr |= INT_TX_EMPTY
 
     def _send(self, descs, name):
+        """Gather, offload and send one frame; False if the chip cannot send it: a frame
+        without large send that is empty or, as it would go on the wire (with an inserted VLAN
+        tag), longer than MAX_PACKET."""
         nic = self.nic
         mem = nic.ctx.mem
         parts = []
@@ -332,11 +346,15 @@ class CPlusMode:
         if opts2 & TX_VLAN_TAG:
             tag = ((opts2 & 0xFF) << 8 | (opts2 >> 8) & 0xFF).to_bytes(2, "big")
             frames = [f[:12] + b"\x81\x00" + tag + f[12:] for f in frames]
+        if not opts1 & LARGE_SEND and (total == 0 or len(frames[0]) > MAX_PACKET):
+            stats["tx_errors"] += 1
+            return False
         port = nic.port
         for f in frames:
-            nic.stats["tx"] += 1
+            stats["tx"] += 1
             if port is not None:
                 port.send(f)
+        return True
 
     # -- receive -----------------------------------------------------------------------------------
     def _store(self, frame, kind):

@@ -468,6 +468,53 @@ def irq_up(c, nic):
     return bool(c.legacy_intc.slave.lines & (1 << (irq - 8)))
 
 
+def test_cplus_frame_the_chip_cannot_send_is_handed_back_with_tes_and_txerr(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic)
+    big = bytes(MAC) + bytes(6) + b"\x08\x00" + bytes(4097 - 14)    # one byte over 4096
+    c.mem.write(0x50000, big[:2000])
+    c.mem.write(0x52000, big[2000:])
+    put_desc(c, TX_RING, 0, OWN | FS | 2000, 0x50000)
+    put_desc(c, TX_RING, 1, OWN | LS | (len(big) - 2000), 0x52000)
+    put_desc(c, TX_RING, 2, OWN | FS | LS | 0, 0x50000)                 # an empty frame
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)
+    assert loop.sent == []
+    assert get_desc(c, TX_RING, 0)[0] == FS | 2000                      # handed back
+    assert get_desc(c, TX_RING, 1)[0] == LS | TES | (len(big) - 2000)   # TES on LastFrag
+    assert get_desc(c, TX_RING, 2)[0] == FS | LS | TES
+    isr = r.r(0x3E, 2)
+    assert isr & TX_ERR and not isr & TX_OK and isr & TX_EMPTY
+    assert irq_up(c, nic) and nic.stats["tx_errors"] == 2
+    # the next frame, of the longest length the chip sends, goes out: TxOK, no error bits
+    r.w(0x3E, 2, 0xFFFF)
+    ok = big[:4096]
+    c.mem.write(0x50000, ok)
+    put_desc(c, TX_RING, 3, OWN | EOR | FS | LS | len(ok), 0x50000)
+    r.w(0xD9, 1, 0x40)
+    assert loop.sent == [ok] and get_desc(c, TX_RING, 3)[0] == EOR | FS | LS | len(ok)
+    isr = r.r(0x3E, 2)
+    assert isr & TX_OK and not isr & TX_ERR
+
+
+def test_cplus_poll_finding_no_owned_descriptor_raises_tx_empty_not_tx_ok(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic)
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)                                        # nothing handed over
+    isr = r.r(0x3E, 2)
+    assert isr & TX_EMPTY and not isr & (TX_OK | TX_ERR) and loop.sent == []
+    # after a frame went out and was acknowledged, an empty poll again raises no TxOK
+    frame = ipv4_frame(17, udp_datagram(b"once"))
+    c.mem.write(0x50000, frame)
+    put_desc(c, TX_RING, 0, OWN | FS | LS | len(frame), 0x50000)
+    r.w(0xD9, 1, 0x40)
+    assert r.r(0x3E, 2) & TX_OK
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)
+    assert not r.r(0x3E, 2) & TX_OK and len(loop.sent) == 1
+
+
 def test_cplus_long_packet_is_a_receive_error(cboard):
     c, nic, _ = cboard
     r = cp_open(c, nic, rx_descs=4)

@@ -58,6 +58,8 @@ TX_DMA_OK_LOW_DESC, TX_POLL, RX_MAX_SIZE = 0x82, 0xD9, 0xDA
 CP_CMD, INTR_MITIGATE, RX_RING, TX_THRESH = 0xE0, 0xE2, 0xE4, 0xEC
 IMR, ISR = 0x3C, 0x3E
 
+CR = 0x37
+CR_RST, CR_RE, CR_TE = 0x10, 0x08, 0x04
 RCR_AER = 0x20                     # RCR.AcceptErr: error packets are stored (with their status)
 
 CP_TX_ON, CP_RX_ON, CP_RX_CHKSUM, CP_RX_VLAN = 0x01, 0x02, 0x20, 0x40
@@ -216,6 +218,13 @@ class CPlusMode:
             if offset == TX_POLL:
                 self._tx_poll(value)
                 return
+            if offset == CR and not value & CR_RST:
+                # the descriptor engines start again at their rings' first descriptor when the
+                # receiver or transmitter is enabled (as after 8139cp's stop and start)
+                if value & CR_RE and not nic.cr & CR_RE:
+                    self.rx_index = 0
+                if value & CR_TE and not nic.cr & CR_TE:
+                    self.tx_index = [0, 0]
             if offset == TX_THRESH:
                 self.tx_thresh = value & 0x3F
                 return
@@ -227,13 +236,17 @@ class CPlusMode:
 
     def _cp_command(self, value):
         """CpCmd: switching C+ receive on or off changes the receive path (frames waiting in
-        the FIFO for the other path are dropped)."""
+        the FIFO for the other path are dropped); switching C+ receive or transmit on starts
+        that descriptor engine at its ring's first descriptor."""
         nic = self.nic
         was = self.cpcmd
         self.cpcmd = value & CP_CMD_BITS
+        if self.cpcmd & CP_TX_ON and not was & CP_TX_ON:
+            self.tx_index = [0, 0]
         if (self.cpcmd ^ was) & CP_RX_ON:
             nic.fifo.clear()               # frames do not carry over between the paths
             self._rx_path(bool(self.cpcmd & CP_RX_ON))
+            self.rx_index = 0
 
     # -- memory ------------------------------------------------------------------------------------
     def _check(self, addr, size, what):
@@ -242,8 +255,12 @@ class CPlusMode:
 
     # -- transmit ----------------------------------------------------------------------------------
     def _tx_poll(self, value):
+        """TxPoll: FSWInt raises SWInt and NPQ/HPQ walk a ring, only in C+ mode (CpCmd with
+        CpTxOn or CpRxOn; the walks also need CpTxOn and CR.TE). With C+ mode off, the C+
+        interrupt bits (TxEmpty, SWInt) are kept in IMR, as the one register holds them, but
+        nothing raises them."""
         nic = self.nic
-        if value & TXPOLL_FSWINT:
+        if value & TXPOLL_FSWINT and self.cpcmd & (CP_TX_ON | CP_RX_ON):
             nic.isr |= INT_SW
         for bit, which in ((TXPOLL_HPQ, 1), (TXPOLL_NPQ, 0)):
             if value & bit and self.cpcmd & CP_TX_ON and nic.cr & 0x04:

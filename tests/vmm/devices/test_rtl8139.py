@@ -586,3 +586,95 @@ def test_cplus_receives_frames_longer_than_1514_and_strips_their_vlan_tag(cboard
     before = nic.stats["rx_dropped"]
     nic.receive(tagged)
     assert nic.stats["rx_dropped"] == before + 1
+
+
+def tx_one(c, r, slot, eor=False):
+    frame = ipv4_frame(17, udp_datagram(bytes([slot]) * 8))
+    c.mem.write(0x50000 + 0x100 * slot, frame)
+    put_desc(c, TX_RING, slot, OWN | FS | LS | (EOR if eor else 0) | len(frame),
+             0x50000 + 0x100 * slot)
+    r.w(0xD9, 1, 0x40)
+    return frame
+
+
+def test_cplus_ring_indices_restart_after_8139cp_stop_and_start(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    for slot in range(2):                                     # the card at TX 2, RX 2
+        tx_one(c, r, slot)
+        nic.receive(rx_frame(100))
+    # cp_tx_timeout: cp_stop_hw, the rings rebuilt from slot 0, cp_start_hw
+    r.w(0x3E, 2, ~r.r(0x3E, 2) & 0xFFFF)
+    r.w(0x3C, 2, 0)
+    r.w(0x37, 1, 0)
+    r.w(0xE0, 2, 0)
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+        put_desc(c, TX_RING, i, EOR if i == 3 else 0, 0)
+    r.w(0xE0, 2, 0x003B)
+    r.w(0x28, 4, 0)
+    r.w(0x2C, 4, 0)
+    r.w(0xE4, 4, RX_RING)
+    r.w(0xE8, 4, 0)
+    r.w(0x20, 4, TX_RING)
+    r.w(0x24, 4, 0)
+    r.w(0x37, 1, 0x0C)
+    r.w(0x3C, 2, 0x80FF)
+    sent = tx_one(c, r, 0)
+    assert loop.sent[-1] == sent and not get_desc(c, TX_RING, 0)[0] & OWN
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 2)[0] & OWN
+
+
+def test_cplus_enabling_the_engines_restarts_the_rings_without_new_addresses(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    for slot in range(2):
+        tx_one(c, r, slot)
+        nic.receive(rx_frame(100))
+    # feature changes rewrite CpCmd with the engines on: no restart
+    r.w(0xE0, 2, 0x001B)                                      # RxChkSum off
+    r.w(0xE0, 2, 0x003B)
+    tx_one(c, r, 2)
+    assert not get_desc(c, TX_RING, 2)[0] & OWN
+    # CpCmd off and on, CR off and on, the ring addresses not written again: slot 0
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+    r.w(0x37, 1, 0)
+    r.w(0xE0, 2, 0)
+    r.w(0xE0, 2, 0x003B)
+    r.w(0x37, 1, 0x0C)
+    n = len(loop.sent)
+    tx_one(c, r, 0)
+    assert len(loop.sent) == n + 1 and not get_desc(c, TX_RING, 0)[0] & OWN
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 2)[0] & OWN
+    # CR alone (the C+ engines left on) restarts them too
+    tx_one(c, r, 1)
+    nic.receive(rx_frame(120))
+    r.w(0x37, 1, 0)
+    r.w(0x37, 1, 0x0C)
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+    n = len(loop.sent)
+    tx_one(c, r, 0)
+    assert len(loop.sent) == n + 1
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 1)[0] & OWN
+
+
+def test_cplus_interrupt_bits_with_c_plus_mode_off(cboard, board):
+    c, nic, loop = cboard
+    base = start(c, nic)                                      # CpCmd 0: classic operation
+    c.io.write(base + 0x3C, 2, 0x81FF)
+    assert c.io.read(base + 0x3C, 2) == 0x81FF                # one register: the bits stay
+    c.io.write(base + 0xD9, 1, 0x41)                          # FSWInt, NPQ: C+ sources only
+    assert not c.io.read(base + 0x3E, 2) & (SW_INT | TX_EMPTY) and not irq_up(c, nic)
+    c.io.write(base + 0xE0, 2, 0x0001)                        # C+ transmit on: SWInt works
+    c.io.write(base + 0xD9, 1, 0x01)
+    assert c.io.read(base + 0x3E, 2) & SW_INT and irq_up(c, nic)
+    # the classic 8139C has no such bits
+    c2, nic2, _ = board
+    base2 = start(c2, nic2)
+    c2.io.write(base2 + 0x3C, 2, 0x81FF)
+    assert c2.io.read(base2 + 0x3C, 2) == 0x807F

@@ -23,12 +23,14 @@ Registers modelled (offset: name):
   autonegotiation complete, 100 Mb/s full duplex partner), 74 CSCR, D8 CONFIG5.
 Any other register, or an access width the register does not have, is a fail-stop naming it.
 
-Receive: a frame that passes the RCR filter is written to the ring at RBSTART+CBR as
+Receive: a frame of up to 1514 bytes (longer ones are dropped; C+ receive has its own limit)
+that passes the RCR filter is written to the ring at RBSTART+CBR as
 u16 status, u16 length (frame + 4-byte CRC), the frame and its CRC; CBR advances to the next
 dword. With RCR.WRAP (bit 7) set the record runs on past the ring's end (the driver allocates
 the spare bytes); clear, it wraps to the start. The ring's free space runs from CBR to CAPR+16;
 a frame that does not fit waits in the card's FIFO (a bounded queue, overflow counts in MPC and
-raises RXOVW) and is written when the driver frees space by writing CAPR.
+raises RXOVW, or in C+ receive RxFIFOOvr) and is written when the driver frees space by writing
+CAPR.
 Interrupt: INTA# is asserted while ISR & IMR is non-zero (level-triggered).
 Misprogramming: a TX buffer or RX ring outside guest RAM, or a TX size above 1792 bytes, is a
 fail-stop naming the register.

@@ -1,6 +1,8 @@
 """The RTL8139C+'s C+ mode: descriptor rings with scatter-gather, checksum offload and large
 send (TSO), for the RTL8139 device (vmm/devices/rtl8139.py) built with `<cplus>on</cplus>`.
-Facts from the RTL8139C+ datasheet and from how Linux's 8139cp drives the chip.
+Facts from the RTL8139C+ datasheet and from how Linux's 8139cp drives the chip; the error
+bits of the descriptors as 8139cp names them and as the RTL8169 datasheet (the gigabit chip
+with the same descriptor format) describes them.
 
 The card is then an RTL8139C+ (PCI revision 0x20, TCR hardware version 0x74800000). Its
 classic registers all stay; CpCmd (0xE0) switches the transmit and receive paths to the
@@ -13,33 +15,52 @@ C+ registers (offset: name):
   20-27 TxRingAddr (normal priority)   28-2F HiTxRingAddr (high priority)
   82 TxDmaOkLowDesc (read: low 16 bits of the last transmitted descriptor's address)
   D9 TxPoll: HPQ bit 7 / NPQ bit 6 make the card walk that ring; FSWInt bit 0 raises SWInt
+     (all three only in C+ mode, CpCmd with CpTxOn or CpRxOn; the walks need CpTxOn and CR.TE)
   DA RxMaxSize, E2 IntrMitigate, EC TxThresh (early TX threshold / MTPS): stored, no effect
   E0 CpCmd: CpTxOn 0x01, CpRxOn 0x02, PCIMulRW 0x08, PCIDAC 0x10, RxChkSum 0x20, RxVlanOn 0x40
   E4-EB RxRingAddr (64-bit)
-  3C/3E IMR/ISR with the C+ bits: RxOK 0x01, RxErr 0x02, TxOK 0x04, TxErr 0x08, RxEmpty 0x10
-  (no free RX descriptor), LinkChg 0x20, RxFIFOOvr 0x40, TxEmpty 0x80 (the TX poll found no
-  more descriptors), SWInt 0x100, TimerIntr 0x4000, PciErr 0x8000.
+  3C/3E IMR/ISR with the C+ bits: RxOK 0x01, RxErr 0x02 (a packet received in error), TxOK
+  0x04, TxErr 0x08 (a frame not sent), RxEmpty 0x10 (no free RX descriptor; the classic
+  chip's RxOverflow), LinkChg 0x20, RxFIFOOvr 0x40 (a frame lost: the FIFO was full),
+  TxEmpty 0x80 (the TX poll ran out of descriptors the card owns; a poll that finds none
+  raises it alone, no TxOK), SWInt 0x100, TimerIntr 0x4000, PciErr 0x8000. IMR keeps the
+  C+-only bits (TxEmpty, SWInt) while C+ mode is off, as it is one register, but nothing
+  raises them then.
 
 Descriptors are 16 bytes: u32 opts1, u32 opts2, u64 buffer address; a ring starts at its
-ring address (which also restarts the card's index there) and ends at the descriptor with
-RingEnd.
+ring address and ends at the descriptor with RingEnd. The card's index into a ring goes back
+to the ring's start when the ring address (either half) is written, at CR.RST, and when that
+engine is enabled: CpCmd.CpTxOn/CpRxOn or CR.TE/RE going from 0 to 1 (8139cp's timeout
+recovery stops both and starts them again). CpCmd writes that leave the engines on (8139cp's
+feature changes) keep the index.
   opts1: DescOwn 1<<31 (the card's), RingEnd 1<<30, FirstFrag 1<<29, LastFrag 1<<28;
   TX: LargeSend 1<<27 with the MSS in bits 16-26, else IPCS 1<<18 / UDPCS 1<<17 / TCPCS 1<<16
       ask for the IPv4 header / UDP / TCP checksum; bits 0-15 the buffer's length. opts2:
       TxVlanTag 1<<17 inserts the VLAN tag in bits 0-15 (byte-swapped, as the driver stores it).
       A frame runs from its FirstFrag descriptor to its LastFrag one; the card hands each
-      descriptor back (DescOwn clear, no error bits) once the frame is sent, ISR.TxOK.
+      descriptor back (DescOwn clear, no error bits) once the frame is sent, ISR.TxOK. A frame
+      the chip cannot send (no large send, and empty or, with an inserted tag, longer than
+      4096 bytes) is not sent: its descriptors come back with TES 1<<23 (the error summary,
+      8139cp's TxError) on the LastFrag one, ISR.TxErr.
   RX: bits 0-12 the buffer size as given, the frame length plus the 4-byte CRC when returned;
       MAR 1<<26, PAM 1<<25, BAR 1<<24; protocol id bits 16-17 (1 TCP, 2 UDP, 3 other IPv4)
       and IPFail 1<<15, UDPFail 1<<14, TCPFail 1<<13 when CpCmd.RxChkSum is set. opts2:
-      RxVlanTagged 1<<16 with the stripped tag when CpCmd.RxVlanOn is set.
+      RxVlanTagged 1<<16 with the stripped tag when CpCmd.RxVlanOn is set. Errors: RES 1<<20
+      (the summary, 8139cp's RxError) with RWT 1<<21 for a packet over 4096 bytes.
 A received frame takes as many owned descriptors as its length with CRC needs (FirstFrag
-on the first, LastFrag on the last). With none free it waits in the card's FIFO (the
-classic path's bounded queue; ISR.RxEmpty) and is delivered when the driver hands
-descriptors back, which 8139cp follows with an ISR or IMR write: both drain the FIFO.
+on the first, LastFrag on the last): frames over 1514 bytes too (a full-size VLAN-tagged
+frame, or longer), up to what the 13-bit length field holds; the classic path's 1514-byte
+limit applies only while C+ receive is off. With too few free it waits in the card's FIFO
+(the classic path's bounded queue; ISR.RxEmpty) and is delivered when the driver hands
+descriptors back, which 8139cp follows with an ISR or IMR write: both drain the FIFO; a
+frame that finds the FIFO full is lost (MPC, ISR.RxFIFOOvr). A packet over 4096 bytes is a
+receive error (ISR.RxErr, no RxOK): dropped, or with RCR.AcceptErr stored with RES|RWT.
+The chip's other error bits (CRC, runt, alignment, FIFO/buffer overflow in a descriptor;
+collisions, underrun, link failure on transmit) report wire faults the model has none of.
 A descriptor or buffer outside guest RAM, a large send or checksum request the frame does
-not allow (not IPv4, not TCP/UDP), and a frame over 64 KiB are fail-stops naming the
-register or descriptor.
+not allow (not IPv4, not TCP/UDP), a gathered frame over 64 KiB, and a received frame longer
+than the buffers of the whole RX ring (the chip would deliver it in pieces as descriptors
+come back) are fail-stops naming the register or descriptor.
 
 A helper of vmm/devices/rtl8139.py, not a device class of its own (it registers nothing). It
 lives among the devices so that VM snapshots save its state as the card's (vmm/debug/snapshot.py

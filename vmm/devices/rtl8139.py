@@ -23,12 +23,14 @@ Registers modelled (offset: name):
   autonegotiation complete, 100 Mb/s full duplex partner), 74 CSCR, D8 CONFIG5.
 Any other register, or an access width the register does not have, is a fail-stop naming it.
 
-Receive: a frame that passes the RCR filter is written to the ring at RBSTART+CBR as
+Receive: a frame of up to 1514 bytes (longer ones are dropped; C+ receive has its own limit)
+that passes the RCR filter is written to the ring at RBSTART+CBR as
 u16 status, u16 length (frame + 4-byte CRC), the frame and its CRC; CBR advances to the next
 dword. With RCR.WRAP (bit 7) set the record runs on past the ring's end (the driver allocates
 the spare bytes); clear, it wraps to the start. The ring's free space runs from CBR to CAPR+16;
 a frame that does not fit waits in the card's FIFO (a bounded queue, overflow counts in MPC and
-raises RXOVW) and is written when the driver frees space by writing CAPR.
+raises RXOVW, or in C+ receive RxFIFOOvr) and is written when the driver frees space by writing
+CAPR.
 Interrupt: INTA# is asserted while ISR & IMR is non-zero (level-triggered).
 Misprogramming: a TX buffer or RX ring outside guest RAM, or a TX size above 1792 bytes, is a
 fail-stop naming the register.
@@ -73,6 +75,7 @@ RCR_AAP, RCR_APM, RCR_AM, RCR_AB, RCR_WRAP = 0x01, 0x02, 0x04, 0x08, 0x80
 RX_ROK, RX_BAR, RX_PAM, RX_MAR = 0x0001, 0x2000, 0x4000, 0x8000
 RX_SPARE = 16 + 2048               # bytes the driver allocates past the ring when WRAP is set
 MAX_TX = 1792
+MAX_RX = 1514                      # the longest frame the classic receive path takes (no CRC)
 
 RX_FIFO_FRAMES = 512               # frames the card holds while the ring is full
 
@@ -204,7 +207,7 @@ class RTL8139(PciNic):
         self.hw_version = HW_VERSION_8139CPLUS if self.cplus else HW_VERSION_8139C
         self.tcr = self.hw_version
         self.lazy_bits = CP_LAZY_BITS if self.cplus else LAZY_ISR_BITS
-        self.store = self._store           # the receive path: the classic ring or C+ descriptors
+        self.classic_rx_path()
         self.config = {CONFIG0: 0x00, CONFIG1: 0x00, CONFIG3: 0x00, CONFIG4: 0x00,
                        CONFIG5: 0x00, HLTCLK: 0x00}
         self.cr9346 = 0
@@ -214,6 +217,12 @@ class RTL8139(PciNic):
         self.mulint = 0
         self.eeprom = Eeprom93C46(self._eeprom_words(), self._fail)
         self._soft_reset()
+
+    def classic_rx_path(self):
+        """The receive path is the classic ring: where a frame goes, the longest frame taken
+        from the wire and the ISR bit a frame lost to a full FIFO raises (C+ receive switches
+        all three with CpCmd.CpRxOn, vmm/devices/rtl8139_cplus.py)."""
+        self.store, self.rx_limit, self.rx_lost_bit = self._store, MAX_RX, ISR_RXOVW
 
     def _soft_reset(self):
         """CR.RST: what the datasheet resets (the MAC and configuration stay)."""
@@ -494,7 +503,7 @@ class RTL8139(PciNic):
             return
         if len(frame) < 60:
             frame = bytes(frame) + bytes(60 - len(frame))
-        if len(frame) > 1514:
+        if len(frame) > self.rx_limit:
             self.stats["rx_dropped"] += 1
             return
         kind = self._accepts(frame)
@@ -505,7 +514,7 @@ class RTL8139(PciNic):
             if len(self.fifo) >= RX_FIFO_FRAMES:
                 self.mpc = (self.mpc + 1) & 0xFFFFFF
                 self.stats["rx_dropped"] += 1
-                self.isr |= ISR_RXOVW
+                self.isr |= self.rx_lost_bit
                 self._update_irq()
                 return
             self.fifo.append((frame, kind))

@@ -455,3 +455,226 @@ def test_cplus_frame_without_last_frag_round_the_ring_is_a_fail_stop(cboard):
                  0x50000)                                     # no LastFrag anywhere
     with pytest.raises(Unimplemented, match="descriptor 0: FirstFrag inside a frame"):
         r.w(0xD9, 1, 0x40)
+
+
+# -- C+ mode: errors, long frames, ring restarts, interrupt bits ----------------------------------
+TES, RES, RWT = 1 << 23, 1 << 20, 1 << 21
+RX_OK, RX_ERR, TX_OK, TX_ERR = 0x01, 0x02, 0x04, 0x08
+RX_EMPTY, RX_FIFO_OVR, TX_EMPTY, SW_INT = 0x10, 0x40, 0x80, 0x100
+
+
+def irq_up(c, nic):
+    irq = nic.cfg.read(0x3C, 1)
+    return bool(c.legacy_intc.slave.lines & (1 << (irq - 8)))
+
+
+def test_cplus_frame_the_chip_cannot_send_is_handed_back_with_tes_and_txerr(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic)
+    big = bytes(MAC) + bytes(6) + b"\x08\x00" + bytes(4097 - 14)    # one byte over 4096
+    c.mem.write(0x50000, big[:2000])
+    c.mem.write(0x52000, big[2000:])
+    put_desc(c, TX_RING, 0, OWN | FS | 2000, 0x50000)
+    put_desc(c, TX_RING, 1, OWN | LS | (len(big) - 2000), 0x52000)
+    put_desc(c, TX_RING, 2, OWN | FS | LS | 0, 0x50000)                 # an empty frame
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)
+    assert loop.sent == []
+    assert get_desc(c, TX_RING, 0)[0] == FS | 2000                      # handed back
+    assert get_desc(c, TX_RING, 1)[0] == LS | TES | (len(big) - 2000)   # TES on LastFrag
+    assert get_desc(c, TX_RING, 2)[0] == FS | LS | TES
+    isr = r.r(0x3E, 2)
+    assert isr & TX_ERR and not isr & TX_OK and isr & TX_EMPTY
+    assert irq_up(c, nic) and nic.stats["tx_errors"] == 2
+    # the next frame, of the longest length the chip sends, goes out: TxOK, no error bits
+    r.w(0x3E, 2, 0xFFFF)
+    ok = big[:4096]
+    c.mem.write(0x50000, ok)
+    put_desc(c, TX_RING, 3, OWN | EOR | FS | LS | len(ok), 0x50000)
+    r.w(0xD9, 1, 0x40)
+    assert loop.sent == [ok] and get_desc(c, TX_RING, 3)[0] == EOR | FS | LS | len(ok)
+    isr = r.r(0x3E, 2)
+    assert isr & TX_OK and not isr & TX_ERR
+
+
+def test_cplus_poll_finding_no_owned_descriptor_raises_tx_empty_not_tx_ok(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic)
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)                                        # nothing handed over
+    isr = r.r(0x3E, 2)
+    assert isr & TX_EMPTY and not isr & (TX_OK | TX_ERR) and loop.sent == []
+    # after a frame went out and was acknowledged, an empty poll again raises no TxOK
+    frame = ipv4_frame(17, udp_datagram(b"once"))
+    c.mem.write(0x50000, frame)
+    put_desc(c, TX_RING, 0, OWN | FS | LS | len(frame), 0x50000)
+    r.w(0xD9, 1, 0x40)
+    assert r.r(0x3E, 2) & TX_OK
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0xD9, 1, 0x40)
+    assert not r.r(0x3E, 2) & TX_OK and len(loop.sent) == 1
+
+
+def test_cplus_long_packet_is_a_receive_error(cboard):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    frame = rx_frame(4100)                                    # 4154 bytes: over 4096
+    r.w(0x3E, 2, 0xFFFF)
+    nic.receive(frame)                                        # RCR without AcceptErr: dropped
+    isr = r.r(0x3E, 2)
+    assert isr & RX_ERR and not isr & RX_OK and irq_up(c, nic)
+    assert get_desc(c, RX_RING, 0)[0] & OWN and nic.stats["rx_errors"] == 1
+    r.w(0x3E, 2, 0xFFFF)
+    r.w(0x44, 4, 0xA00A | 0x20)                               # AcceptErr: stored, RES|RWT
+    nic.receive(frame)
+    descs = [get_desc(c, RX_RING, i) for i in range(4)]
+    assert [d[0] & (OWN | FS | LS) for d in descs] == [FS, 0, LS, OWN]
+    assert all(d[0] & (RES | RWT) == RES | RWT for d in descs[:3])
+    assert descs[2][0] & 0x1FFF == len(frame) + 4
+    assert b"".join(c.mem.read(d[2], 1536) for d in descs[:3])[:len(frame)] == frame
+    isr = r.r(0x3E, 2)
+    assert isr & RX_ERR and not isr & RX_OK
+
+
+def test_cplus_frame_longer_than_the_whole_ring_is_a_fail_stop_not_an_overwrite(cboard):
+    c, nic, _ = cboard
+    cp_open(c, nic, rx_descs=2, buf_size=256)
+    frame = rx_frame(560)                                     # 618 bytes with CRC > 2 x 256
+    with pytest.raises(Unimplemented, match="RxRingAddr: a 618-byte frame"):
+        nic.receive(frame)
+    assert all(get_desc(c, RX_RING, i)[0] & OWN for i in range(2))     # nothing written
+
+
+def test_cplus_fifo_overflow_raises_rx_fifo_ovr(cboard, board):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=1)
+    frame = rx_frame(100)
+    for _ in range(1 + 512):                                  # one in the ring, 512 waiting
+        nic.receive(frame)
+    assert r.r(0x3E, 2) & RX_EMPTY and not r.r(0x3E, 2) & RX_FIFO_OVR
+    nic.receive(frame)                                        # lost
+    assert r.r(0x3E, 2) & RX_FIFO_OVR and r.r(0x4C, 4) == 1
+    # the classic chip reports the same loss as RxOverflow (bit 4), as before
+    c2, nic2, _ = board
+    base = start(c2, nic2)
+    nic2.receive(MAC + bytes(6) + b"\x08\x00" + bytes(7000))  # too long: dropped
+    big = MAC + bytes(6) + b"\x08\x00" + bytes(1400)
+    for _ in range(5 + 512 + 1):
+        nic2.receive(big)
+    assert c2.io.read(base + 0x3E, 2) & 0x10 and not c2.io.read(base + 0x3E, 2) & 0x40
+
+
+def test_cplus_receives_frames_longer_than_1514_and_strips_their_vlan_tag(cboard):
+    c, nic, _ = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    plain = rx_frame(1460)                                    # 1514 bytes
+    tagged = plain[:12] + b"\x81\x00\x20\x05" + plain[12:]    # 1518: VLAN 5, priority 1
+    nic.receive(tagged)                                       # RxVlanOn clear: kept
+    opts1, opts2, addr = get_desc(c, RX_RING, 0)
+    assert opts1 & (OWN | FS | LS) == FS | LS and opts1 & 0x1FFF == 1518 + 4
+    assert c.mem.read(addr, 1518) == tagged and not opts2 & (1 << 16)
+    r.w(0xE0, 2, 0x007B)                                      # RxVlanOn
+    nic.receive(tagged)
+    opts1, opts2, addr = get_desc(c, RX_RING, 1)
+    assert opts1 & (OWN | FS | LS) == FS | LS and opts1 & 0x1FFF == 1514 + 4
+    assert c.mem.read(addr, 1514) == plain
+    assert opts2 == (1 << 16) | 0x0520                        # the tag, byte-swapped
+    assert opts1 & (3 << 16) == 1 << 16                       # TCP, checksummed untagged
+    assert nic.stats["rx"] == 2 and nic.stats["rx_dropped"] == 0
+    # with C+ receive off, the classic path still drops them
+    r.w(0xE0, 2, 0x0001)
+    before = nic.stats["rx_dropped"]
+    nic.receive(tagged)
+    assert nic.stats["rx_dropped"] == before + 1
+
+
+def tx_one(c, r, slot, eor=False):
+    frame = ipv4_frame(17, udp_datagram(bytes([slot]) * 8))
+    c.mem.write(0x50000 + 0x100 * slot, frame)
+    put_desc(c, TX_RING, slot, OWN | FS | LS | (EOR if eor else 0) | len(frame),
+             0x50000 + 0x100 * slot)
+    r.w(0xD9, 1, 0x40)
+    return frame
+
+
+def test_cplus_ring_indices_restart_after_8139cp_stop_and_start(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    for slot in range(2):                                     # the card at TX 2, RX 2
+        tx_one(c, r, slot)
+        nic.receive(rx_frame(100))
+    # cp_tx_timeout: cp_stop_hw, the rings rebuilt from slot 0, cp_start_hw
+    r.w(0x3E, 2, ~r.r(0x3E, 2) & 0xFFFF)
+    r.w(0x3C, 2, 0)
+    r.w(0x37, 1, 0)
+    r.w(0xE0, 2, 0)
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+        put_desc(c, TX_RING, i, EOR if i == 3 else 0, 0)
+    r.w(0xE0, 2, 0x003B)
+    r.w(0x28, 4, 0)
+    r.w(0x2C, 4, 0)
+    r.w(0xE4, 4, RX_RING)
+    r.w(0xE8, 4, 0)
+    r.w(0x20, 4, TX_RING)
+    r.w(0x24, 4, 0)
+    r.w(0x37, 1, 0x0C)
+    r.w(0x3C, 2, 0x80FF)
+    sent = tx_one(c, r, 0)
+    assert loop.sent[-1] == sent and not get_desc(c, TX_RING, 0)[0] & OWN
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 2)[0] & OWN
+
+
+def test_cplus_enabling_the_engines_restarts_the_rings_without_new_addresses(cboard):
+    c, nic, loop = cboard
+    r = cp_open(c, nic, rx_descs=4)
+    for slot in range(2):
+        tx_one(c, r, slot)
+        nic.receive(rx_frame(100))
+    # feature changes rewrite CpCmd with the engines on: no restart
+    r.w(0xE0, 2, 0x001B)                                      # RxChkSum off
+    r.w(0xE0, 2, 0x003B)
+    tx_one(c, r, 2)
+    assert not get_desc(c, TX_RING, 2)[0] & OWN
+    # CpCmd off and on, CR off and on, the ring addresses not written again: slot 0
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+    r.w(0x37, 1, 0)
+    r.w(0xE0, 2, 0)
+    r.w(0xE0, 2, 0x003B)
+    r.w(0x37, 1, 0x0C)
+    n = len(loop.sent)
+    tx_one(c, r, 0)
+    assert len(loop.sent) == n + 1 and not get_desc(c, TX_RING, 0)[0] & OWN
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 2)[0] & OWN
+    # CR alone (the C+ engines left on) restarts them too
+    tx_one(c, r, 1)
+    nic.receive(rx_frame(120))
+    r.w(0x37, 1, 0)
+    r.w(0x37, 1, 0x0C)
+    for i in range(4):
+        put_desc(c, RX_RING, i, OWN | (EOR if i == 3 else 0) | 1536, 0x40000 + 0x800 * i)
+    n = len(loop.sent)
+    tx_one(c, r, 0)
+    assert len(loop.sent) == n + 1
+    nic.receive(rx_frame(120))
+    assert not get_desc(c, RX_RING, 0)[0] & OWN and get_desc(c, RX_RING, 1)[0] & OWN
+
+
+def test_cplus_interrupt_bits_with_c_plus_mode_off(cboard, board):
+    c, nic, loop = cboard
+    base = start(c, nic)                                      # CpCmd 0: classic operation
+    c.io.write(base + 0x3C, 2, 0x81FF)
+    assert c.io.read(base + 0x3C, 2) == 0x81FF                # one register: the bits stay
+    c.io.write(base + 0xD9, 1, 0x41)                          # FSWInt, NPQ: C+ sources only
+    assert not c.io.read(base + 0x3E, 2) & (SW_INT | TX_EMPTY) and not irq_up(c, nic)
+    c.io.write(base + 0xE0, 2, 0x0001)                        # C+ transmit on: SWInt works
+    c.io.write(base + 0xD9, 1, 0x01)
+    assert c.io.read(base + 0x3E, 2) & SW_INT and irq_up(c, nic)
+    # the classic 8139C has no such bits
+    c2, nic2, _ = board
+    base2 = start(c2, nic2)
+    c2.io.write(base2 + 0x3C, 2, 0x81FF)
+    assert c2.io.read(base2 + 0x3C, 2) == 0x807F

@@ -493,14 +493,15 @@ out:
     return rc;
 }
 
-/* IOAPIC.set_pin(pin, level) for a PCI pin, when whatever it delivers can be sent here. Returns
- * 1 (done), 0 (declined, nothing changed) or -1 (done, the stop request raised). */
+/* IOAPIC.set_pin(pin, level) when whatever it delivers can be sent here (a PCI pin's message;
+ * an ISA pin only when it delivers nothing, masked or without a new edge). Returns 1 (done), 0
+ * (declined, nothing changed) or -1 (done, the stop request raised). */
 static int ioapic_set_pin(PyObject *iod, int pin, int level)
 {
     PyObject *levels = attr(iod, s_levels), *redir = attr(iod, s_redir), *n;
     uint64_t entry;
     int was, send = 0;
-    if (pin < 16 || pin >= PINS || levels == NULL || redir == NULL || !PyList_Check(levels) ||
+    if (pin < 0 || pin >= PINS || levels == NULL || redir == NULL || !PyList_Check(levels) ||
             !PyList_Check(redir) || PyList_GET_SIZE(levels) != PINS ||
             PyList_GET_SIZE(redir) != PINS || log_on(iod) != 0)
         return 0;

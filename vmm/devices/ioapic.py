@@ -116,7 +116,7 @@ class IOAPIC(Device):
         return IrqLine(pin, self.set_pin)
 
     def set_pin(self, pin, level):
-        # a PCI pin whose message can go to the LAPIC in C does so (vmm/devices/_apic.c)
+        # done in C (vmm/devices/_apic.c) when it delivers nothing or a PCI pin's message
         if self._fast is not None and self._fast.set_pin(pin, level):
             return
         level = 1 if level else 0

@@ -197,8 +197,6 @@ def rx_checksum_status(frame):
     name = "tcp" if proto == PROTO_TCP else "udp"
     if proto == PROTO_UDP and length >= 8 and frame[l4 + 6] == 0 and frame[l4 + 7] == 0:
         return name, ip_ok, True
-    seg = frame[l4:l4 + length]
-    if length & 1:
-        seg = bytes(seg) + b"\0"
-    value = _pseudo_sum(frame, ip, proto, length) + int.from_bytes(seg, "big")
+    # ones_sum(seg) is congruent to the segment's integer modulo 0xFFFF (see above)
+    value = _pseudo_sum(frame, ip, proto, length) + ones_sum(frame[l4:l4 + length])
     return name, ip_ok, value % 0xFFFF == 0

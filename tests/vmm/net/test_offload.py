@@ -138,3 +138,13 @@ def test_c_arithmetic_gives_what_the_python_gives(require_built):
         got = c.tso(frame, ip_off, l4, thl, length, mss)
         assert got == want
         assert offload.tso_segments(bytearray(frame), mss) == want
+
+
+def test_rx_checksum_status_on_odd_and_even_segments():
+    rng = random.Random(12)
+    for n in list(range(0, 9)) + [99, 100, 1459, 1460]:
+        frame = bytearray(ipv4_frame(6, tcp_segment(rng.randbytes(n))))
+        checksum_offload(frame, True, "tcp")
+        assert rx_checksum_status(bytes(frame)) == ("tcp", True, True), n
+        frame[-1 if n else 40] ^= 0x40
+        assert rx_checksum_status(bytes(frame)) == ("tcp", True, False), n

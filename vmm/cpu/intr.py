@@ -103,5 +103,4 @@ class EngineInterrupts:
             self.sync(0)
             from unicorn.unicorn_py3.unicorn import uclib
             uclib.uc_x86_set_intr_ack(self._uch, ACK_FN(), None)
-            self._cb = None
-            self.fast = None
+            self._cb = None                # (self.fast stays, for its counts)

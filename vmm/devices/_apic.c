@@ -763,6 +763,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *eng, *eng_dict, *lapic, *ld, *ctx, *py_ack, *noted, *on_failure;
     int enabled;
+    unsigned long long done;             /* acknowledges done here */
 } Ack;
 
 static int ack_here(Ack *a)
@@ -845,6 +846,8 @@ static int engine_ack(void *opaque)
     PyGILState_STATE gil = PyGILState_Ensure();
     if (a->enabled)
         v = ack_here(a);
+    if (v >= 0 || v == -2)
+        a->done++;
     if (v == -2) {
         v = -1;
     } else if (v < 0) {
@@ -966,9 +969,15 @@ static PyMethodDef Ack_methods[] = {
     {NULL},
 };
 
+static PyObject *Ack_get_done(Ack *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->done);
+}
+
 static PyGetSetDef Ack_getset[] = {
     {"enabled", (getter)Ack_get_enabled, (setter)Ack_set_enabled,
      "False: every acknowledge goes to EngineInterrupts._ack", NULL},
+    {"done", (getter)Ack_get_done, NULL, "the acknowledges done in C", NULL},
     {NULL},
 };
 

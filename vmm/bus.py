@@ -43,8 +43,8 @@ class Bus:
         self.fallback = None
         # The port space is small enough for a direct table: port -> range (or None).
         self.table = [None] * limit if limit <= 0x10000 else None
-        # The C dispatcher of vmm/cpu/portio.py, when built: it is told of every range with a
-        # register fast path in C (`fast`) as it comes and goes.
+        # The C dispatcher of this space (vmm/cpu/portio.py, vmm/memory.py), when built: it is
+        # told of every range with a register fast path in C (`fast`) as it comes and goes.
         self.fast_paths = None
 
     def attach(self, base, length, read, write, owner, widths=(1, 2, 4), blocks=None,
@@ -70,6 +70,14 @@ class Bus:
         if fast is not None and self.fast_paths is not None:
             self.fast_paths.map(base, length, fast)
         return new
+
+    def use_fast_paths(self, dispatcher):
+        """From now on `dispatcher` (map/unmap) learns of the ranges with a fast path in C,
+        those attached already included."""
+        self.fast_paths = dispatcher
+        for r in self._ranges:
+            if r.fast is not None:
+                dispatcher.map(r.base, r.end - r.base, r.fast)
 
     def detach(self, rng):
         """Remove a range returned by attach() (a PCI BAR moving or being disabled)."""

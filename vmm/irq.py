@@ -56,10 +56,7 @@ class IrqLine:
         level = 1 if level else 0
         if level != self.level:
             self.level = level
-            if urgent:
-                self._sink(self.number, level)
-            else:
-                deliver(self._sink, (self.number, level), urgent)
+            deliver(self._sink, (self.number, level), urgent)
 
     def raise_(self):
         self.set(1)

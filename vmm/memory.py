@@ -63,11 +63,7 @@ class MemoryMap:
             entry = self.fast.entry_points()
             self._callbacks = (entry["read"], entry["write"])
             user = entry["user"]
-            bus = self.m.ctx.mmio
-            bus.fast_paths = self.fast
-            for rng in bus._ranges:            # ranges attached before the window was
-                if rng.fast is not None:
-                    self.fast.map(rng.base, rng.end - rng.base, rng.fast)
+            self.m.ctx.mmio.use_fast_paths(self.fast)
             self.m.stats.fast_mmio = self.fast
         else:
             self._callbacks = (MMIO_READ_CFUNC(self._read), MMIO_WRITE_CFUNC(self._write))

@@ -56,7 +56,10 @@ class EngineInterrupts:
         self._cb = ACK_FN(self._ack)       # kept alive as long as the engine may call it
         self._set_ack = set_ack
         self.fast = None                   # the acknowledge cycle in C (use_fast_ack)
-        err = set_ack(self._uch, self._cb, None)
+        self._install_ack(self._cb, None)
+
+    def _install_ack(self, fn, opaque):
+        err = self._set_ack(self._uch, fn, opaque)
         if err:
             raise RuntimeError(f"uc_x86_set_intr_ack failed ({err})")
 
@@ -64,9 +67,7 @@ class EngineInterrupts:
         """Let `fast` (vmm/devices/_apic.c's AckFast, built on this object) run the acknowledge
         cycle in C for the LAPIC's vectors; it calls _ack for everything else."""
         entry = fast.entry_points()
-        err = self._set_ack(self._uch, ACK_FN(entry["ack"]), ctypes.c_void_p(entry["opaque"]))
-        if err:
-            raise RuntimeError(f"uc_x86_set_intr_ack failed ({err})")
+        self._install_ack(ACK_FN(entry["ack"]), ctypes.c_void_p(entry["opaque"]))
         self.fast = fast
 
     def sync(self, level):
@@ -101,6 +102,5 @@ class EngineInterrupts:
         """Detach the callback (the engine must not call into a dead machine)."""
         if self._cb is not None:
             self.sync(0)
-            from unicorn.unicorn_py3.unicorn import uclib
-            uclib.uc_x86_set_intr_ack(self._uch, ACK_FN(), None)
+            self._set_ack(self._uch, ACK_FN(), None)
             self._cb = None                # (self.fast stays, for its counts)

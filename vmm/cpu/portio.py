@@ -108,10 +108,6 @@ def _fast_dispatcher(m):
     else:
         hooks, user = entry["hooks"], entry["user"]
     d.enabled = not m.iolog.on
-    bus = m.ctx.io
-    bus.fast_paths = d
-    for rng in bus._ranges:                 # ranges attached before the hooks were
-        if rng.fast is not None:
-            d.map(rng.base, rng.end - rng.base, rng.fast)
+    m.ctx.io.use_fast_paths(d)
     m.stats.fast_io = d
     return d, hooks, user

@@ -163,7 +163,50 @@ static void Fast_dealloc(Fast *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int extint_possible(PyObject *ld);
+/* The processor priority (SDM vol. 3A 10.8.3.1): TPR, or the in-service vector's class if that
+ * is higher. */
+static uint64_t ppr(const uint32_t isr[8], uint64_t tpr)
+{
+    int s = highest(isr);
+    if (s < 0)
+        s = 0;
+    return (tpr >> 4) >= (uint64_t)(s >> 4) ? (tpr & 0xFF) : (uint64_t)(s & 0xF0);
+}
+
+/* Whether the highest IRR vector's class is above the processor priority's. */
+static int deliverable(const uint32_t irr[8], const uint32_t isr[8], uint64_t tpr)
+{
+    int v = highest(irr);
+    return v >= 0 && (uint64_t)(v >> 4) > ppr(isr, tpr) >> 4;
+}
+
+/* LINT0 an unmasked ExtINT input with an 8259A behind it: the model asks the 8259A. -1: unknown */
+static int extint_possible(PyObject *ld)
+{
+    PyObject *src = attr(ld, s_extint_source), *lvt, *key, *lint0;
+    uint64_t l0;
+    if (src == NULL)
+        return -1;
+    if (src == Py_None)
+        return 0;
+    lvt = attr(ld, s_lvt);
+    if (lvt == NULL || !PyDict_Check(lvt))
+        return -1;
+    key = PyLong_FromLong(LVT_LINT0);
+    if (key == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    lint0 = PyDict_GetItemWithError(lvt, key);
+    Py_DECREF(key);
+    if (lint0 == NULL || !PyLong_Check(lint0)) {
+        PyErr_Clear();
+        return -1;
+    }
+    l0 = PyLong_AsUnsignedLongLongMask(lint0);
+    return !(l0 & LVT_MASKED) && ((l0 >> 8) & 7) == DM_EXTINT;
+}
+
 
 /* -- LAPIC ----------------------------------------------------------------------------------- */
 static int lapic_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)
@@ -191,16 +234,11 @@ static int lapic_read(void *opaque, uint64_t offset, unsigned size, uint64_t *va
     case 0x090: case 0x0B0: case 0x0C0:
         *value = 0;
         return 1;
-    case 0x0A0: {                         /* PPR: the higher of TPR and the in-service class */
-        int isrv;
+    case 0x0A0:
         if (!get_u64(d, s_tpr, &tpr) || !get_bits(d, s_isr, w))
             return 0;
-        isrv = highest(w);
-        if (isrv < 0)
-            isrv = 0;
-        *value = (tpr >> 4) >= (uint64_t)(isrv >> 4) ? (tpr & 0xFF) : (uint64_t)(isrv & 0xF0);
+        *value = ppr(w, tpr);
         return 1;
-    }
     case 0x0D0:
         if (!get_u64(d, s_ldr, &v))
             return 0;
@@ -305,46 +343,6 @@ static int lapic_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
     if (f->dict == NULL || size != 4 || offset != 0x0B0)
         return 0;
     return lapic_eoi(f);
-}
-
-/* The LAPIC's class of the processor priority, and whether the highest IRR vector is above it
- * (SDM vol. 3A 10.8.3.1). */
-static int deliverable(const uint32_t irr[8], const uint32_t isr[8], uint64_t tpr)
-{
-    int v = highest(irr), s = highest(isr);
-    uint64_t ppr_class = tpr >> 4;
-    if (v < 0)
-        return 0;
-    if (s >= 0 && (uint64_t)(s >> 4) > ppr_class)
-        ppr_class = (uint64_t)(s >> 4);
-    return (uint64_t)(v >> 4) > ppr_class;
-}
-
-/* LINT0 an unmasked ExtINT input with an 8259A behind it: the model asks the 8259A. -1: unknown */
-static int extint_possible(PyObject *ld)
-{
-    PyObject *src = attr(ld, s_extint_source), *lvt, *key, *lint0;
-    uint64_t l0;
-    if (src == NULL)
-        return -1;
-    if (src == Py_None)
-        return 0;
-    lvt = attr(ld, s_lvt);
-    if (lvt == NULL || !PyDict_Check(lvt))
-        return -1;
-    key = PyLong_FromLong(LVT_LINT0);
-    if (key == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    lint0 = PyDict_GetItemWithError(lvt, key);
-    Py_DECREF(key);
-    if (lint0 == NULL || !PyLong_Check(lint0)) {
-        PyErr_Clear();
-        return -1;
-    }
-    l0 = PyLong_AsUnsignedLongLongMask(lint0);
-    return !(l0 & LVT_MASKED) && ((l0 >> 8) & 7) == DM_EXTINT;
 }
 
 /* Whether the LAPIC (instance dict `ld`) would accept a fixed message as the model does, with
@@ -706,12 +704,12 @@ static PyObject *Fast_set_pin(Fast *self, PyObject *args)
     int pin, level, rc;
     if (!PyArg_ParseTuple(args, "ii", &pin, &level))
         return NULL;
-    if (self->fp.read != ioapic_read && self->dict != NULL) {
+    if (self->dict == NULL)
+        Py_RETURN_FALSE;                        /* not initialised: the model does it */
+    if (self->fp.read != ioapic_read) {
         PyErr_SetString(PyExc_TypeError, "set_pin is the IOAPIC's");
         return NULL;
     }
-    if (self->dict == NULL)
-        Py_RETURN_FALSE;                        /* not initialised: the model does it */
     rc = ioapic_set_pin(self->dict, pin, level ? 1 : 0);
     if (rc < 0)
         return NULL;                            /* the board's stop request raised */
@@ -762,7 +760,6 @@ FAST_TYPE(IoapicFast, Ioapic_init,
 typedef struct {
     PyObject_HEAD
     PyObject *eng, *eng_dict, *lapic, *ld, *ctx, *py_ack, *noted, *on_failure;
-    int enabled;
     unsigned long long done;             /* acknowledges done here */
 } Ack;
 
@@ -842,10 +839,8 @@ static int ack_here(Ack *a)
 static int engine_ack(void *opaque)
 {
     Ack *a = opaque;
-    int v = -1;
     PyGILState_STATE gil = PyGILState_Ensure();
-    if (a->enabled)
-        v = ack_here(a);
+    int v = ack_here(a);
     if (v >= 0 || v == -2)
         a->done++;
     if (v == -2) {
@@ -899,7 +894,6 @@ static int Ack_init(Ack *self, PyObject *args, PyObject *kw)
     Py_INCREF(noted);
     Py_XSETREF(self->noted, noted);
     Py_XSETREF(self->on_failure, fail);
-    self->enabled = 1;
     return 0;
 }
 
@@ -947,20 +941,6 @@ static PyObject *Ack_call(Ack *self, PyObject *unused)
     return PyLong_FromLong(engine_ack(self));
 }
 
-static PyObject *Ack_get_enabled(Ack *self, void *closure)
-{
-    return PyBool_FromLong(self->enabled);
-}
-
-static int Ack_set_enabled(Ack *self, PyObject *value, void *closure)
-{
-    int on = value ? PyObject_IsTrue(value) : 0;
-    if (on < 0)
-        return -1;
-    self->enabled = on;
-    return 0;
-}
-
 static PyMethodDef Ack_methods[] = {
     {"entry_points", (PyCFunction)Ack_entry_points, METH_NOARGS,
      "entry_points() -> {'ack': the C function for uc_x86_set_intr_ack, 'opaque': its data}"},
@@ -975,8 +955,6 @@ static PyObject *Ack_get_done(Ack *self, void *closure)
 }
 
 static PyGetSetDef Ack_getset[] = {
-    {"enabled", (getter)Ack_get_enabled, (setter)Ack_set_enabled,
-     "False: every acknowledge goes to EngineInterrupts._ack", NULL},
     {"done", (getter)Ack_get_done, NULL, "the acknowledges done in C", NULL},
     {NULL},
 };

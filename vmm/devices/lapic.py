@@ -186,14 +186,7 @@ class LocalAPIC(Device):
 
     # -- interrupt controller protocol (the CPU core) -------------------------------------------
     def has_interrupt(self):
-        # _deliverable() written out: the run loop and every line change ask this
-        irr = self.irr
-        if irr:
-            isr = self.isr
-            ppr_class = max(self.tpr >> 4, (isr.bit_length() - 1) >> 4 if isr else 0)
-            if ((irr.bit_length() - 1) >> 4) > ppr_class:
-                return True
-        return self._extint_wanted()
+        return self._deliverable() is not None or self._extint_wanted()
 
     def acknowledge(self):
         v = self._deliverable()

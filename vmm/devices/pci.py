@@ -288,10 +288,6 @@ class PciBus(Device):
     def pirq_level(self, pirq):
         return self._pirq_levels[pirq]
 
-    def pirq_levels(self):
-        """The levels of PIRQ A-D (a list the router must not change)."""
-        return self._pirq_levels
-
     # -- configuration space (also the PCI BIOS's entry points) --------------------------------
     def read_config(self, bus, device, function, offset, size):
         cfg = self.functions.get((bus, device, function))
@@ -401,10 +397,7 @@ class IntxLine:
         level = 1 if level else 0
         if level != self.level:
             self.level = level
-            if urgent:
-                self.bus.set_intx(self.cfg, level)
-            else:
-                irq.deliver(self.bus.set_intx, (self.cfg, level), urgent)
+            irq.deliver(self.bus.set_intx, (self.cfg, level), urgent)
 
     def raise_(self):
         self.set(1)

@@ -121,18 +121,12 @@ class PIIX3(Device):
             ioapic.set_pin(16 + pirq, level)
         # only the ISA IRQ this PIRQ is routed to can change (a card's every ISR write
         # comes here: no full re-route); the PIRQs routed to it are wired-OR
-        routes = self.isa_function.data[PIRQRC:PIRQRC + 4]
-        route = routes[pirq]
-        if route & PIRQ_DISABLE:
+        irq = self.pirq_route(pirq)
+        if irq is None:
             return
-        want = level
-        if not want:
-            levels = self.pci.pirq_levels()
-            for p in range(4):
-                if levels[p] and routes[p] == route:
-                    want = 1
-                    break
-        self._drive(route & 0x0F, want)
+        want = level or any(self.pci.pirq_level(p) and self.pirq_route(p) == irq
+                            for p in range(4))
+        self._drive(irq, 1 if want else 0)
 
     def _reroute(self):
         want = {}

@@ -172,20 +172,16 @@ def test_fast_paths_agree_with_the_models(require_built, ops, pic):
     _run(require_built, ops, pic)
 
 
-def _pin16_ops():
-    return _pin16()
-
-
-def _pin16(vector=0x26, masked=False):
-    return [("ioapic", True, 0x00, 0x30), ("ioapic", True, 0x10,
-                                              vector | (1 << 15) | (masked << 16))]
+def _pin16(masked=False):
+    """Pin 16 (a PCI pin): vector 0x26, fixed, physical, level-triggered."""
+    return _program(16, 0x26, 0, 0, 1, 1 if masked else 0)
 
 
 @pytest.mark.parametrize("ops", [
     # an EOI that uncovers a lower request waiting in IRR: the model asks for a stop
     [("accept", 0x41, False), ("ack",), ("accept", 0x26, False), ("lapic", True, 0x0B0, 0)],
     # a level pin in service rewritten as an edge pin: its remote IRR goes
-    _pin16_ops() + [("pin", 16, 1), ("ack",), ("ioapic", True, 0x10, 0x26)],
+    _pin16() + [("pin", 16, 1), ("ack",), ("ioapic", True, 0x10, 0x26)],
     # PPR with TPR and the in-service vector in one priority class
     [("accept", 0x26, False), ("ack",), ("lapic", True, 0x080, 0x25),
      ("lapic", False, 0x0A0, 0)],

@@ -5,7 +5,8 @@
   `v3 run --telemetry` reports guest blocks as not counted, and port I/O goes through Python
   only (vmm/cpu/_fastio.c, the port dispatcher, and the devices' register fast paths such as
   vmm/devices/_ne2000.c: the same behaviour, slower), and so does MMIO (vmm/cpu/_fastmmio.c,
-  the MMIO window's dispatcher, with the LAPIC's and IOAPIC's fast paths, vmm/devices/_apic.c),
+  the MMIO window's dispatcher, with the LAPIC's and IOAPIC's fast paths, vmm/devices/_apic.c,
+  and the classic RTL8139's, vmm/devices/_rtl8139.c),
   and the RTL8139 C+ mode's checksums and TSO (vmm/net/_offload.c) then run in Python.
 * The v3 engine: unicorn 2.1.4 from its pinned release archive plus the patches in
   vmm/engine/patches/, built for x86 with cmake (vmm/engine/build.py, docs/engine.md). When it
@@ -49,6 +50,8 @@ setup(
         Extension("vmm.cpu._fastmmio", ["vmm/cpu/_fastmmio.c"], optional=True,
                   include_dirs=["vmm/cpu"], depends=["vmm/cpu/fastmmio.h"]),
         Extension("vmm.devices._apic", ["vmm/devices/_apic.c"], optional=True,
+                  include_dirs=["vmm/cpu"], depends=["vmm/cpu/fastmmio.h"]),
+        Extension("vmm.devices._rtl8139", ["vmm/devices/_rtl8139.c"], optional=True,
                   include_dirs=["vmm/cpu"], depends=["vmm/cpu/fastmmio.h"]),
         Extension("vmm.net._offload", ["vmm/net/_offload.c"], optional=True),
     ],

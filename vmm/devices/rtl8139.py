@@ -47,6 +47,11 @@ from vmm.net.card import PciNic, with_fcs
 from vmm.devices.rtl8139_cplus import (CP_LAZY_BITS, HW_VERSION_8139CPLUS, REVISION_CPLUS,
                                        CPlusMode)
 
+try:
+    from vmm.devices import _rtl8139        # the classic registers' fast path in C (optional)
+except ImportError:
+    _rtl8139 = None
+
 VENDOR_REALTEK = 0x10EC
 DEVICE_8139 = 0x8139
 REVISION = 0x10
@@ -196,9 +201,12 @@ class RTL8139(PciNic):
             self.cp = CPlusMode(self)
             return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
                     1: (self.cp.read, self.cp.write, (1, 2, 4))}
+        # BAR1, the one Linux's 8139too maps: the MMIO dispatcher tries the register fast path
+        # in C (vmm/devices/_rtl8139.c) before _read/_write
+        fast = _rtl8139.Rtl8139Fast(self) if _rtl8139 is not None else None
         return {
             0: (self._read, self._write, (1, 2, 4)),
-            1: (self._read, self._write, (1, 2, 4))}
+            1: (self._read, self._write, (1, 2, 4), None, fast)}
 
     # -- state -------------------------------------------------------------------------------------
     def power_on(self):

@@ -424,6 +424,8 @@ class Machine:
             raise
         finally:
             self.preempter.stop()
+            if self._stop_timer is not None:
+                self._stop_timer.disarm()   # no run: nothing to stop (the engine may go away)
             stats.wall_s = time.monotonic() - stats.wall_start
 
     def _idle_in_real_time(self, deadline_ns):
@@ -431,6 +433,8 @@ class Machine:
         terminal, an idle guest waits in real time, so its clock keeps wall time and the host
         rests: one poll over every input with the next guest deadline (or --timeout) as its
         timeout. Whatever arrives wakes the guest through its device."""
+        if self._stop_timer is not None:
+            self._stop_timer.disarm()       # a kept expiry would repeat through the wait
         now = time.monotonic_ns()
         host_deadline = None if deadline_ns is None else \
             now + max(0, self.ctx.clock.host_ns_until(deadline_ns))
@@ -504,6 +508,8 @@ class Machine:
         self._run_deadline = host_deadline
         self._timer_run = use_timer
         if not use_timer:
+            if timer is not None:
+                timer.disarm()              # a kept expiry must not cut a debugger's run
             pre.arm(host_deadline)
         elif host_deadline is not None:
             timer.arm(host_deadline)
@@ -519,7 +525,7 @@ class Machine:
             with self._run_lock:
                 pre.in_guest = False
             if use_timer:
-                timer.disarm()
+                timer.release()
             else:
                 pre.arm(None)
             self._run_deadline = None

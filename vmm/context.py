@@ -26,6 +26,11 @@ class BytesMemory:
     def write(self, addr, data):
         self.data[addr:addr + len(data)] = data
 
+    def raw_access(self):
+        """For devices' frame paths in C (vmm/memory.py GuestMemory.raw_access): the bytearray
+        itself, written in place."""
+        return (self.data, len(self.data), 0, 0)
+
 
 class Console:
     """Where the guest's COM1 goes (`write(bytes)`) and what it receives (`read_available()`)."""

@@ -59,7 +59,7 @@ class MemoryMap:
         except ImportError:
             _fastmmio = None
         if _fastmmio is not None:
-            self.fast = _fastmmio.Dispatcher(self._read, self._write, base)
+            self.fast = _fastmmio.Dispatcher(self._read, self._write, base, self._fail)
             entry = self.fast.entry_points()
             self._callbacks = (entry["read"], entry["write"])
             user = entry["user"]
@@ -107,6 +107,10 @@ class MemoryMap:
         else:
             self._note_open_bus(addr, "write")
 
+    def _fail(self, exc):
+        """A device's fast path in C raised inside its access (vmm/cpu/fastmmio.h)."""
+        self.m._fail_in_hook(exc, MMIO_NOTE)
+
     def _note_open_bus(self, addr, what):
         page = addr & ~0xFFF
         if page not in self._noted:
@@ -152,6 +156,18 @@ class GuestMemory:
 
     def read(self, addr, size):
         return self.m.cpu.phys_read(addr, size)
+
+    def raw_access(self):
+        """For devices' frame paths in C: (RAM as a writable buffer from address 0, the guest's
+        memory size, the engine's uc_mem_write address, the engine handle), or None on the
+        stock engine (whose code invalidation needs the Python path)."""
+        if not self.physical_invalidation:
+            return None
+        import ctypes
+        from unicorn.unicorn_py3.unicorn import uclib
+        m = self.m
+        return (m.memmap.host_map, m.memory_size,
+                ctypes.cast(uclib.uc_mem_write, ctypes.c_void_p).value, m.uc._uch.value)
 
     def write(self, addr, data):
         if not data:

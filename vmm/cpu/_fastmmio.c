@@ -29,6 +29,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *py_read;                  /* MemoryMap._read(handle, offset, size, key) */
     PyObject *py_write;                 /* MemoryMap._write(handle, offset, size, value, key) */
+    PyObject *py_fail;                  /* MemoryMap._fail(exc): a fast path's access raised */
     uint64_t window;                    /* guest-physical address of offset 0 */
     int enabled;
     int n;
@@ -43,6 +44,24 @@ static struct range *find(Dispatcher *d, uint64_t addr)
     return NULL;
 }
 
+/* A fast path returned -1: its exception goes to the machine's fail-stop. */
+static void failed(Dispatcher *d)
+{
+    PyObject *type, *value, *tb, *res = NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && d->py_fail != NULL)
+        res = PyObject_CallOneArg(d->py_fail, value);
+    else if (value != NULL)
+        PyErr_SetString(PyExc_RuntimeError, "a fast path raised and no py_fail was given");
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (res == NULL)
+        PyErr_WriteUnraisable(d->py_fail ? d->py_fail : Py_None);
+    Py_XDECREF(res);
+}
+
 static uint64_t ones(unsigned size)
 {
     return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
@@ -54,8 +73,12 @@ static uint64_t mmio_read(void *uc, uint64_t offset, unsigned size, void *user)
     uint64_t value = ones(size);
     PyGILState_STATE gil = PyGILState_Ensure();
     struct range *r = d->enabled ? find(d, d->window + offset) : NULL;
-    if (r != NULL && r->fp->read(r->fp->opaque, d->window + offset - r->base, size, &value)) {
+    int rc = r != NULL ? r->fp->read(r->fp->opaque, d->window + offset - r->base, size, &value) : 0;
+    if (rc > 0) {
         r->reads++;
+    } else if (rc < 0) {
+        failed(d);
+        value = ones(size);
     } else {
         PyObject *args[4] = {Py_None, NULL, NULL, Py_None};
         PyObject *res = NULL;
@@ -83,8 +106,12 @@ static void mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value,
     Dispatcher *d = user;
     PyGILState_STATE gil = PyGILState_Ensure();
     struct range *r = d->enabled ? find(d, d->window + offset) : NULL;
-    if (r != NULL && r->fp->write(r->fp->opaque, d->window + offset - r->base, size, value)) {
+    int rc = r != NULL ? r->fp->write(r->fp->opaque, d->window + offset - r->base, size, value) : 0;
+    if (rc > 0) {
         r->writes++;
+    } else if (rc < 0) {
+        r->writes++;
+        failed(d);
     } else {
         PyObject *args[5] = {Py_None, NULL, NULL, NULL, Py_None};
         PyObject *res = NULL;
@@ -105,11 +132,15 @@ static void mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value,
 
 static int Dispatcher_init(Dispatcher *self, PyObject *args, PyObject *kw)
 {
-    PyObject *rd, *wr;
+    PyObject *rd, *wr, *fail = NULL;
     unsigned long long window;
-    static char *names[] = {"py_read", "py_write", "window", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOK", names, &rd, &wr, &window))
+    static char *names[] = {"py_read", "py_write", "window", "py_fail", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOK|O", names, &rd, &wr, &window, &fail))
         return -1;
+    if (fail == Py_None)
+        fail = NULL;
+    Py_XINCREF(fail);
+    Py_XSETREF(self->py_fail, fail);
     if (!PyCallable_Check(rd) || !PyCallable_Check(wr)) {
         PyErr_SetString(PyExc_TypeError, "py_read and py_write must be callable");
         return -1;
@@ -127,6 +158,7 @@ static int Dispatcher_traverse(Dispatcher *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->py_read);
     Py_VISIT(self->py_write);
+    Py_VISIT(self->py_fail);
     for (int i = 0; i < self->n; i++)
         Py_VISIT(self->ranges[i].owner);
     return 0;
@@ -136,6 +168,7 @@ static int Dispatcher_clear(Dispatcher *self)
 {
     Py_CLEAR(self->py_read);
     Py_CLEAR(self->py_write);
+    Py_CLEAR(self->py_fail);
     for (int i = 0; i < self->n; i++)
         Py_CLEAR(self->ranges[i].owner);
     self->n = 0;

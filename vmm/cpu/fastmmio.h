@@ -6,7 +6,9 @@
  * inside the device's range. They return 1 when they did the whole access (and, for `read`,
  * stored the value), or 0 to decline it without changing anything: the dispatcher then hands
  * the access to the Python device model, which does everything a fast path does not (interrupt
- * deliveries, logging, fail-stops). Unlike a port fast path (fastport.h), an MMIO fast path is
+ * deliveries, logging, fail-stops). -1: the access was made but raised (a Python exception is
+ * set, as when a model's handler raises): the dispatcher hands the exception to the machine's
+ * fail-stop, as it does for the model's own. Unlike a port fast path (fastport.h), an MMIO fast path is
  * called WITH the GIL held: it may read and update the Python model's own attributes, which
  * stay the one state of the device. */
 #ifndef V3_FASTMMIO_H

@@ -11,12 +11,21 @@
  * dispatcher holds the GIL): one state, one model. It does the register reads that have no
  * side effect, the TSAD and RBSTART writes, the ISR and IMR writes that leave the interrupt
  * line as it is, and the CAPR write when no frame waits in the card's FIFO. Everything else it
- * declines, changing nothing, and the model does it (transmits, line changes, the FIFO's
- * drain, the EEPROM, the PHY, fail-stops). The C+ mode has its own register handlers and no
- * fast path. */
+ * declines, changing nothing, and the model does it (line changes, the FIFO's drain, the
+ * EEPROM, the PHY, fail-stops). The C+ mode has its own register handlers and no fast path.
+ *
+ * The frame paths (vmm/net/framepath.h), once the model has given guest memory
+ * (`set_memory`): a TSD write transmits here (the buffer read from guest RAM, the frame handed
+ * to the backend's C half, or to the Python port when there is none), and a frame from the
+ * backend's C half that the model would store in the receive ring at once is stored here
+ * (ring writes go through the engine's uc_mem_write, which drops code translated from the
+ * range). A frame that is filtered, dropped, waits in the FIFO or is multicast goes to the
+ * model's receive; an interrupt line that must change is the model's _update_irq. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 #include "fastmmio.h"
+#include "framepath.h"
 
 /* register offsets (RTL8139C datasheet; rtl8139.py names them the same) */
 #define TSD0 0x10
@@ -33,11 +42,30 @@
 #define MPC 0x4C
 #define TIMERINT 0x54
 #define CR_RE 0x08
+#define CR_TE 0x04
 #define CR_BUFE 0x01
 #define ISR_MASK 0xE07F
+#define ISR_ROK 0x01
+#define ISR_TOK 0x04
+#define TSD_OWN 0x2000
+#define TSD_TOK 0x8000
+#define TSD_SIZE 0x1FFF
+#define TSD_WRITABLE 0x003F1FFF
+#define MAX_TX 1792
+#define MAX_RX 1514
+#define RCR_AAP 0x01
+#define RCR_APM 0x02
+#define RCR_AB 0x08
+#define RCR_WRAP 0x80
+#define RX_ROK 0x0001
+#define RX_BAR 0x2000
+#define RX_PAM 0x4000
+#define RX_SPARE (16 + 2048)
 
+static PyObject *one;                   /* the int 1 */
 static PyObject *s_tsd, *s_tsad, *s_rbstart, *s_tcr, *s_rcr, *s_mpc, *s_isr, *s_imr,
-    *s_read_ptr, *s_cbr, *s_cr, *s_fifo, *s_irq, *s_level, *s_cp;
+    *s_read_ptr, *s_cbr, *s_cr, *s_fifo, *s_irq, *s_level, *s_cp, *s_idr, *s_stats, *s_tx,
+    *s_rx, *s_port, *s_send, *s_update_irq;
 
 /* -- the model's attributes ------------------------------------------------------------------ */
 static int get_u64(PyObject *dict, PyObject *name, uint64_t *out)   /* 0: decline */
@@ -145,12 +173,25 @@ static int is_classic(PyObject *dict)       /* the C+ mode's registers are not o
 }
 
 /* -- the object ------------------------------------------------------------------------------ */
+typedef int (*mem_write_fn)(void *uc, uint64_t address, const void *bytes, uint64_t size);
+
 typedef struct {
     PyObject_HEAD
     PyObject *model;                     /* the Python device */
     PyObject *dict;                      /* its instance dictionary */
     struct v3_fastmmio fp;
     unsigned long long done;             /* accesses done here */
+    /* guest memory for the frame paths (set_memory) */
+    Py_buffer ram;                       /* RAM, read in place (and written, without write_fn) */
+    int have_ram;
+    uint64_t mem_limit;                  /* the guest's memory size (ctx.memory_size) */
+    mem_write_fn write_fn;               /* the engine's uc_mem_write, or NULL */
+    void *uc;
+    /* the backend's C half (connect), and ours */
+    PyObject *tx_owner;
+    struct v3_frame_tx *tx;
+    struct v3_frame_rx rx;
+    unsigned long long frames_sent, frames_stored;
 } Rtl8139Fast;
 
 static int regs_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
@@ -212,6 +253,209 @@ static int regs_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
     return 0;
 }
 
+
+/* -- the frame paths ---------------------------------------------------------------------- */
+static int bump_stat(PyObject *dict, PyObject *key)        /* model.stats[key] += 1 */
+{
+    PyObject *stats = PyDict_GetItemWithError(dict, s_stats), *v, *n;
+    int rc;
+    if (stats == NULL || !PyDict_Check(stats))
+        return 0;
+    v = PyDict_GetItemWithError(stats, key);
+    if (v == NULL || !PyLong_Check(v))
+        return 0;
+    n = PyNumber_Add(v, one);
+    if (n == NULL)
+        return 0;
+    rc = PyDict_SetItem(stats, key, n) == 0;
+    Py_DECREF(n);
+    return rc;
+}
+
+/* The model's _update_irq when ISR & IMR no longer gives the line's level: 1, or -1 with the
+ * exception (a stop request that raised) set. */
+static int follow_line(Rtl8139Fast *self)
+{
+    PyObject *d = self->dict, *res;
+    uint64_t isr, imr;
+    if (get_u64(d, s_isr, &isr) && get_u64(d, s_imr, &imr) && same_level(d, isr, imr))
+        return 1;
+    res = PyObject_CallMethodNoArgs(self->model, s_update_irq);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 1;
+}
+
+static int ram_write(Rtl8139Fast *self, uint64_t addr, const uint8_t *data, size_t n)
+{
+    if (self->write_fn != NULL)
+        return self->write_fn(self->uc, addr, data, n) == 0;
+    memcpy((uint8_t *)self->ram.buf + addr, data, n);
+    return 1;
+}
+
+/* The Ethernet FCS (CRC-32, IEEE 802.3, reflected), as zlib.crc32 computes it. */
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_fcs(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--)
+        c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A TSD write while the transmitter is on (the model's _transmit): 1 done, 0 declined (nothing
+ * changed), -1 exception set (the backend reported an error: the frame went out, TOK is not
+ * raised, as when the model's port.send raises). */
+static int transmit(Rtl8139Fast *self, unsigned n, uint64_t value)
+{
+    PyObject *d = self->dict, *port;
+    uint64_t cr, addr, size = value & TSD_SIZE;
+    int rc;
+    if (!self->have_ram || !get_u64(d, s_cr, &cr) || !(cr & CR_TE) || size > MAX_TX ||
+            !get_item(d, s_tsad, n, &addr) || addr + size > self->mem_limit ||
+            addr + size > (uint64_t)self->ram.len)
+        return 0;                     /* the model: OWN stays clear, or a fail-stop */
+    port = PyDict_GetItemWithError(d, s_port);
+    if (port == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (!set_item(d, s_tsd, n, (value & TSD_WRITABLE) | TSD_OWN | TSD_TOK) || !bump_stat(d, s_tx)) {
+        PyErr_Clear();
+        return 0;
+    }
+    {
+        const uint8_t *frame = (const uint8_t *)self->ram.buf + addr;
+        rc = 0;
+        if (port != Py_None) {
+            Py_INCREF(port);
+            if (self->tx != NULL)
+                rc = self->tx->send(self->tx->opaque, frame, size);
+            if (rc == 0) {                /* no C half, or it declined: the Python port */
+                PyObject *bytes = PyBytes_FromStringAndSize((const char *)frame, size), *res;
+                res = bytes ? PyObject_CallMethodOneArg(port, s_send, bytes) : NULL;
+                Py_XDECREF(bytes);
+                rc = res != NULL ? 1 : -1;
+                Py_XDECREF(res);
+            }
+            Py_DECREF(port);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    self->frames_sent++;
+    /* the reply libslirp may have given inside send went through receive: read ISR afresh */
+    {
+        uint64_t isr;
+        if (!get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_TOK)) {
+            PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: ISR is not an int");
+            return -1;
+        }
+    }
+    return follow_line(self);
+}
+
+/* A frame from the backend's C half: stored in the ring when the model would store it at once
+ * (receiver on, nothing waiting in the FIFO, a broadcast or a frame for our MAC that the RCR
+ * accepts, or any frame in promiscuous mode, room in the ring); everything else is declined. */
+static int rx_receive(void *opaque, const uint8_t *frame, size_t len)
+{
+    Rtl8139Fast *self = opaque;
+    PyObject *d = self->dict, *fifo, *idr;
+    uint64_t cr, rcr, cbr, rp, rbstart, ring, length, need, free, isr, kind;
+    uint8_t record[4 + MAX_RX + 4];
+    size_t n = len < 60 ? 60 : len;
+    Py_ssize_t waiting;
+    if (d == NULL || !self->have_ram || !is_classic(d) || len > MAX_RX)
+        return 0;
+    if (!get_u64(d, s_cr, &cr) || !(cr & CR_RE) || !get_u64(d, s_rcr, &rcr) ||
+            !get_u64(d, s_cbr, &cbr) || !get_u64(d, s_read_ptr, &rp) ||
+            !get_u64(d, s_rbstart, &rbstart))
+        return 0;
+    fifo = PyDict_GetItemWithError(d, s_fifo);
+    if (fifo == NULL || (waiting = PyObject_Length(fifo)) != 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (len < 6)
+        return 0;
+    /* the receive filter (the model's _accepts), multicast left to the model */
+    if (memcmp(frame, "\xff\xff\xff\xff\xff\xff", 6) == 0) {
+        if (!(rcr & (RCR_AB | RCR_AAP)))
+            return 0;
+        kind = RX_BAR;
+    } else if (frame[0] & 1) {
+        return 0;
+    } else {
+        idr = PyDict_GetItemWithError(d, s_idr);
+        if (idr == NULL || !PyByteArray_Check(idr) || PyByteArray_GET_SIZE(idr) < 6) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (memcmp(frame, PyByteArray_AS_STRING(idr), 6) == 0) {
+            if (!(rcr & (RCR_APM | RCR_AAP)))
+                return 0;
+            kind = RX_PAM;
+        } else {
+            if (!(rcr & RCR_AAP))
+                return 0;
+            kind = 0;
+        }
+    }
+    /* room in the ring (the model's _store) */
+    ring = 8192u << ((rcr >> 11) & 3);
+    length = n + 4;
+    need = (length + 4 + 3) & ~3ull;
+    free = (rp + ring - cbr % ring) % ring;
+    if (free == 0)
+        free = ring;
+    if (need >= free || cbr >= ring)
+        return 0;
+    if (rbstart + ring + ((rcr & RCR_WRAP) ? RX_SPARE : 0) > self->mem_limit ||
+            rbstart + ring + ((rcr & RCR_WRAP) ? RX_SPARE : 0) > (uint64_t)self->ram.len)
+        return 0;                                  /* the model's fail-stop */
+    record[0] = (RX_ROK | kind) & 0xFF;
+    record[1] = (RX_ROK | kind) >> 8;
+    record[2] = length & 0xFF;
+    record[3] = length >> 8;
+    memcpy(record + 4, frame, len);
+    memset(record + 4 + len, 0, n - len);
+    {
+        uint32_t fcs = crc32_fcs(record + 4, n);
+        for (int i = 0; i < 4; i++)
+            record[4 + n + i] = (fcs >> (8 * i)) & 0xFF;
+    }
+    if ((rcr & RCR_WRAP) || cbr + n + 8 <= ring) {
+        if (!ram_write(self, rbstart + cbr, record, n + 8))
+            return 0;
+    } else {
+        size_t first = ring - cbr;
+        if (!ram_write(self, rbstart + cbr, record, first) ||
+                !ram_write(self, rbstart, record + first, n + 8 - first))
+            return 0;
+    }
+    if (!set_u64(d, s_cbr, (cbr + need) % ring) || !bump_stat(d, s_rx) ||
+            !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
+        PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
+        return -1;
+    }
+    self->frames_stored++;
+    return follow_line(self);
+}
+
 static int regs_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {
     PyObject *d = ((Rtl8139Fast *)opaque)->dict;
@@ -219,6 +463,8 @@ static int regs_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
     if (d == NULL || !is_classic(d))
         return 0;
     if (size == 4) {
+        if (off >= TSD0 && off < TSD0 + 16 && !(off & 3))
+            return transmit((Rtl8139Fast *)opaque, (off - TSD0) >> 2, value & 0xFFFFFFFF);
         if (off >= TSAD0 && off < TSAD0 + 16 && !(off & 3))
             return set_item(d, s_tsad, (off - TSAD0) >> 2, value & 0xFFFFFFFF);
         if (off == RBSTART)
@@ -262,14 +508,16 @@ static int regs_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 static int rtl_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 {
     int done = regs_read(opaque, off, size, value);
-    ((Rtl8139Fast *)opaque)->done += done;
+    if (done > 0)
+        ((Rtl8139Fast *)opaque)->done++;
     return done;
 }
 
 static int rtl_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {
     int done = regs_write(opaque, off, size, value);
-    ((Rtl8139Fast *)opaque)->done += done;
+    if (done > 0)
+        ((Rtl8139Fast *)opaque)->done++;
     return done;
 }
 
@@ -278,13 +526,27 @@ static int Fast_traverse(Rtl8139Fast *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->model);
     Py_VISIT(self->dict);
+    Py_VISIT(self->tx_owner);
+    if (self->have_ram)
+        Py_VISIT(self->ram.obj);
     return 0;
+}
+
+static void release_ram(Rtl8139Fast *self)
+{
+    if (self->have_ram) {
+        self->have_ram = 0;
+        PyBuffer_Release(&self->ram);
+    }
 }
 
 static int Fast_clear(Rtl8139Fast *self)
 {
     Py_CLEAR(self->model);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->tx_owner);
+    self->tx = NULL;
+    release_ram(self);
     return 0;
 }
 
@@ -314,7 +576,66 @@ static int Fast_init(Rtl8139Fast *self, PyObject *args, PyObject *kw)
     self->fp.read = rtl_read;
     self->fp.write = rtl_write;
     self->fp.opaque = self;
+    self->rx.receive = rx_receive;
+    self->rx.opaque = self;
     return 0;
+}
+
+/* set_memory(ram, limit, write_fn=0, uc=0): guest RAM as a writable buffer from physical address
+ * 0, the guest's memory size, and the engine's uc_mem_write with its handle (writes then go
+ * through it, so that code translated from a written range is dropped); set_memory(None) turns
+ * the frame paths off. */
+static PyObject *Fast_set_memory(Rtl8139Fast *self, PyObject *args)
+{
+    PyObject *ram;
+    unsigned long long limit = 0, write_fn = 0, uc = 0;
+    if (!PyArg_ParseTuple(args, "O|KKK", &ram, &limit, &write_fn, &uc))
+        return NULL;
+    release_ram(self);
+    self->write_fn = NULL;
+    self->uc = NULL;
+    if (ram != Py_None) {
+        if (PyObject_GetBuffer(ram, &self->ram, PyBUF_WRITABLE) < 0)
+            return NULL;
+        self->have_ram = 1;
+        self->mem_limit = limit;
+        self->write_fn = (mem_write_fn)(uintptr_t)write_fn;
+        self->uc = (void *)(uintptr_t)uc;
+    }
+    Py_RETURN_NONE;
+}
+
+/* connect(obj): the backend's C half, `obj._v3_frame_tx` (framepath.h); None: the Python port */
+static PyObject *Fast_connect(Rtl8139Fast *self, PyObject *obj)
+{
+    struct v3_frame_tx *tx = NULL;
+    if (obj != Py_None) {
+        PyObject *cap = PyObject_GetAttrString(obj, "_v3_frame_tx");
+        if (cap == NULL)
+            return NULL;
+        tx = PyCapsule_GetPointer(cap, FRAME_TX_CAPSULE);
+        Py_DECREF(cap);
+        if (tx == NULL)
+            return NULL;
+        Py_INCREF(obj);
+    }
+    Py_XSETREF(self->tx_owner, obj == Py_None ? NULL : obj);
+    self->tx = tx;
+    Py_RETURN_NONE;
+}
+
+/* receive(frame) -> 1 stored, 0 declined (nothing changed): the rx half alone, for the tests */
+static PyObject *Fast_receive(Rtl8139Fast *self, PyObject *arg)
+{
+    Py_buffer b;
+    int rc;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    rc = rx_receive(self, b.buf, b.len);
+    PyBuffer_Release(&b);
+    if (rc < 0)
+        return NULL;
+    return PyLong_FromLong(rc);
 }
 
 /* `_v3_fastmmio`: the capsule the MMIO dispatcher takes (it keeps this object alive while the
@@ -341,9 +662,13 @@ static PyObject *Fast_write(Rtl8139Fast *self, PyObject *args)
 {
     unsigned long long offset, value;
     unsigned size;
+    int rc;
     if (!PyArg_ParseTuple(args, "KIK", &offset, &size, &value))
         return NULL;
-    return PyBool_FromLong(rtl_write(self, offset, size, value));
+    rc = rtl_write(self, offset, size, value);
+    if (rc < 0)
+        return NULL;                            /* what the access raised */
+    return PyBool_FromLong(rc);
 }
 
 static PyObject *Fast_done(Rtl8139Fast *self, void *closure)
@@ -351,17 +676,42 @@ static PyObject *Fast_done(Rtl8139Fast *self, void *closure)
     return PyLong_FromUnsignedLongLong(self->done);
 }
 
+static PyObject *Fast_frames_sent(Rtl8139Fast *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->frames_sent);
+}
+
+static PyObject *Fast_frames_stored(Rtl8139Fast *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->frames_stored);
+}
+
+static PyObject *Fast_rx_capsule(Rtl8139Fast *self, void *closure)
+{
+    return PyCapsule_New(&self->rx, FRAME_RX_CAPSULE, NULL);
+}
+
 static PyGetSetDef Fast_getset[] = {
     {"_v3_fastmmio", (getter)Fast_capsule, NULL, "the fast path for the MMIO dispatcher", NULL},
     {"done", (getter)Fast_done, NULL, "how many accesses the fast path did", NULL},
+    {"frames_sent", (getter)Fast_frames_sent, NULL, "frames transmitted here", NULL},
+    {"frames_stored", (getter)Fast_frames_stored, NULL, "frames received into the ring here", NULL},
+    {"_v3_frame_rx", (getter)Fast_rx_capsule, NULL, "the card's receive half (framepath.h)", NULL},
     {NULL},
 };
 
 static PyMethodDef Fast_methods[] = {
+    {"set_memory", (PyCFunction)Fast_set_memory, METH_VARARGS,
+     "set_memory(ram, limit, write_fn=0, uc=0): guest RAM for the frame paths (None: off)"},
+    {"connect", (PyCFunction)Fast_connect, METH_O,
+     "connect(obj): the backend's C half (obj._v3_frame_tx), or None for the Python port"},
+    {"receive", (PyCFunction)Fast_receive, METH_O,
+     "receive(frame) -> 1 when stored here, 0 when declined (the model's receive then)"},
     {"read", (PyCFunction)Fast_read, METH_VARARGS,
      "read(offset, size) -> the value, or None when the fast path declines"},
     {"write", (PyCFunction)Fast_write, METH_VARARGS,
-     "write(offset, size, value) -> True when the fast path did it, False when it declines"},
+     "write(offset, size, value) -> True when the fast path did it, False when it declines; "
+     "raises what the access raised"},
     {NULL},
 };
 
@@ -395,15 +745,19 @@ PyMODINIT_FUNC PyInit__rtl8139(void)
         {&s_tsd, "tsd"}, {&s_tsad, "tsad"}, {&s_rbstart, "rbstart"}, {&s_tcr, "tcr"},
         {&s_rcr, "rcr"}, {&s_mpc, "mpc"}, {&s_isr, "isr"}, {&s_imr, "imr"},
         {&s_read_ptr, "read_ptr"}, {&s_cbr, "cbr"}, {&s_cr, "cr"}, {&s_fifo, "fifo"},
-        {&s_irq, "irq"}, {&s_level, "level"}, {&s_cp, "cp"},
+        {&s_irq, "irq"}, {&s_level, "level"}, {&s_cp, "cp"}, {&s_idr, "idr"},
+        {&s_stats, "stats"}, {&s_tx, "tx"}, {&s_rx, "rx"}, {&s_port, "port"}, {&s_send, "send"},
+        {&s_update_irq, "_update_irq"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].name);
         if (*names[i].slot == NULL)
             return NULL;
     }
-    if (PyType_Ready(&Rtl8139FastType) < 0)
+    one = PyLong_FromLong(1);
+    if (one == NULL || PyType_Ready(&Rtl8139FastType) < 0)
         return NULL;
+    crc_init();
     /* wiring, not state: a snapshot never saves it (vmm/debug/snapshot.py) */
     if (PyDict_SetItemString(Rtl8139FastType.tp_dict, "SNAPSHOT_WIRING", Py_True) < 0)
         return NULL;

@@ -169,6 +169,7 @@ class RTL8139(PciNic):
     def __init__(self, dev_id, bus_id, mac=None, cplus=False):
         self.cplus = cplus              # before make_config (the revision)
         self.cp = None                  # the C+ mode's state and rings, made with the BARs
+        self.fast_rx = None             # the classic mode's frame paths in C, when they run
         super().__init__(dev_id, bus_id, mac)
 
     @classmethod
@@ -202,8 +203,14 @@ class RTL8139(PciNic):
             return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
                     1: (self.cp.read, self.cp.write, (1, 2, 4))}
         # BAR1, the one Linux's 8139too maps: the MMIO dispatcher tries the register fast path
-        # in C (vmm/devices/_rtl8139.c) before _read/_write
+        # in C (vmm/devices/_rtl8139.c) before _read/_write. With guest memory in C's reach it
+        # also transmits and receives frames without Python (vmm/net/framepath.h).
         fast = _rtl8139.Rtl8139Fast(self) if _rtl8139 is not None else None
+        access = getattr(self.ctx.mem, "raw_access", None) if fast is not None else None
+        memory = access() if access is not None else None
+        if memory is not None:
+            fast.set_memory(*memory)
+            self.fast_rx = fast
         return {
             0: (self._read, self._write, (1, 2, 4)),
             1: (self._read, self._write, (1, 2, 4), None, fast)}
@@ -253,6 +260,13 @@ class RTL8139(PciNic):
         self.cfg.reset()
         self.bars.update()
         self.power_on()
+
+    def connect_port(self, port):
+        super().connect_port(port)
+        if self.fast_rx is not None:
+            # the backend's C half, when the port joins the two (no packet capture)
+            fast_tx = getattr(port, "fast_tx", None)
+            self.fast_rx.connect(fast_tx() if fast_tx is not None else None)
 
     def _eeprom_words(self):
         words = [0] * 64

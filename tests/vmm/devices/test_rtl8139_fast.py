@@ -221,3 +221,45 @@ def test_frames_cross_in_c_and_an_error_sending_is_the_models_fail_stop(require_
         assert t.apply(("tx", 2, 60)) == ("fail-stop", "the backend failed")
     assert fast.state() == slow.state()
     assert fast.nic.isr == 0 and fast.nic.tsd[2] & 0xA000 == 0xA000
+
+
+def test_a_backend_error_in_a_c_transmit_is_a_fail_stop_of_the_guest(require_built,
+                                                                       flat_protected_mode):
+    """A guest's TSD write that the fast path transmits, into a backend that fails: the run
+    stops with the backend's error and the machine's diagnostic (the MMIO dispatcher hands the
+    fast path's exception to the fail-stop, vmm/cpu/fastmmio.h)."""
+    from vmm.bios import pci_init
+    from vmm.config import parse_vm_config
+    from vmm.machine import Machine
+    from vmm.net import Port
+    from tests.vmm.conftest import LoopBackend
+    m = Machine(memory_mb=4)
+    m.add_devices(parse_vm_config(
+        b'<vm><devices><device class="8259A" id="pic"/><device class="PCI" id="pci0"/>'
+        b'<device class="i440FX" id="nb"><bus>pci0</bus></device>'
+        b'<device class="PIIX3" id="sb"><bus>pci0</bus></device>'
+        b'<device class="RTL8139" id="nic0"><bus>pci0</bus></device></devices></vm>').devices)
+    m.finish_board()
+    pci_init.assign(m.ctx)
+    nic = m.ctx.devices["nic0"]
+    require_built(m.memmap.fast is not None and nic.fast_rx is not None,
+                  "the MMIO dispatcher and the RTL8139 fast path")
+
+    class Failing(LoopBackend):
+        def send(self, frame):
+            raise V3Error("the backend failed")
+    nic.connect_port(Port(Failing()))
+    bar = nic.cfg.bar(1)
+    # mov dword [bar+0x20], 0x20000 ; mov byte [bar+0x37], 0x0c ; mov dword [bar+0x10], 60 ; hlt
+    code = (b"\xc7\x05" + (bar + 0x20).to_bytes(4, "little") + (0x20000).to_bytes(4, "little") +
+            b"\xc6\x05" + (bar + 0x37).to_bytes(4, "little") + b"\x0c" +
+            b"\xc7\x05" + (bar + 0x10).to_bytes(4, "little") + (60).to_bytes(4, "little") +
+            b"\xf4")
+    m.uc.mem_write(0x10000, code)
+    env = flat_protected_mode(m)
+    m.cpu.env.eip = 0x10000
+    with pytest.raises(V3Error) as err:
+        m.run(timeout=10)
+    assert "the backend failed" in str(err.value)
+    assert nic.fast_rx.frames_sent == 0 and nic.tsd[0] & 0xA000 == 0xA000 and not nic.isr
+    assert m.memmap.fast.enabled is False

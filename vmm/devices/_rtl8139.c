@@ -61,11 +61,29 @@
 #define RX_BAR 0x2000
 #define RX_PAM 0x4000
 #define RX_SPARE (16 + 2048)
+/* C+ receive (vmm/devices/rtl8139_cplus.py) */
+#define CP_RX_ON 0x02
+#define CP_RX_CHKSUM 0x20
+#define CP_RX_VLAN 0x40
+#define MAX_PACKET 4096
+#define DESC_OWN (1u << 31)
+#define DESC_RING_END (1u << 30)
+#define DESC_FIRST (1u << 29)
+#define DESC_LAST (1u << 28)
+#define RX_LEN_MASK 0x1FFF
+#define CP_RX_BAR (1u << 24)
+#define CP_RX_PAM (1u << 25)
+#define RX_PROTO_TCP (1u << 16)
+#define RX_PROTO_UDP (2u << 16)
+#define RX_PROTO_IP (3u << 16)
+#define RX_IP_FAIL (1u << 15)
+#define RX_UDP_FAIL (1u << 14)
+#define RX_TCP_FAIL (1u << 13)
 
 static PyObject *one;                   /* the int 1 */
 static PyObject *s_tsd, *s_tsad, *s_rbstart, *s_tcr, *s_rcr, *s_mpc, *s_isr, *s_imr,
     *s_read_ptr, *s_cbr, *s_cr, *s_fifo, *s_irq, *s_level, *s_cp, *s_idr, *s_stats, *s_tx,
-    *s_rx, *s_port, *s_send, *s_update_irq;
+    *s_rx, *s_port, *s_send, *s_update_irq, *s_cpcmd, *s_rx_ring, *s_rx_index;
 
 /* -- the model's attributes ------------------------------------------------------------------ */
 static int get_u64(PyObject *dict, PyObject *name, uint64_t *out)   /* 0: decline */
@@ -368,30 +386,188 @@ static int transmit(Rtl8139Fast *self, unsigned n, uint64_t value)
     return follow_line(self);
 }
 
-/* A frame from the backend's C half: stored in the ring when the model would store it at once
- * (receiver on, nothing waiting in the FIFO, a broadcast or a frame for our MAC that the RCR
- * accepts, or any frame in promiscuous mode, room in the ring); everything else is declined. */
+static uint64_t word_sum(const uint8_t *p, size_t n)    /* big-endian 16-bit words */
+{
+    uint64_t sum = 0;
+    size_t i;
+    for (i = 0; i + 1 < n; i += 2)
+        sum += (uint64_t)p[i] << 8 | p[i + 1];
+    if (n & 1)
+        sum += (uint64_t)p[n - 1] << 8;
+    return sum;
+}
+
+/* C+ receive checksum status bits of a received frame (offload.rx_checksum_status): the
+ * protocol of an IPv4 packet and whether its IP header and TCP/UDP checksums are right. Sums
+ * are compared modulo 0xFFFF, which is what a ones'-complement sum of 0xFFFF means. */
+static uint32_t rx_checksum_bits(const uint8_t *f, size_t n)
+{
+    size_t off = 14, ihl, total, l4, length;
+    unsigned ethertype, proto;
+    int ip_ok;
+    uint64_t sum;
+    if (n < 14 + 20)
+        return 0;
+    ethertype = f[12] << 8 | f[13];
+    if (ethertype == 0x8100) {
+        ethertype = f[16] << 8 | f[17];
+        off += 4;
+    }
+    if (ethertype != 0x0800 || f[off] >> 4 != 4)
+        return 0;
+    ihl = (f[off] & 0x0F) * 4;
+    total = f[off + 2] << 8 | f[off + 3];
+    if (ihl < 20 || total < ihl || off + total > n)
+        return 0;
+    proto = f[off + 9];
+    ip_ok = word_sum(f + off, ihl) % 0xFFFF == 0;
+    if ((f[off + 6] & 0x3F) || f[off + 7] || (proto != 6 && proto != 17))
+        return RX_PROTO_IP | (ip_ok ? 0 : RX_IP_FAIL);
+    l4 = off + ihl;
+    length = total - ihl;
+    if (proto == 17 && length >= 8 && f[l4 + 6] == 0 && f[l4 + 7] == 0)
+        return RX_PROTO_UDP | (ip_ok ? 0 : RX_IP_FAIL);
+    sum = word_sum(f + off + 12, 8) + proto + length + word_sum(f + l4, length);
+    if (proto == 6)
+        return RX_PROTO_TCP | (ip_ok ? 0 : RX_IP_FAIL) | (sum % 0xFFFF ? RX_TCP_FAIL : 0);
+    return RX_PROTO_UDP | (ip_ok ? 0 : RX_IP_FAIL) | (sum % 0xFFFF ? RX_UDP_FAIL : 0);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (v >> (8 * i)) & 0xFF;
+}
+
+/* The classic ring (the model's _store): `rec` holds the padded frame at rec + 4, `n` bytes,
+ * and room for the header and the FCS. */
+static int store_classic(Rtl8139Fast *self, uint8_t *rec, size_t n, uint64_t kind, uint64_t rcr)
+{
+    PyObject *d = self->dict;
+    uint64_t cbr, rp, rbstart, ring, length, need, free, isr, end;
+    if (!get_u64(d, s_cbr, &cbr) || !get_u64(d, s_read_ptr, &rp) ||
+            !get_u64(d, s_rbstart, &rbstart))
+        return 0;
+    ring = 8192u << ((rcr >> 11) & 3);
+    length = n + 4;
+    need = (length + 4 + 3) & ~3ull;
+    if (cbr >= ring)
+        return 0;
+    free = (rp + ring - cbr) % ring;
+    if (free == 0)
+        free = ring;
+    if (need >= free)
+        return 0;                                  /* the model queues it in the FIFO */
+    end = rbstart + ring + ((rcr & RCR_WRAP) ? RX_SPARE : 0);
+    if (end > self->mem_limit || end > (uint64_t)self->ram.len)
+        return 0;                                  /* the model's fail-stop */
+    rec[0] = (RX_ROK | kind) & 0xFF;
+    rec[1] = (RX_ROK | kind) >> 8;
+    rec[2] = length & 0xFF;
+    rec[3] = length >> 8;
+    put32(rec + 4 + n, crc32_fcs(rec + 4, n));
+    if ((rcr & RCR_WRAP) || cbr + n + 8 <= ring) {
+        if (!ram_write(self, rbstart + cbr, rec, n + 8))
+            return 0;
+    } else {
+        size_t first = ring - cbr;
+        if (!ram_write(self, rbstart + cbr, rec, first) ||
+                !ram_write(self, rbstart, rec + first, n + 8 - first))
+            return 0;
+    }
+    if (!set_u64(d, s_cbr, (cbr + need) % ring) || !bump_stat(d, s_rx) ||
+            !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
+        PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
+        return -1;
+    }
+    self->frames_stored++;
+    return follow_line(self);
+}
+
+/* C+ receive into the next RX descriptor when it is the card's and its buffer holds the frame
+ * (CPlusMode._store's common case); a VLAN tag to strip, a long packet or a frame that needs
+ * several descriptors is the model's. */
+static int store_cplus(Rtl8139Fast *self, PyObject *cp, uint8_t *frame, size_t n, uint64_t kind)
+{
+    PyObject *d = self->dict, *cd = PyObject_GenericGetDict(cp, NULL);
+    uint64_t cpcmd, ring, i, addr, buf, isr;
+    uint32_t status, opts1;
+    size_t len = n + 4;
+    int rc = 0;
+    uint8_t desc[8];
+    if (cd == NULL || !PyDict_Check(cd)) {
+        PyErr_Clear();
+        Py_XDECREF(cd);
+        return 0;
+    }
+    if (!get_u64(cd, s_cpcmd, &cpcmd) || !(cpcmd & CP_RX_ON) || n > MAX_PACKET ||
+            ((cpcmd & CP_RX_VLAN) && frame[12] == 0x81 && frame[13] == 0x00) ||
+            !get_u64(cd, s_rx_ring, &ring) || !get_u64(cd, s_rx_index, &i))
+        goto out;
+    addr = ring + 16 * i;
+    if (addr + 16 > self->mem_limit || addr + 16 > (uint64_t)self->ram.len)
+        goto out;
+    opts1 = get32((const uint8_t *)self->ram.buf + addr);
+    buf = get32((const uint8_t *)self->ram.buf + addr + 8) |
+          (uint64_t)get32((const uint8_t *)self->ram.buf + addr + 12) << 32;
+    if (!(opts1 & DESC_OWN) || (opts1 & RX_LEN_MASK) < len || buf + len > self->mem_limit ||
+            buf + len > (uint64_t)self->ram.len)
+        goto out;
+    status = DESC_FIRST | (kind == RX_BAR ? CP_RX_BAR : kind == RX_PAM ? CP_RX_PAM : 0);
+    if (cpcmd & CP_RX_CHKSUM)
+        status |= rx_checksum_bits(frame, n);
+    put32(frame + n, crc32_fcs(frame, n));
+    put32(desc, (opts1 & DESC_RING_END) | status | DESC_LAST | (uint32_t)len);
+    put32(desc + 4, 0);
+    if (!ram_write(self, buf, frame, len) || !ram_write(self, addr, desc, 8))
+        goto out;
+    if (!set_u64(cd, s_rx_index, (opts1 & DESC_RING_END) ? 0 : i + 1) || !bump_stat(d, s_rx) ||
+            !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
+        PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
+        rc = -1;
+        goto out;
+    }
+    self->frames_stored++;
+    rc = follow_line(self);
+out:
+    Py_DECREF(cd);
+    return rc;
+}
+
+/* A frame from the backend's C half (the model's receive): stored here when the model would
+ * store it at once (receiver on, nothing waiting in the FIFO, a broadcast or a frame for our
+ * MAC that the RCR accepts, or any frame in promiscuous mode, room in the ring or the next
+ * descriptor); everything else is declined to the model (filtered frames, multicast, drops,
+ * the FIFO, fail-stops). */
 static int rx_receive(void *opaque, const uint8_t *frame, size_t len)
 {
     Rtl8139Fast *self = opaque;
-    PyObject *d = self->dict, *fifo, *idr;
-    uint64_t cr, rcr, cbr, rp, rbstart, ring, length, need, free, isr, kind;
-    uint8_t record[4 + MAX_RX + 4];
+    PyObject *d = self->dict, *fifo, *idr, *cp;
+    uint64_t cr, rcr, kind;
+    uint8_t rec[4 + MAX_PACKET + 4];
     size_t n = len < 60 ? 60 : len;
     Py_ssize_t waiting;
-    if (d == NULL || !self->have_ram || !is_classic(d) || len > MAX_RX)
+    if (d == NULL || !self->have_ram || len > MAX_PACKET || len < 6)
         return 0;
-    if (!get_u64(d, s_cr, &cr) || !(cr & CR_RE) || !get_u64(d, s_rcr, &rcr) ||
-            !get_u64(d, s_cbr, &cbr) || !get_u64(d, s_read_ptr, &rp) ||
-            !get_u64(d, s_rbstart, &rbstart))
+    cp = PyDict_GetItemWithError(d, s_cp);
+    if (cp == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (cp == Py_None && len > MAX_RX)
+        return 0;
+    if (!get_u64(d, s_cr, &cr) || !(cr & CR_RE) || !get_u64(d, s_rcr, &rcr))
         return 0;
     fifo = PyDict_GetItemWithError(d, s_fifo);
     if (fifo == NULL || (waiting = PyObject_Length(fifo)) != 0) {
         PyErr_Clear();
         return 0;
     }
-    if (len < 6)
-        return 0;
     /* the receive filter (the model's _accepts), multicast left to the model */
     if (memcmp(frame, "\xff\xff\xff\xff\xff\xff", 6) == 0) {
         if (!(rcr & (RCR_AB | RCR_AAP)))
@@ -415,45 +591,11 @@ static int rx_receive(void *opaque, const uint8_t *frame, size_t len)
             kind = 0;
         }
     }
-    /* room in the ring (the model's _store) */
-    ring = 8192u << ((rcr >> 11) & 3);
-    length = n + 4;
-    need = (length + 4 + 3) & ~3ull;
-    free = (rp + ring - cbr % ring) % ring;
-    if (free == 0)
-        free = ring;
-    if (need >= free || cbr >= ring)
-        return 0;
-    if (rbstart + ring + ((rcr & RCR_WRAP) ? RX_SPARE : 0) > self->mem_limit ||
-            rbstart + ring + ((rcr & RCR_WRAP) ? RX_SPARE : 0) > (uint64_t)self->ram.len)
-        return 0;                                  /* the model's fail-stop */
-    record[0] = (RX_ROK | kind) & 0xFF;
-    record[1] = (RX_ROK | kind) >> 8;
-    record[2] = length & 0xFF;
-    record[3] = length >> 8;
-    memcpy(record + 4, frame, len);
-    memset(record + 4 + len, 0, n - len);
-    {
-        uint32_t fcs = crc32_fcs(record + 4, n);
-        for (int i = 0; i < 4; i++)
-            record[4 + n + i] = (fcs >> (8 * i)) & 0xFF;
-    }
-    if ((rcr & RCR_WRAP) || cbr + n + 8 <= ring) {
-        if (!ram_write(self, rbstart + cbr, record, n + 8))
-            return 0;
-    } else {
-        size_t first = ring - cbr;
-        if (!ram_write(self, rbstart + cbr, record, first) ||
-                !ram_write(self, rbstart, record + first, n + 8 - first))
-            return 0;
-    }
-    if (!set_u64(d, s_cbr, (cbr + need) % ring) || !bump_stat(d, s_rx) ||
-            !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
-        PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
-        return -1;
-    }
-    self->frames_stored++;
-    return follow_line(self);
+    memcpy(rec + 4, frame, len);
+    memset(rec + 4 + len, 0, n - len);             /* padded to 60 bytes, as the model does */
+    if (cp == Py_None)
+        return store_classic(self, rec, n, kind, rcr);
+    return store_cplus(self, cp, rec + 4, n, kind);
 }
 
 static int regs_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
@@ -747,7 +889,8 @@ PyMODINIT_FUNC PyInit__rtl8139(void)
         {&s_read_ptr, "read_ptr"}, {&s_cbr, "cbr"}, {&s_cr, "cr"}, {&s_fifo, "fifo"},
         {&s_irq, "irq"}, {&s_level, "level"}, {&s_cp, "cp"}, {&s_idr, "idr"},
         {&s_stats, "stats"}, {&s_tx, "tx"}, {&s_rx, "rx"}, {&s_port, "port"}, {&s_send, "send"},
-        {&s_update_irq, "_update_irq"},
+        {&s_update_irq, "_update_irq"}, {&s_cpcmd, "cpcmd"}, {&s_rx_ring, "rx_ring"},
+        {&s_rx_index, "rx_index"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].name);

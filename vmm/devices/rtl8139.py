@@ -197,20 +197,22 @@ class RTL8139(PciNic):
         return cfg
 
     def bar_handlers(self):
-        if self.cplus:
-            # the C+ registers front the classic ones (vmm/devices/rtl8139_cplus.py)
-            self.cp = CPlusMode(self)
-            return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
-                    1: (self.cp.read, self.cp.write, (1, 2, 4))}
-        # BAR1, the one Linux's 8139too maps: the MMIO dispatcher tries the register fast path
-        # in C (vmm/devices/_rtl8139.c) before _read/_write. With guest memory in C's reach it
-        # also transmits and receives frames without Python (vmm/net/framepath.h).
+        # The frames' paths in C (vmm/devices/_rtl8139.c, vmm/net/framepath.h), when guest
+        # memory is in C's reach: receive into the classic ring or the C+ descriptors, and the
+        # classic transmit.
         fast = _rtl8139.Rtl8139Fast(self) if _rtl8139 is not None else None
         access = getattr(self.ctx.mem, "raw_access", None) if fast is not None else None
         memory = access() if access is not None else None
         if memory is not None:
             fast.set_memory(*memory)
             self.fast_rx = fast
+        if self.cplus:
+            # the C+ registers front the classic ones (vmm/devices/rtl8139_cplus.py)
+            self.cp = CPlusMode(self)
+            return {0: (self.cp.read, self.cp.write, (1, 2, 4)),
+                    1: (self.cp.read, self.cp.write, (1, 2, 4))}
+        # BAR1, the one Linux's 8139too maps: the MMIO dispatcher tries the classic registers'
+        # fast path in C before _read/_write
         return {
             0: (self._read, self._write, (1, 2, 4)),
             1: (self._read, self._write, (1, 2, 4), None, fast)}
@@ -520,6 +522,9 @@ class RTL8139(PciNic):
 
     def receive(self, frame):
         """A frame from the wire (the backend, through the port)."""
+        fast = self.fast_rx
+        if fast is not None and fast.receive(frame):
+            return                      # stored in C (the common case; the same result)
         if not self.cr & CR_RE:
             self.stats["rx_dropped"] += 1
             return

@@ -31,6 +31,8 @@ class Twin:
         self.base = self.nic.cfg.bar(1)
         self.fast = self.c.mmio.find(self.base).fast if fast else None
         self.fast_done = 0
+        if not fast:
+            self.nic.fast_rx = None              # the model's receive alone
 
     def read(self, offset, size):
         try:
@@ -263,3 +265,121 @@ def test_a_backend_error_in_a_c_transmit_is_a_fail_stop_of_the_guest(require_bui
     assert "the backend failed" in str(err.value)
     assert nic.fast_rx.frames_sent == 0 and nic.tsd[0] & 0xA000 == 0xA000 and not nic.isr
     assert m.memmap.fast.enabled is False
+
+
+# -- C+ receive in C: twin C+ cards, frames into the RX descriptors -----------------------------
+def cplus_frame(kind, n):
+    """Frames 8139cp meets: TCP/UDP with right or damaged checksums, UDP without a checksum, an
+    IP fragment, a non-IP frame, a broadcast, a VLAN-tagged frame, a short one, long ones."""
+    from tests.vmm.devices.test_rtl8139 import ipv4_frame, rx_frame, tcp_segment, udp_datagram
+    if kind in ("tcp", "udp"):
+        return rx_frame(n, kind)
+    if kind in ("tcp-bad", "udp-bad"):
+        return rx_frame(n, kind[:3], bad=True)
+    if kind == "udp-nosum":
+        f = bytearray(ipv4_frame(17, udp_datagram(bytes(n)), src="10.0.2.2", dst="10.0.2.15"))
+        f[0:6] = MAC
+        return bytes(f)
+    if kind == "fragment":
+        f = bytearray(ipv4_frame(6, tcp_segment(bytes(n)), flags=0x2000))
+        f[0:6] = MAC
+        return bytes(f)
+    if kind == "ip-bad":
+        f = bytearray(rx_frame(n, "tcp"))
+        f[24] ^= 0x55                                          # the IP header checksum
+        return bytes(f)
+    if kind == "arp":
+        return MAC + bytes.fromhex("525500000202") + b"\x08\x06" + bytes(28)
+    if kind == "bcast":
+        return b"\xff" * 6 + bytes.fromhex("525500000202") + b"\x08\x06" + bytes(28)
+    if kind == "vlan":
+        f = rx_frame(n, "tcp")
+        return f[:12] + b"\x81\x00\x00\x05" + f[12:]
+    if kind == "other":
+        return bytes.fromhex("020000000001") + rx_frame(n, "tcp")[6:]
+    if kind == "truncated":                                    # IP total length beyond the frame
+        f = bytearray(rx_frame(n, "tcp"))
+        f[16:18] = (len(f) - 14 + 10).to_bytes(2, "big")
+        return bytes(f)
+    raise AssertionError(kind)
+
+
+class CTwin(Twin):
+    def __init__(self, nic_board, fast):
+        self.c, self.nic, self.loop = nic_board(RTL8139, memory=1 << 20,
+                                                options="<cplus>on</cplus>")
+        self.fast = self.nic.fast_rx if fast else None
+        self.fast_done = 0
+        if not fast:
+            self.nic.fast_rx = None
+
+    def apply(self, op):
+        from tests.vmm.devices.test_rtl8139 import EOR, OWN, RX_RING, put_desc
+        kind = op[0]
+        if kind == "crx":
+            return self.apply(("raw", cplus_frame(op[1], op[2])))
+        if kind == "raw":
+            try:
+                if self.fast is None or not self.fast.receive(op[1]):
+                    self.nic.receive(op[1])
+                else:
+                    self.fast_done += 1
+            except V3Error as exc:
+                return ("fail-stop", str(exc))
+            return None
+        if kind == "give":                          # the driver hands descriptor i back
+            i, size = op[1], op[2]
+            put_desc(self.c, RX_RING, i, OWN | (EOR if i == 3 else 0) | size, 0x40000 + 0x2000 * i)
+            return None
+        if kind == "cpcmd":
+            return self.write(0xE0, 2, op[1])
+        return super().apply(op)
+
+    def state(self):
+        cp = self.nic.cp
+        return (super().state(), cp.cpcmd, cp.rx_index, cp.rx_ring,
+                bytes(self.c.mem.read(0x30000, 64)), bytes(self.c.mem.read(0x40000, 0x8000)))
+
+
+def run_ctwins(nic_board, ops):
+    from tests.vmm.devices.test_rtl8139 import cp_open
+    fast, slow = CTwin(nic_board, True), CTwin(nic_board, False)
+    for t in (fast, slow):
+        cp_open(t.c, t.nic, rx_descs=4, buf_size=1536)
+    for op in ops:
+        assert fast.apply(op) == slow.apply(op), op
+        assert fast.state() == slow.state(), op
+    return fast
+
+
+CKINDS = ["tcp", "tcp", "udp", "tcp-bad", "udp-bad", "udp-nosum", "fragment", "ip-bad", "arp",
+          "bcast", "vlan", "other", "truncated"]
+COPS = st.one_of(
+    st.tuples(st.just("crx"), st.sampled_from(CKINDS),
+              st.sampled_from([0, 1, 7, 100, 1000, 1400, 1460, 1600, 4000, 4100])),
+    st.tuples(st.just("give"), st.integers(0, 3), st.sampled_from([1536, 8191, 64, 0x1000])),
+    st.tuples(st.just("w"), st.just(0x3E), st.just(2), st.sampled_from([0x01, 0xFFFF, 0x10])),
+    st.tuples(st.just("w"), st.just(0x3C), st.just(2), st.sampled_from([0, 0x80FF])),
+    st.tuples(st.just("cpcmd"), st.sampled_from([0x3B, 0x1B, 0x7B, 0x39])),
+    st.tuples(st.just("rcr"), st.sampled_from([0xA00A, 0xA02A, 0xA00B, 0xA008])),
+    st.tuples(st.just("cr"), st.sampled_from([0x0C, 0x04])),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(COPS, min_size=1, max_size=40))
+def test_cplus_receive_in_c_agrees_with_the_model(require_built, nic_board, ops):
+    require_built(rtl8139._rtl8139 is not None, "the RTL8139 fast path (vmm/devices/_rtl8139.c)")
+    run_ctwins(nic_board, ops)
+
+
+@pytest.mark.parametrize("kind", sorted(set(CKINDS)))
+def test_cplus_receive_in_c_agrees_on_each_kind_of_frame(require_built, nic_board, kind):
+    require_built(rtl8139._rtl8139 is not None, "the RTL8139 fast path (vmm/devices/_rtl8139.c)")
+    ops = [("crx", kind, n) for n in (0, 1, 46, 100, 1400, 1460)] + [("cpcmd", 0x1B)] + \
+          [("give", i, 1536) for i in range(4)] + [("crx", kind, n) for n in (7, 1000)]
+    fast = run_ctwins(nic_board, ops)
+    if kind in ("tcp", "udp", "tcp-bad", "udp-bad", "udp-nosum", "fragment", "ip-bad", "arp",
+                "bcast", "truncated"):
+        assert fast.fast.frames_stored > 0             # these the C path stores itself

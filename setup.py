@@ -7,7 +7,9 @@
   vmm/devices/_ne2000.c: the same behaviour, slower), and so does MMIO (vmm/cpu/_fastmmio.c,
   the MMIO window's dispatcher, with the LAPIC's and IOAPIC's fast paths, vmm/devices/_apic.c,
   and the classic RTL8139's, vmm/devices/_rtl8139.c),
-  and the RTL8139 C+ mode's checksums and TSO (vmm/net/_offload.c) then run in Python.
+  and the RTL8139 C+ mode's checksums and TSO (vmm/net/_offload.c) then run in Python, and
+  libslirp's per-frame glue (vmm/net/_slirpio.c: its send_packet callback and slirp_input,
+  joined to a card's C frame path through vmm/net/framepath.h) goes through ctypes and Python.
 * The v3 engine: unicorn 2.1.4 from its pinned release archive plus the patches in
   vmm/engine/patches/, built for x86 with cmake (vmm/engine/build.py, docs/engine.md). When it
   cannot be built, the install still succeeds and `v3 run` warns that it uses the stock engine.
@@ -55,6 +57,8 @@ setup(
                   include_dirs=["vmm/cpu", "vmm/net"],
                   depends=["vmm/cpu/fastmmio.h", "vmm/net/framepath.h"]),
         Extension("vmm.net._offload", ["vmm/net/_offload.c"], optional=True),
+        Extension("vmm.net._slirpio", ["vmm/net/_slirpio.c"], optional=True,
+                  include_dirs=["vmm/net"], depends=["vmm/net/framepath.h"]),
     ],
     cmdclass={"build_ext": BuildExtAndEngine},
 )

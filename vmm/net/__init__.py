@@ -6,6 +6,11 @@ frame it transmits and gets `receive(frame)` called for each frame that arrives.
 the guest, `deliver(frame)` towards it. The port writes every frame in both directions to the
 packet capture, if there is one.
 
+Frames can also cross without Python (vmm/net/framepath.h): a card with a receiver in C passes
+it to `Port.connect(receive, fast_rx)`, and a card's C transmit path asks `Port.fast_tx()` for
+the backend's sender in C. The port joins them only without a packet capture, which must see
+every frame: with one, both directions stay on the Python path.
+
 Backends are input sources of the run loop (vmm/events.py): their descriptors and timers are
 serviced from the loop's own thread, so an idle networked guest waits in the loop's poll().
 """
@@ -31,6 +36,14 @@ class Backend:
     def close(self):
         pass
 
+    def use_fast_receiver(self, obj):
+        """Frames for the guest go first to obj's `_v3_frame_rx` in C (framepath.h), those it
+        declines to `deliver`; None: all to `deliver`. A backend without a C path ignores it."""
+
+    def fast_sender(self):
+        """An object holding `_v3_frame_tx` (framepath.h) that sends frames from C, or None."""
+        return None
+
     # event-source protocol defaults (vmm/events.py)
     def fds(self):
         return []
@@ -53,20 +66,27 @@ class Port:
         self.backend = backend
         self.pcap = pcap
         self.receive = _drop
-        self.tx_frames = self.rx_frames = 0
         backend.deliver = self._from_host
 
-    def connect(self, receive):
+    def connect(self, receive, fast_rx=None):
+        """`receive(frame)` gets the frames from the host; `fast_rx`, an object holding the
+        card's `_v3_frame_rx`, gets them first in C when there is no packet capture."""
         self.receive = receive
+        self.backend.use_fast_receiver(fast_rx if self.pcap is None else None)
+
+    def fast_tx(self):
+        """The backend's object holding `_v3_frame_tx`, for the card's C transmit path; None
+        when the backend has none or a packet capture must see the frames (use `send`)."""
+        if self.pcap is not None:
+            return None
+        return self.backend.fast_sender()
 
     def send(self, frame):
-        self.tx_frames += 1
         if self.pcap is not None:
             self.pcap.write(frame)
         self.backend.send(frame)
 
     def _from_host(self, frame):
-        self.rx_frames += 1
         if self.pcap is not None:
             self.pcap.write(frame)
         self.receive(frame)

@@ -13,6 +13,11 @@ input source of the loop (vmm/events.py): `fds()` asks libslirp for the descript
 `timeout_ns()` is the nearest timer. Frames from the guest go in with slirp_input; frames for
 the guest come back through the send_packet callback. Exceptions raised inside a callback are
 caught (ctypes would swallow them) and re-raised after the libslirp call returns.
+
+When vmm/net/_slirpio.c is built, the per-frame part is in C: its `SlirpGlue` is the
+send_packet callback and calls slirp_input itself, and a card with C frame paths
+(vmm/net/framepath.h) exchanges frames with it without Python (`use_fast_receiver`,
+`fast_sender`). Without it, ctypes and the Python callback do the same work.
 """
 import ctypes
 import ctypes.util
@@ -23,6 +28,11 @@ import time
 
 from v3tools.errors import ConfigError, V3Error
 from vmm.net import Backend
+
+try:
+    from vmm.net import _slirpio
+except ImportError:                   # not built: ctypes and Python carry every frame
+    _slirpio = None
 
 PACKAGE = "libslirp0"
 MIN_VERSION = (4, 0, 0)
@@ -241,7 +251,26 @@ class SlirpBackend(Backend):
         self._revents = {}
         self._filled = False
         self._error = None
-        self.frames_in = self.frames_out = 0
+        self._glue = None if _slirpio is None else _slirpio.SlirpGlue(
+            self.deliver, self._check, self._keep_error)
+
+    @property
+    def deliver(self):
+        return self._deliver
+
+    @deliver.setter
+    def deliver(self, fn):            # the Port sets it; the glue calls it from C
+        self._deliver = fn
+        glue = getattr(self, "_glue", None)
+        if glue is not None:
+            glue.deliver = fn
+
+    def use_fast_receiver(self, obj):
+        if self._glue is not None:
+            self._glue.connect(obj)
+
+    def fast_sender(self):
+        return self._glue
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self, ctx):
@@ -271,7 +300,14 @@ class SlirpBackend(Backend):
             setattr(cb, fname, fn)
         self._add_poll = ADD_POLL(self._add_poll_cb)
         self._get_revents = GET_REVENTS(self._get_revents_cb)
-        self.slirp = lib.slirp_new(ctypes.byref(cfg), ctypes.byref(cb), None)
+        opaque = None
+        if self._glue is not None:
+            entry = self._glue.entry_points()
+            cb.send_packet = self._callbacks[0] = SEND_PACKET(entry["send_packet"])
+            opaque = ctypes.c_void_p(entry["opaque"])
+        self.slirp = lib.slirp_new(ctypes.byref(cfg), ctypes.byref(cb), opaque)
+        if self._glue is not None and self.slirp:
+            self._glue.set_slirp(self.slirp, ctypes.cast(lib.slirp_input, ctypes.c_void_p).value)
         self._check()
         if not self.slirp:
             raise V3Error(f"libslirp {text}: slirp_new failed for net={self.network}")
@@ -296,6 +332,8 @@ class SlirpBackend(Backend):
 
     def close(self):
         if self.slirp:
+            if self._glue is not None:
+                self._glue.set_slirp(0)
             self.lib.slirp_cleanup(self.slirp)
             self.slirp = None
         self.is_open = False
@@ -304,7 +342,9 @@ class SlirpBackend(Backend):
     def send(self, frame):
         if not self.slirp:
             return
-        self.frames_out += 1
+        if self._glue is not None:
+            self._glue.send(frame)        # slirp_input, then _check
+            return
         self.lib.slirp_input(self.slirp, bytes(frame), len(frame))
         self._check()
 
@@ -312,12 +352,15 @@ class SlirpBackend(Backend):
         # A frame libslirp answers inside slirp_input (the card is transmitting, from inside
         # the guest's register write) goes to the card at once: it lands in the ring, and the
         # interrupt it raises stops the guest only if the line was not already up or masked.
+        # (The glue's send_packet in C does the same.)
         try:
-            self.frames_in += 1
             self.deliver(ctypes.string_at(buf, length))
         except BaseException as exc:
-            self._error = self._error or exc
+            self._keep_error(exc)
         return length
+
+    def _keep_error(self, exc):
+        self._error = self._error or exc
 
     def _check(self):
         if self._error is not None:

@@ -12,7 +12,9 @@
  * same accesses; tests/vmm/devices/test_ne2000.py checks that on random access sequences. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 #include "fastport.h"
+#include "framepath.h"
 
 /* regs[] layout (ne2000.py's REG_LAYOUT must be the same; a test compares them) */
 enum {
@@ -32,7 +34,15 @@ enum {
 #define CR_STA 0x02
 #define CR_TXP 0x04
 #define ISR_RDC 0x40
+#define ISR_PRX 0x01
 #define DCR_WTS 0x01
+#define RCR_AB 0x04
+#define RCR_AM 0x08
+#define RCR_PRO 0x10
+#define RCR_MON 0x20
+#define RSR_PRX 0x01
+#define RSR_PHY 0x20
+#define MAX_FRAME 1514
 
 typedef struct {
     PyObject_HEAD
@@ -42,7 +52,12 @@ typedef struct {
     uint8_t *mem;
     struct v3_fastport fp;
     PyObject *capsule;
+    PyObject *model;            /* set_model: the device, for frames (stats, _update_irq) */
+    struct v3_frame_rx rx;
+    unsigned long long frames_stored;
 } Ne2000Fast;
+
+static PyObject *s_stats, *s_rx, *s_update_irq, *one;
 
 static inline unsigned get16(const uint8_t *r, int i) { return r[i] | (r[i + 1] << 8); }
 static inline void put16(uint8_t *r, int i, unsigned v) { r[i] = v & 0xFF; r[i + 1] = (v >> 8) & 0xFF; }
@@ -203,6 +218,103 @@ static int ne_out(void *opaque, unsigned off, int size, uint32_t value)
     }
 }
 
+
+/* -- frames from the backend's C half (vmm/net/framepath.h) ------------------------------ */
+/* The model's receive and _store for a frame it would store at once: the card started, the
+ * frame accepted (RCR), no frame waiting in the FIFO, room between CURR and BNRY in a ring
+ * CURR lies in. Anything else is declined to the model (drops, filtering, the FIFO,
+ * fail-stops). A stored frame sets PRX; a line that must change is the model's _update_irq. */
+static int ne_receive(void *opaque, const uint8_t *frame, size_t len)
+{
+    Ne2000Fast *self = opaque;
+    uint8_t *r = self->r, *mem = self->mem, hdr[4];
+    unsigned rcr, kind, start, stop, curr, bnry, count, need, nxt, addr, end, isr;
+    int pages, free;
+    size_t n = len < 60 ? 60 : len, first, total;
+    if (self->model == NULL || !(r[R_CR] & CR_STA) || (r[R_CR] & CR_STP) || len > MAX_FRAME ||
+            len < 6 || r[R_FIFO])
+        return 0;
+    rcr = r[R_RCR];
+    if (rcr & RCR_MON)
+        return 0;
+    if (memcmp(frame, "\xff\xff\xff\xff\xff\xff", 6) == 0) {
+        if (!(rcr & (RCR_AB | RCR_PRO)))
+            return 0;
+        kind = RSR_PHY;
+    } else if (frame[0] & 1) {
+        if (!(rcr & (RCR_AM | RCR_PRO)))
+            return 0;
+        kind = RSR_PHY;
+    } else if (memcmp(frame, r + R_PAR, 6) == 0 || (rcr & RCR_PRO)) {
+        kind = 0;
+    } else {
+        return 0;
+    }
+    start = r[R_PSTART];
+    stop = r[R_PSTOP];
+    curr = r[R_CURR];
+    bnry = r[R_BNRY];
+    pages = (int)stop - (int)start;
+    if (pages <= 0 || curr < start || curr >= stop || (stop << 8) > MEM_END)
+        return 0;
+    count = n + 4;
+    need = (count + 255) >> 8;
+    free = ((int)bnry - (int)curr) % pages;
+    if (free < 0)
+        free += pages;
+    if ((int)need > free)
+        return 0;                                   /* the model queues it in the FIFO */
+    nxt = curr + need;
+    if (nxt >= stop)
+        nxt -= pages;
+    hdr[0] = RSR_PRX | kind;
+    hdr[1] = nxt;
+    hdr[2] = count & 0xFF;
+    hdr[3] = count >> 8;
+    addr = curr << 8;
+    end = stop << 8;
+    total = 4 + n;
+    /* the record (header, frame, its padding) from CURR, wrapping at PSTOP to PSTART */
+    {
+        uint8_t rec[4 + MAX_FRAME];
+        memcpy(rec, hdr, 4);
+        memcpy(rec + 4, frame, len);
+        memset(rec + 4 + len, 0, n - len);
+        first = total < end - addr ? total : end - addr;
+        memcpy(mem + addr, rec, first);
+        if (first < total)
+            memcpy(mem + (start << 8), rec + first, total - first);
+    }
+    r[R_CURR] = nxt;
+    r[R_RSR] = RSR_PRX | kind;
+    isr = r[R_ISR] | ISR_PRX;
+    r[R_ISR] = isr;
+    self->frames_stored++;
+    {
+        PyObject *d = PyObject_GenericGetDict(self->model, NULL), *stats, *v, *nv, *res;
+        int ok = 0;
+        if (d != NULL && PyDict_Check(d) && (stats = PyDict_GetItemWithError(d, s_stats)) &&
+                PyDict_Check(stats) && (v = PyDict_GetItemWithError(stats, s_rx)) &&
+                (nv = PyNumber_Add(v, one)) != NULL) {
+            ok = PyDict_SetItem(stats, s_rx, nv) == 0;
+            Py_DECREF(nv);
+        }
+        Py_XDECREF(d);
+        if (!ok) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "NE2000 fast path: the model has no stats");
+            return -1;
+        }
+        if (level(isr, r[R_IMR]) != r[R_LEVEL]) {
+            res = PyObject_CallMethodNoArgs(self->model, s_update_irq);
+            if (res == NULL)
+                return -1;
+            Py_DECREF(res);
+        }
+    }
+    return 1;
+}
+
 static int Ne2000Fast_init(Ne2000Fast *self, PyObject *args, PyObject *kw)
 {
     PyObject *regs, *mem;
@@ -235,6 +347,8 @@ static int Ne2000Fast_init(Ne2000Fast *self, PyObject *args, PyObject *kw)
     self->fp.in = ne_in;
     self->fp.out = ne_out;
     self->fp.opaque = self;
+    self->rx.receive = ne_receive;
+    self->rx.opaque = self;
     self->capsule = PyCapsule_New(&self->fp, FASTPORT_CAPSULE, NULL);
     if (self->capsule == NULL) {
         PyBuffer_Release(&self->regs_view);
@@ -244,8 +358,22 @@ static int Ne2000Fast_init(Ne2000Fast *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+static int Ne2000Fast_traverse(Ne2000Fast *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->model);
+    return 0;
+}
+
+static int Ne2000Fast_clear(Ne2000Fast *self)
+{
+    Py_CLEAR(self->model);
+    return 0;
+}
+
 static void Ne2000Fast_dealloc(Ne2000Fast *self)
 {
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->model);
     if (self->capsule != NULL) {
         Py_DECREF(self->capsule);
         PyBuffer_Release(&self->regs_view);
@@ -294,7 +422,47 @@ static PyObject *Ne2000Fast_out(Ne2000Fast *self, PyObject *args)
     return PyBool_FromLong(ne_out(self, off, size, value));
 }
 
+/* set_model(nic): frames may be stored here (the model keeps the stats and the line) */
+static PyObject *Ne2000Fast_set_model(Ne2000Fast *self, PyObject *model)
+{
+    if (!ready(self))
+        return NULL;
+    Py_INCREF(model);
+    Py_XSETREF(self->model, model == Py_None ? (Py_DECREF(model), NULL) : model);
+    Py_RETURN_NONE;
+}
+
+/* receive(frame) -> 1 stored here, 0 declined: the receive half alone, for tests */
+static PyObject *Ne2000Fast_receive(Ne2000Fast *self, PyObject *arg)
+{
+    Py_buffer b;
+    int rc;
+    if (!ready(self) || PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    rc = ne_receive(self, b.buf, b.len);
+    PyBuffer_Release(&b);
+    if (rc < 0)
+        return NULL;
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *Ne2000Fast_rx_capsule(Ne2000Fast *self, void *closure)
+{
+    if (!ready(self))
+        return NULL;
+    return PyCapsule_New(&self->rx, FRAME_RX_CAPSULE, NULL);
+}
+
+static PyObject *Ne2000Fast_frames_stored(Ne2000Fast *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->frames_stored);
+}
+
 static PyMethodDef Ne2000Fast_methods[] = {
+    {"set_model", (PyCFunction)Ne2000Fast_set_model, METH_O,
+     "set_model(nic): frames are stored here from now on (None: not any more)"},
+    {"receive", (PyCFunction)Ne2000Fast_receive, METH_O,
+     "receive(frame) -> 1 when stored here, 0 when declined (the model's receive then)"},
     {"port_in", (PyCFunction)Ne2000Fast_in, METH_VARARGS,
      "port_in(offset, size) -> value, or None when the fast path declines"},
     {"port_out", (PyCFunction)Ne2000Fast_out, METH_VARARGS,
@@ -304,6 +472,9 @@ static PyMethodDef Ne2000Fast_methods[] = {
 
 static PyGetSetDef Ne2000Fast_getset[] = {
     {"_v3_fastport", (getter)Ne2000Fast_capsule, NULL, "the fast path for the dispatcher", NULL},
+    {"_v3_frame_rx", (getter)Ne2000Fast_rx_capsule, NULL, "the card's receive half (framepath.h)",
+     NULL},
+    {"frames_stored", (getter)Ne2000Fast_frames_stored, NULL, "frames received here", NULL},
     {NULL},
 };
 
@@ -311,8 +482,11 @@ static PyTypeObject Ne2000FastType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "vmm.devices._ne2000.Ne2000Fast",
     .tp_basicsize = sizeof(Ne2000Fast),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Ne2000Fast(regs, mem): the NE2000's register fast path over the device's buffers",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Ne2000Fast(regs, mem): the NE2000's register fast path over the device's buffers, "
+              "and (set_model) its receive of frames",
+    .tp_traverse = (traverseproc)Ne2000Fast_traverse,
+    .tp_clear = (inquiry)Ne2000Fast_clear,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Ne2000Fast_init,
     .tp_dealloc = (destructor)Ne2000Fast_dealloc,
@@ -328,7 +502,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__ne2000(void)
 {
     PyObject *m, *layout;
-    if (PyType_Ready(&Ne2000FastType) < 0)
+    s_stats = PyUnicode_InternFromString("stats");
+    s_rx = PyUnicode_InternFromString("rx");
+    s_update_irq = PyUnicode_InternFromString("_update_irq");
+    one = PyLong_FromLong(1);
+    if (s_stats == NULL || s_rx == NULL || s_update_irq == NULL || one == NULL ||
+            PyType_Ready(&Ne2000FastType) < 0)
         return NULL;
     /* the snapshot code treats it as wiring: the state is in the device's bytearrays */
     if (PyDict_SetItemString(Ne2000FastType.tp_dict, "SNAPSHOT_WIRING", Py_True) < 0)

@@ -133,6 +133,11 @@ class NE2000(PciNic):
         self.regs = bytearray(R["SIZE"])
         self.mem = bytearray(MEM_END)
         self.fast = _ne2000.Ne2000Fast(self.regs, self.mem) if _ne2000 else None
+        # frames into the ring in C too (vmm/net/framepath.h): libslirp's glue hands them to
+        # it, and receive() tries it first
+        self.fast_rx = self.fast
+        if self.fast is not None:
+            self.fast.set_model(self)
         super().__init__(dev_id, bus_id, mac)
 
     def make_config(self):
@@ -457,6 +462,9 @@ class NE2000(PciNic):
         return None
 
     def receive(self, frame):
+        fast = self.fast_rx
+        if fast is not None and fast.receive(frame):
+            return                          # stored in C (the common case; the same result)
         if not self.cr & CR_STA or self.cr & CR_STP:
             self.stats["rx_dropped"] += 1
             return

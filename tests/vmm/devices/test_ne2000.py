@@ -170,6 +170,10 @@ _OPS = st.one_of(
     st.tuples(st.just("dr"), st.sampled_from([1, 2, 4])),
     st.tuples(st.just("dw"), st.sampled_from([1, 2, 4]), st.integers(0, 0xFFFFFFFF)),
     st.tuples(st.just("rx"), st.integers(0, 1600)),
+    st.tuples(st.just("rxk"), st.sampled_from(["other", "multi", "bcast", "us"]),
+              st.integers(0, 1600)),
+    st.tuples(st.just("w"), st.just(0x0C), st.sampled_from([0x04, 0x08, 0x0C, 0x10, 0x20, 0])),
+    st.tuples(st.just("free"), st.just(0)),
     st.tuples(st.just("reset"), st.just(0)),
     # a driver's remote DMA set-up, then its data accesses (a short count meets its end)
     st.tuples(st.just("dma"), st.sampled_from([0x3F, 0x4B, 0x4C, 0x7F, 0x80, 0xBF]) |
@@ -193,11 +197,19 @@ def _apply(c, nic, b, op, fast):
     Returns what the guest would see (a read's value, or the fail-stop's message)."""
     kind = op[0]
     try:
-        if kind == "rx":
-            n = op[1]
-            frame = (bytes(nic.mac) if n % 3 else b"\xff" * 6) + bytes(6) + bytes(
-                (i * 7) & 0xFF for i in range(n))
-            nic.receive(frame)
+        if kind in ("rx", "rxk"):
+            n = op[-1]
+            if kind == "rx":
+                dst = bytes(nic.mac) if n % 3 else b"\xff" * 6
+            else:
+                dst = {"other": bytes.fromhex("020000000001"), "us": bytes(nic.mac),
+                       "multi": bytes.fromhex("01005e000001"), "bcast": b"\xff" * 6}[op[1]]
+            frame = dst + bytes(6) + bytes((i * 7) & 0xFF for i in range(n))
+            nic.receive(frame)                  # the fast twin's tries the C path first
+            return None
+        if kind == "free":                      # the driver takes every frame: BNRY = CURR - 1
+            cur = nic.curr
+            c.io.write(b + 3, 1, cur - 1 if cur > nic.pstart else nic.pstop - 1)
             return None
         if kind in ("r", "dr", "reset"):
             off, size = {"r": (op[1], 1), "dr": (0x10, op[1]), "reset": (0x1F, 1)}[kind]
@@ -260,6 +272,8 @@ def _run_twins(nic_board, require_built, ops, word):
     twins = []
     for fast in (True, False):
         c, nic, loop = nic_board(NE2000, memory=1 << 20)
+        if not fast:
+            nic.fast_rx = None                  # the model's receive alone
         b = nic.cfg.bar(0)
         init(c, b)
         if not word:
@@ -297,3 +311,20 @@ def test_fast_path_declines_what_changes_the_interrupt_line(board, require_built
     assert nic.fast.port_out(0x03, 1, 0x50) is True   # BNRY with no frame waiting: done in C
     nic.fifo_waiting = 1
     assert nic.fast.port_out(0x03, 1, 0x51) is False  # ... with frames waiting: the model's
+
+
+def test_frames_are_stored_in_c_as_the_model_stores_them(nic_board, require_built):
+    """The receive half in C (framepath.h) takes the frames the model would store at once and
+    declines the rest; both twins end the same (the random sequences above cover the rest)."""
+    _require_fast(require_built)
+    ops = [("rx", 100), ("rx", 61), ("rx", 1500), ("rxk", "us", 10), ("rxk", "multi", 80),
+           ("rxk", "other", 80), ("w", 0x0C, 0x10), ("rxk", "other", 80), ("w", 7, 0xFF)]
+    ops += [("rx", 1000 + 37 * i) for i in range(14)] + [("w", 3, 0x60), ("rx", 700)]
+    # records of 3 pages in a ring of 52: every so often one wraps from PSTOP to PSTART
+    ops += [op for i in range(40) for op in (("rx", 700 + i), ("free",))]
+    _run_twins(nic_board, require_built, ops, True)
+    c, nic, loop = nic_board(NE2000, memory=1 << 20)
+    init(c, nic.cfg.bar(0))
+    nic.receive(bytes(nic.mac) + bytes(100))
+    assert nic.fast.frames_stored == 1 and nic.stats["rx"] == 1 and nic.irq.level == 1
+    assert nic.fast.receive(bytes.fromhex("020000000001") + bytes(100)) == 0   # not for us

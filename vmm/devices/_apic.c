@@ -16,6 +16,7 @@
 #include <Python.h>
 #include <string.h>
 #include "fastmmio.h"
+#include "modelattrs.h"
 
 /* LAPIC (Intel SDM vol. 3A, 10.4-10.8) */
 #define LAPIC_VERSION (0x14 | (5 << 16))  /* integrated xAPIC, 6 LVT entries */
@@ -37,35 +38,6 @@ static PyObject *s_isr, *s_irr, *s_tmr, *s_tpr, *s_apic_id, *s_ldr, *s_dfr, *s_s
     *s_intc, *s_level, *s_taken;
 
 /* -- helpers on the models' attributes ----------------------------------------------------- */
-static PyObject *attr(PyObject *dict, PyObject *name)     /* borrowed; NULL: decline */
-{
-    PyObject *v = PyDict_GetItemWithError(dict, name);
-    if (v == NULL)
-        PyErr_Clear();
-    return v;
-}
-
-static int get_u64(PyObject *dict, PyObject *name, uint64_t *out)
-{
-    PyObject *v = attr(dict, name);
-    if (v == NULL || !PyLong_Check(v))
-        return 0;
-    *out = PyLong_AsUnsignedLongLong(v);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
-}
-
-static int set_u64(PyObject *dict, PyObject *name, uint64_t value)
-{
-    PyObject *v = PyLong_FromUnsignedLongLong(value);
-    int rc = v != NULL && PyDict_SetItem(dict, name, v) == 0;
-    Py_XDECREF(v);
-    return rc;
-}
-
 /* a 256-bit mask (IRR/ISR/TMR) as eight 32-bit words, least significant first */
 static int get_bits(PyObject *dict, PyObject *name, uint32_t w[8])
 {
@@ -984,7 +956,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__apic(void)
 {
     PyObject *m;
-    struct { PyObject **slot; const char *name; } names[] = {
+    static const struct model_name names[] = {
         {&s_isr, "isr"}, {&s_irr, "irr"}, {&s_tmr, "tmr"}, {&s_tpr, "tpr"},
         {&s_apic_id, "apic_id"}, {&s_ldr, "ldr"}, {&s_dfr, "dfr"}, {&s_svr, "svr"},
         {&s_log, "log"}, {&s_on, "on"}, {&s_eoi_count, "eoi_count"}, {&s_ioapic, "ioapic"},
@@ -994,11 +966,8 @@ PyMODINIT_FUNC PyInit__apic(void)
         {&s_sources, "_sources"}, {&s_sent, "sent"}, {&s_hw_disabled, "hw_disabled"},
         {&s_intc, "intc"}, {&s_level, "level"}, {&s_taken, "taken"},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].name);
-        if (*names[i].slot == NULL)
-            return NULL;
-    }
+    if (intern_names(names, sizeof(names) / sizeof(names[0])) < 0)
+        return NULL;
     if (PyType_Ready(&LapicFastType) < 0 || PyType_Ready(&IoapicFastType) < 0 ||
             PyType_Ready(&AckFastType) < 0)
         return NULL;

@@ -25,6 +25,7 @@
 #include <Python.h>
 #include <string.h>
 #include "fastmmio.h"
+#include "modelattrs.h"
 #include "framepath.h"
 
 /* register offsets (RTL8139C datasheet; rtl8139.py names them the same) */
@@ -85,32 +86,7 @@ static PyObject *s_tsd, *s_tsad, *s_rbstart, *s_tcr, *s_rcr, *s_mpc, *s_isr, *s_
     *s_read_ptr, *s_cbr, *s_cr, *s_fifo, *s_irq, *s_level, *s_cp, *s_idr, *s_stats, *s_tx,
     *s_rx, *s_port, *s_send, *s_update_irq, *s_cpcmd, *s_rx_ring, *s_rx_index;
 
-/* -- the model's attributes ------------------------------------------------------------------ */
-static int get_u64(PyObject *dict, PyObject *name, uint64_t *out)   /* 0: decline */
-{
-    PyObject *v = PyDict_GetItemWithError(dict, name);
-    if (v == NULL || !PyLong_Check(v)) {
-        PyErr_Clear();
-        return 0;
-    }
-    *out = PyLong_AsUnsignedLongLong(v);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
-}
-
-static int set_u64(PyObject *dict, PyObject *name, uint64_t value)
-{
-    PyObject *v = PyLong_FromUnsignedLongLong(value);
-    int rc = v != NULL && PyDict_SetItem(dict, name, v) == 0;
-    Py_XDECREF(v);
-    if (!rc)
-        PyErr_Clear();
-    return rc;
-}
-
+/* -- the model's attributes (modelattrs.h for single values) ---------------------------- */
 /* item n of the list attribute `name` (TSD, TSAD) */
 static int get_item(PyObject *dict, PyObject *name, Py_ssize_t n, uint64_t *out)
 {
@@ -883,7 +859,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__rtl8139(void)
 {
     PyObject *m;
-    struct { PyObject **slot; const char *name; } names[] = {
+    static const struct model_name names[] = {
         {&s_tsd, "tsd"}, {&s_tsad, "tsad"}, {&s_rbstart, "rbstart"}, {&s_tcr, "tcr"},
         {&s_rcr, "rcr"}, {&s_mpc, "mpc"}, {&s_isr, "isr"}, {&s_imr, "imr"},
         {&s_read_ptr, "read_ptr"}, {&s_cbr, "cbr"}, {&s_cr, "cr"}, {&s_fifo, "fifo"},
@@ -892,11 +868,8 @@ PyMODINIT_FUNC PyInit__rtl8139(void)
         {&s_update_irq, "_update_irq"}, {&s_cpcmd, "cpcmd"}, {&s_rx_ring, "rx_ring"},
         {&s_rx_index, "rx_index"},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].name);
-        if (*names[i].slot == NULL)
-            return NULL;
-    }
+    if (intern_names(names, sizeof(names) / sizeof(names[0])) < 0)
+        return NULL;
     one = PyLong_FromLong(1);
     if (one == NULL || PyType_Ready(&Rtl8139FastType) < 0)
         return NULL;

@@ -37,6 +37,24 @@ def _state(uc):
             uc.reg_read(X.UC_X86_REG_EBX), counter)
 
 
+def _run_until_stopped(uc, begin):
+    """emu_start at `begin`, stopped from another thread after about 2 ms. A stop that reaches
+    the engine before emu_start has begun is dropped (on a loaded host the thread may win that
+    race), so the thread repeats it every 2 ms until the run has ended."""
+    ended = threading.Event()
+
+    def stopper():
+        while not ended.wait(0.002):
+            uc.emu_stop()
+    thread = threading.Thread(target=stopper, daemon=True)
+    thread.start()
+    try:
+        uc.emu_start(begin, 0xFFFF)
+    finally:
+        ended.set()
+        thread.join()
+
+
 def _stop_repeatedly(uc, stops):
     """Run the loop, stopped from another thread `stops` times; check each stop."""
     seen = set()
@@ -44,10 +62,7 @@ def _stop_repeatedly(uc, stops):
     if eip not in (L, L2):
         eip = L
     for _ in range(stops):
-        timer = threading.Timer(0.002, uc.emu_stop)
-        timer.start()
-        uc.emu_start(eip, 0xFFFF)
-        timer.join()
+        _run_until_stopped(uc, eip)
         eip, ecx, ebx, counter = _state(uc)
         assert eip in (L, L2), hex(eip)               # at a block's start
         assert counter == ecx                         # the block ran whole, once
@@ -96,10 +111,7 @@ def test_a_pc_written_by_a_hook_is_kept_and_the_next_hook_sees_its_pc(require_bu
         for reg in (X.UC_X86_REG_ECX, X.UC_X86_REG_EBX):
             uc.reg_write(reg, 0)
         uc.mem_write(COUNTER, bytes(4))
-        timer = threading.Timer(0.002, uc.emu_stop)
-        timer.start()
-        uc.emu_start(0x2000, 0xFFFF)
-        timer.join()
+        _run_until_stopped(uc, 0x2000)
         assert seen == [0x2000] * (run + 1)
         eip, ecx, ebx, counter = _state(uc)
         assert eip in (L, L2) and counter == ecx > 0

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "fastport.h"
 #include "framepath.h"
+#include "modelattrs.h"
 
 /* regs[] layout (ne2000.py's REG_LAYOUT must be the same; a test compares them) */
 enum {
@@ -57,7 +58,7 @@ typedef struct {
     unsigned long long frames_stored;
 } Ne2000Fast;
 
-static PyObject *s_stats, *s_rx, *s_update_irq, *one;
+static PyObject *s_stats, *s_rx, *s_update_irq;
 
 static inline unsigned get16(const uint8_t *r, int i) { return r[i] | (r[i + 1] << 8); }
 static inline void put16(uint8_t *r, int i, unsigned v) { r[i] = v & 0xFF; r[i + 1] = (v >> 8) & 0xFF; }
@@ -291,18 +292,12 @@ static int ne_receive(void *opaque, const uint8_t *frame, size_t len)
     r[R_ISR] = isr;
     self->frames_stored++;
     {
-        PyObject *d = PyObject_GenericGetDict(self->model, NULL), *stats, *v, *nv, *res;
-        int ok = 0;
-        if (d != NULL && PyDict_Check(d) && (stats = PyDict_GetItemWithError(d, s_stats)) &&
-                PyDict_Check(stats) && (v = PyDict_GetItemWithError(stats, s_rx)) &&
-                (nv = PyNumber_Add(v, one)) != NULL) {
-            ok = PyDict_SetItem(stats, s_rx, nv) == 0;
-            Py_DECREF(nv);
-        }
+        PyObject *d = PyObject_GenericGetDict(self->model, NULL), *res;
+        int ok = d != NULL && PyDict_Check(d) && count_up(d, s_stats, s_rx);
         Py_XDECREF(d);
         if (!ok) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_RuntimeError, "NE2000 fast path: the model has no stats");
+            PyErr_Clear();
+            PyErr_SetString(PyExc_RuntimeError, "NE2000 fast path: the model has no stats");
             return -1;
         }
         if (level(isr, r[R_IMR]) != r[R_LEVEL]) {
@@ -502,11 +497,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__ne2000(void)
 {
     PyObject *m, *layout;
-    s_stats = PyUnicode_InternFromString("stats");
-    s_rx = PyUnicode_InternFromString("rx");
-    s_update_irq = PyUnicode_InternFromString("_update_irq");
-    one = PyLong_FromLong(1);
-    if (s_stats == NULL || s_rx == NULL || s_update_irq == NULL || one == NULL ||
+    static const struct model_name names[] = {
+        {&s_stats, "stats"}, {&s_rx, "rx"}, {&s_update_irq, "_update_irq"},
+    };
+    if (intern_names(names, sizeof(names) / sizeof(names[0])) < 0 ||
             PyType_Ready(&Ne2000FastType) < 0)
         return NULL;
     /* the snapshot code treats it as wiring: the state is in the device's bytearrays */

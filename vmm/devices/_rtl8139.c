@@ -27,6 +27,7 @@
 #include "fastmmio.h"
 #include "modelattrs.h"
 #include "framepath.h"
+#include "wordsum.h"
 
 /* register offsets (RTL8139C datasheet; rtl8139.py names them the same) */
 #define TSD0 0x10
@@ -81,7 +82,6 @@
 #define RX_UDP_FAIL (1u << 14)
 #define RX_TCP_FAIL (1u << 13)
 
-static PyObject *one;                   /* the int 1 */
 static PyObject *s_tsd, *s_tsad, *s_rbstart, *s_tcr, *s_rcr, *s_mpc, *s_isr, *s_imr,
     *s_read_ptr, *s_cbr, *s_cr, *s_fifo, *s_irq, *s_level, *s_cp, *s_idr, *s_stats, *s_tx,
     *s_rx, *s_port, *s_send, *s_update_irq, *s_cpcmd, *s_rx_ring, *s_rx_index;
@@ -90,11 +90,9 @@ static PyObject *s_tsd, *s_tsad, *s_rbstart, *s_tcr, *s_rcr, *s_mpc, *s_isr, *s_
 /* item n of the list attribute `name` (TSD, TSAD) */
 static int get_item(PyObject *dict, PyObject *name, Py_ssize_t n, uint64_t *out)
 {
-    PyObject *list = PyDict_GetItemWithError(dict, name), *v;
-    if (list == NULL || !PyList_Check(list) || PyList_GET_SIZE(list) != 4) {
-        PyErr_Clear();
+    PyObject *list = attr(dict, name), *v;
+    if (list == NULL || !PyList_Check(list) || PyList_GET_SIZE(list) != 4)
         return 0;
-    }
     v = PyList_GET_ITEM(list, n);
     if (!PyLong_Check(v))
         return 0;
@@ -108,11 +106,9 @@ static int get_item(PyObject *dict, PyObject *name, Py_ssize_t n, uint64_t *out)
 
 static int set_item(PyObject *dict, PyObject *name, Py_ssize_t n, uint64_t value)
 {
-    PyObject *list = PyDict_GetItemWithError(dict, name), *v;
-    if (list == NULL || !PyList_Check(list) || PyList_GET_SIZE(list) != 4) {
-        PyErr_Clear();
+    PyObject *list = attr(dict, name), *v;
+    if (list == NULL || !PyList_Check(list) || PyList_GET_SIZE(list) != 4)
         return 0;
-    }
     v = PyLong_FromUnsignedLongLong(value);
     if (v == NULL) {
         PyErr_Clear();
@@ -126,12 +122,10 @@ static int set_item(PyObject *dict, PyObject *name, Py_ssize_t n, uint64_t value
  * (a card not attached): the model drives nothing, any level is "unchanged". */
 static int line_level(PyObject *dict)
 {
-    PyObject *irq = PyDict_GetItemWithError(dict, s_irq), *v;
+    PyObject *irq = attr(dict, s_irq), *v;
     long level;
-    if (irq == NULL) {
-        PyErr_Clear();
+    if (irq == NULL)
         return -1;
-    }
     if (irq == Py_None)
         return 2;
     v = PyObject_GetAttr(irq, s_level);
@@ -160,10 +154,22 @@ static int same_level(PyObject *dict, uint64_t isr, uint64_t imr)
 
 static int is_classic(PyObject *dict)       /* the C+ mode's registers are not ours */
 {
-    PyObject *cp = PyDict_GetItemWithError(dict, s_cp);
-    if (cp == NULL)
+    return attr(dict, s_cp) == Py_None;
+}
+
+/* How many frames wait in the card's FIFO for room in the ring, or -1 when unknown. */
+static Py_ssize_t fifo_len(PyObject *dict)
+{
+    PyObject *fifo = attr(dict, s_fifo);
+    Py_ssize_t n = fifo != NULL ? PyObject_Length(fifo) : -1;
+    if (n < 0)
         PyErr_Clear();
-    return cp == Py_None;
+    return n;
+}
+
+static uint64_t ring_len(uint64_t rcr)      /* the classic receive ring's length (RCR.RBLEN) */
+{
+    return 8192u << ((rcr >> 11) & 3);
 }
 
 /* -- the object ------------------------------------------------------------------------------ */
@@ -191,7 +197,7 @@ typedef struct {
 static int regs_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 {
     PyObject *d = ((Rtl8139Fast *)opaque)->dict;
-    uint64_t v, w;
+    uint64_t v;
     if (d == NULL || !is_classic(d))
         return 0;
     if (size == 4) {
@@ -238,8 +244,7 @@ static int regs_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
             if (!get_u64(d, s_cr, &v) || !get_u64(d, s_cbr, &cbr) ||
                     !get_u64(d, s_read_ptr, &rp) || !get_u64(d, s_rcr, &rcr))
                 return 0;
-            w = 8192u << ((rcr >> 11) & 3);          /* the ring's length */
-            *value = v | (cbr == rp % w ? CR_BUFE : 0);
+            *value = v | (cbr == rp % ring_len(rcr) ? CR_BUFE : 0);
             return 1;
         }
         }
@@ -249,23 +254,6 @@ static int regs_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 
 
 /* -- the frame paths ---------------------------------------------------------------------- */
-static int bump_stat(PyObject *dict, PyObject *key)        /* model.stats[key] += 1 */
-{
-    PyObject *stats = PyDict_GetItemWithError(dict, s_stats), *v, *n;
-    int rc;
-    if (stats == NULL || !PyDict_Check(stats))
-        return 0;
-    v = PyDict_GetItemWithError(stats, key);
-    if (v == NULL || !PyLong_Check(v))
-        return 0;
-    n = PyNumber_Add(v, one);
-    if (n == NULL)
-        return 0;
-    rc = PyDict_SetItem(stats, key, n) == 0;
-    Py_DECREF(n);
-    return rc;
-}
-
 /* The model's _update_irq when ISR & IMR no longer gives the line's level: 1, or -1 with the
  * exception (a stop request that raised) set. */
 static int follow_line(Rtl8139Fast *self)
@@ -322,12 +310,11 @@ static int transmit(Rtl8139Fast *self, unsigned n, uint64_t value)
             !get_item(d, s_tsad, n, &addr) || addr + size > self->mem_limit ||
             addr + size > (uint64_t)self->ram.len)
         return 0;                     /* the model: OWN stays clear, or a fail-stop */
-    port = PyDict_GetItemWithError(d, s_port);
-    if (port == NULL) {
-        PyErr_Clear();
+    port = attr(d, s_port);
+    if (port == NULL)
         return 0;
-    }
-    if (!set_item(d, s_tsd, n, (value & TSD_WRITABLE) | TSD_OWN | TSD_TOK) || !bump_stat(d, s_tx)) {
+    if (!set_item(d, s_tsd, n, (value & TSD_WRITABLE) | TSD_OWN | TSD_TOK) ||
+            !count_up(d, s_stats, s_tx)) {
         PyErr_Clear();
         return 0;
     }
@@ -360,17 +347,6 @@ static int transmit(Rtl8139Fast *self, unsigned n, uint64_t value)
         }
     }
     return follow_line(self);
-}
-
-static uint64_t word_sum(const uint8_t *p, size_t n)    /* big-endian 16-bit words */
-{
-    uint64_t sum = 0;
-    size_t i;
-    for (i = 0; i + 1 < n; i += 2)
-        sum += (uint64_t)p[i] << 8 | p[i + 1];
-    if (n & 1)
-        sum += (uint64_t)p[n - 1] << 8;
-    return sum;
 }
 
 /* C+ receive checksum status bits of a received frame (offload.rx_checksum_status): the
@@ -429,7 +405,7 @@ static int store_classic(Rtl8139Fast *self, uint8_t *rec, size_t n, uint64_t kin
     if (!get_u64(d, s_cbr, &cbr) || !get_u64(d, s_read_ptr, &rp) ||
             !get_u64(d, s_rbstart, &rbstart))
         return 0;
-    ring = 8192u << ((rcr >> 11) & 3);
+    ring = ring_len(rcr);
     length = n + 4;
     need = (length + 4 + 3) & ~3ull;
     if (cbr >= ring)
@@ -456,7 +432,7 @@ static int store_classic(Rtl8139Fast *self, uint8_t *rec, size_t n, uint64_t kin
                 !ram_write(self, rbstart, rec + first, n + 8 - first))
             return 0;
     }
-    if (!set_u64(d, s_cbr, (cbr + need) % ring) || !bump_stat(d, s_rx) ||
+    if (!set_u64(d, s_cbr, (cbr + need) % ring) || !count_up(d, s_stats, s_rx) ||
             !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
         PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
         return -1;
@@ -502,8 +478,8 @@ static int store_cplus(Rtl8139Fast *self, PyObject *cp, uint8_t *frame, size_t n
     put32(desc + 4, 0);
     if (!ram_write(self, buf, frame, len) || !ram_write(self, addr, desc, 8))
         goto out;
-    if (!set_u64(cd, s_rx_index, (opts1 & DESC_RING_END) ? 0 : i + 1) || !bump_stat(d, s_rx) ||
-            !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
+    if (!set_u64(cd, s_rx_index, (opts1 & DESC_RING_END) ? 0 : i + 1) ||
+            !count_up(d, s_stats, s_rx) || !get_u64(d, s_isr, &isr) || !set_u64(d, s_isr, isr | ISR_ROK)) {
         PyErr_SetString(PyExc_RuntimeError, "RTL8139 fast path: the model's state is not ints");
         rc = -1;
         goto out;
@@ -523,27 +499,21 @@ out:
 static int rx_receive(void *opaque, const uint8_t *frame, size_t len)
 {
     Rtl8139Fast *self = opaque;
-    PyObject *d = self->dict, *fifo, *idr, *cp;
+    PyObject *d = self->dict, *idr, *cp;
     uint64_t cr, rcr, kind;
     uint8_t rec[4 + MAX_PACKET + 4];
     size_t n = len < 60 ? 60 : len;
-    Py_ssize_t waiting;
     if (d == NULL || !self->have_ram || len > MAX_PACKET || len < 6)
         return 0;
-    cp = PyDict_GetItemWithError(d, s_cp);
-    if (cp == NULL) {
-        PyErr_Clear();
+    cp = attr(d, s_cp);
+    if (cp == NULL)
         return 0;
-    }
     if (cp == Py_None && len > MAX_RX)
         return 0;
     if (!get_u64(d, s_cr, &cr) || !(cr & CR_RE) || !get_u64(d, s_rcr, &rcr))
         return 0;
-    fifo = PyDict_GetItemWithError(d, s_fifo);
-    if (fifo == NULL || (waiting = PyObject_Length(fifo)) != 0) {
-        PyErr_Clear();
-        return 0;
-    }
+    if (fifo_len(d) != 0)
+        return 0;                                  /* the model queues it behind those */
     /* the receive filter (the model's _accepts), multicast left to the model */
     if (memcmp(frame, "\xff\xff\xff\xff\xff\xff", 6) == 0) {
         if (!(rcr & (RCR_AB | RCR_AAP)))
@@ -552,11 +522,9 @@ static int rx_receive(void *opaque, const uint8_t *frame, size_t len)
     } else if (frame[0] & 1) {
         return 0;
     } else {
-        idr = PyDict_GetItemWithError(d, s_idr);
-        if (idr == NULL || !PyByteArray_Check(idr) || PyByteArray_GET_SIZE(idr) < 6) {
-            PyErr_Clear();
+        idr = attr(d, s_idr);
+        if (idr == NULL || !PyByteArray_Check(idr) || PyByteArray_GET_SIZE(idr) < 6)
             return 0;
-        }
         if (memcmp(frame, PyByteArray_AS_STRING(idr), 6) == 0) {
             if (!(rcr & (RCR_APM | RCR_AAP)))
                 return 0;
@@ -604,18 +572,8 @@ static int regs_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
         return same_level(d, isr, imr) && set_u64(d, s_imr, imr);
     case CAPR: {
         /* frames waiting in the FIFO go into the space this frees: the model's drain */
-        PyObject *fifo = PyDict_GetItemWithError(d, s_fifo);
-        Py_ssize_t waiting;
-        if (fifo == NULL || !get_u64(d, s_cr, &cr)) {
-            PyErr_Clear();
-            return 0;
-        }
-        waiting = PyObject_Length(fifo);
-        if (waiting < 0) {
-            PyErr_Clear();
-            return 0;
-        }
-        if (waiting && (cr & CR_RE))
+        Py_ssize_t waiting = fifo_len(d);
+        if (waiting < 0 || !get_u64(d, s_cr, &cr) || (waiting && (cr & CR_RE)))
             return 0;
         return set_u64(d, s_read_ptr, (value + 16) & 0xFFFF);
     }
@@ -870,8 +828,7 @@ PyMODINIT_FUNC PyInit__rtl8139(void)
     };
     if (intern_names(names, sizeof(names) / sizeof(names[0])) < 0)
         return NULL;
-    one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&Rtl8139FastType) < 0)
+    if (PyType_Ready(&Rtl8139FastType) < 0)
         return NULL;
     crc_init();
     /* wiring, not state: a snapshot never saves it (vmm/debug/snapshot.py) */

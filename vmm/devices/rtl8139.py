@@ -267,8 +267,7 @@ class RTL8139(PciNic):
         super().connect_port(port)
         if self.fast_rx is not None:
             # the backend's C half, when the port joins the two (no packet capture)
-            fast_tx = getattr(port, "fast_tx", None)
-            self.fast_rx.connect(fast_tx() if fast_tx is not None else None)
+            self.fast_rx.connect(port.fast_tx())
 
     def _eeprom_words(self):
         words = [0] * 64

@@ -11,22 +11,12 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "wordsum.h"
 
 #define PROTO_TCP 6
 #define TCP_FIN 0x01
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
-
-static uint64_t word_sum(const uint8_t *p, Py_ssize_t n)
-{
-    uint64_t s = 0;
-    Py_ssize_t i;
-    for (i = 0; i + 1 < n; i += 2)
-        s += (uint64_t)p[i] << 8 | p[i + 1];
-    if (n & 1)
-        s += (uint64_t)p[n - 1] << 8;           /* the pad byte */
-    return s;
-}
 
 static unsigned fold(uint64_t s)
 {

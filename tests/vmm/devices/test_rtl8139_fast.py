@@ -258,7 +258,7 @@ def test_a_backend_error_in_a_c_transmit_is_a_fail_stop_of_the_guest(require_bui
             b"\xc7\x05" + (bar + 0x10).to_bytes(4, "little") + (60).to_bytes(4, "little") +
             b"\xf4")
     m.uc.mem_write(0x10000, code)
-    env = flat_protected_mode(m)
+    flat_protected_mode(m)
     m.cpu.env.eip = 0x10000
     with pytest.raises(V3Error) as err:
         m.run(timeout=10)
